@@ -1,0 +1,390 @@
+"""Launching the appliance: accelerator choice, an isolated worker, and deadlines.
+
+Every appliance session runs in a worker process of its own (its own process group, so
+qemu is in it too). The parent waits for each stage with a deadline -- the launch, each
+disk's work, the shutdown -- and on expiry kills the whole group: a hung qemu never hangs
+the caller, and the caller learns which stage hung and for how long.
+
+Accelerator ``auto``: TCG when /dev/kvm is missing or not accessible; otherwise KVM is
+tried once with a short deadline (``kvm_probe_timeout``). If it fails (on some hosts qemu
+aborts with "failed to set MSR") or hangs, the session is relaunched under TCG and the
+outcome is remembered in ``cache_dir`` for this kernel and qemu, so later launches go
+straight to what works.
+"""
+
+import dataclasses
+import glob
+import json
+import logging
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from multiprocessing import connection
+
+from inject import exception
+from inject import vfs
+from inject.vfs import api
+
+LOG = logging.getLogger(__name__)
+
+KVM_DEVICE = '/dev/kvm'
+QEMU_BINARY = '/usr/bin/qemu-system-x86_64'
+RECORD_NAME = 'accelerator.json'
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    accelerator: str = 'auto'
+    memsize: int = 512
+    smp: int = 1
+    launch_timeout: float = 180
+    kvm_probe_timeout: float = 60
+    inject_timeout: float = 120
+    cache_dir: str = None
+    debug: bool = False
+    driver: str = vfs.DEFAULT_DRIVER
+
+    @classmethod
+    def from_conf(cls, conf):
+        a = conf.appliance
+        return cls(accelerator=a.accelerator, memsize=a.memsize, smp=a.smp,
+                   launch_timeout=a.launch_timeout, kvm_probe_timeout=a.kvm_probe_timeout,
+                   inject_timeout=a.inject_timeout, cache_dir=a.cache_dir, debug=a.debug)
+
+
+@dataclasses.dataclass
+class Job:
+    """The work on one drive of the appliance."""
+    drive: api.Drive
+    image_name: str          # the caller's disk, for messages
+    partition: int
+    items: list              # [inject.injection.Item]
+
+
+@dataclasses.dataclass
+class JobOutcome:
+    results: list = dataclasses.field(default_factory=list)   # [report.ItemResult]
+    mountpoints: list = dataclasses.field(default_factory=list)
+    error: str = None        # the disk could not be mounted / worked on at all
+    timings: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class SessionOutcome:
+    accelerator: str = None
+    jobs: list = dataclasses.field(default_factory=list)     # [JobOutcome], job order
+    error: str = None        # launch or shutdown failed: no job's writes can be trusted
+    notes: list = dataclasses.field(default_factory=list)
+    timings: dict = dataclasses.field(default_factory=dict)
+
+
+# --- accelerator choice ---------------------------------------------------------------
+
+def kvm_usable():
+    """(True, None) when /dev/kvm can be opened read-write, else (False, why)."""
+    if not os.path.exists(KVM_DEVICE):
+        return False, '%s does not exist' % KVM_DEVICE
+    if not os.access(KVM_DEVICE, os.R_OK | os.W_OK):
+        return False, '%s is not readable and writable by this user' % KVM_DEVICE
+    return True, None
+
+
+def _host_key():
+    try:
+        qemu = '%s@%d' % (QEMU_BINARY, os.stat(QEMU_BINARY).st_mtime)
+    except OSError:
+        qemu = QEMU_BINARY + '@missing'
+    return '%s %s' % (os.uname().release, qemu)
+
+
+def _record_path(settings):
+    return os.path.join(settings.cache_dir, RECORD_NAME) if settings.cache_dir else None
+
+
+def read_record(settings):
+    """The remembered outcome of the last KVM probe on this kernel and qemu, or None."""
+    path = _record_path(settings)
+    try:
+        with open(path) as f:
+            record = json.load(f)
+    except (TypeError, OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and record.get('host') == _host_key() else None
+
+
+def _write_record(settings, accelerator, reason):
+    path = _record_path(settings)
+    if not path:
+        return
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = path + '.tmp'
+        with open(tmp, 'w') as f:
+            json.dump({'host': _host_key(), 'accelerator': accelerator, 'reason': reason,
+                       'when': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}, f)
+        os.replace(tmp, path)
+    except OSError as e:
+        LOG.warning('Cannot remember the accelerator probe in %s: %s', path, e)
+
+
+def choose_accelerator(settings):
+    """(accelerator, probing, why): ``probing`` means KVM is on trial (auto mode)."""
+    if settings.accelerator in ('kvm', 'tcg'):
+        return settings.accelerator, False, 'configured'
+    usable, why = kvm_usable()
+    if not usable:
+        return 'tcg', False, why
+    record = read_record(settings)
+    if record and record['accelerator'] == 'tcg':
+        return 'tcg', False, 'remembered: ' + record['reason']
+    # KVM stays on trial: should it start failing, the session falls back to TCG.
+    return 'kvm', True, ('remembered: ' + record['reason'] if record
+                         else '%s is accessible; trying KVM' % KVM_DEVICE)
+
+
+# --- running a session ----------------------------------------------------------------
+
+def run(jobs, settings):
+    """Launch one appliance holding every job's drive, do the jobs, shut it down.
+
+    Never raises for appliance trouble: the outcome says what happened to each job.
+    With no jobs, the appliance is launched on /dev/null alone (a self-test).
+    """
+    accelerator, probing, why = choose_accelerator(settings)
+    outcome = SessionOutcome()
+    LOG.info('Launching the appliance with %s (%s) for %d disk(s)', accelerator, why,
+             len(jobs))
+    _session(jobs, settings, accelerator,
+             settings.kvm_probe_timeout if probing else settings.launch_timeout, outcome)
+    if probing:
+        if outcome.accelerator is None:
+            reason = 'KVM failed here (%s)' % outcome.error
+            LOG.warning('%s; falling back to TCG', reason)
+            _write_record(settings, 'tcg', reason)
+            outcome = SessionOutcome(notes=[reason + '; used TCG instead'])
+            _session(jobs, settings, 'tcg', settings.launch_timeout, outcome)
+        else:
+            _write_record(settings, 'kvm', 'KVM launched in %.1f s'
+                          % outcome.timings['launch'])
+    return outcome
+
+
+def _session(jobs, settings, accelerator, launch_timeout, outcome):
+    drives = [job.drive for job in jobs] or [api.Drive('/dev/null', 'raw', readonly=True)]
+    launch_settings = api.LaunchSettings(
+        accelerator=accelerator, memsize=settings.memsize, smp=settings.smp,
+        debug=settings.debug, cache_dir=settings.cache_dir)
+    start = time.monotonic()
+    worker = _start_worker((settings.driver, drives, launch_settings, jobs,
+                            logging.DEBUG if settings.debug else logging.INFO))
+    receiver = connection.Connection(os.dup(worker.stdout.fileno()), writable=False)
+    worker.stdout.close()
+    stage, seconds = 'launch', launch_timeout
+    deadline = time.monotonic() + seconds
+    pending = list(range(len(jobs)))
+    outcome.jobs = [None] * len(jobs)
+    try:
+        while True:
+            message = _receive(receiver, worker, stage, seconds, deadline, accelerator)
+            kind = message[0]
+            if kind == 'log':
+                LOG.log(message[1], '[appliance] %s', message[2])
+                continue
+            if kind == 'launched':
+                outcome.accelerator = accelerator
+                outcome.timings['launch'] = message[1]
+            elif kind == 'launch_failed':
+                outcome.error = message[1]
+                break
+            elif kind == 'job':
+                outcome.jobs[message[1]] = message[2]
+                pending.remove(message[1])
+            elif kind == 'shutdown':
+                outcome.timings['shutdown'] = message[1]
+                if message[2]:
+                    outcome.error = message[2]
+                break
+            stage = ('work on %s' % jobs[pending[0]].image_name) if pending else 'shutdown'
+            seconds = settings.inject_timeout
+            deadline = time.monotonic() + seconds
+    except exception.InjectError as e:
+        outcome.error = str(e)
+        _kill(worker)
+    finally:
+        receiver.close()
+        try:
+            worker.wait(10)
+        except subprocess.TimeoutExpired:
+            _kill(worker)
+        outcome.timings['session'] = time.monotonic() - start
+    for index in pending:
+        outcome.jobs[index] = JobOutcome(
+            error=outcome.error or 'the appliance stopped before this disk was done')
+
+
+#: the worker's module (run with python -m); tests stand in workers that hang or die
+WORKER_MODULE = 'inject.cmd.appliance_worker'
+
+
+def _start_worker(arguments):
+    """Start the worker in a session of its own, so killing its group reaches qemu."""
+    worker = subprocess.Popen([sys.executable, '-m', WORKER_MODULE],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              start_new_session=True)
+    try:
+        worker.stdin.write(pickle.dumps(arguments))
+        worker.stdin.close()
+    except BrokenPipeError:
+        pass
+    return worker
+
+
+def _receive(receiver, worker, stage, seconds, deadline, accelerator):
+    """The worker's next message, or ApplianceTimeout once ``deadline`` has passed
+    (``seconds`` is the stage's allowance, for the message)."""
+    try:
+        ready = receiver.poll(max(0.0, deadline - time.monotonic()))
+    except (EOFError, OSError):
+        ready = True
+    if not ready:
+        if stage == 'launch':
+            hint = ('KVM seems to hang on this host: set [appliance]accelerator = tcg.'
+                    if accelerator == 'kvm' else
+                    'If this host is only slow, raise [appliance]launch_timeout.')
+        else:
+            hint = 'The disk may be damaged or hostile; nothing was written to it.'
+        raise exception.ApplianceTimeout(stage=stage, seconds=seconds,
+                                         accelerator=accelerator, hint=hint)
+    try:
+        return receiver.recv()
+    except Exception:       # EOF, a broken pipe, or a garbled message: the worker is gone
+        try:
+            code = worker.wait(5)
+        except subprocess.TimeoutExpired:
+            code = 'none yet'
+        raise exception.ApplianceDied(stage=stage, reason='exit code %s' % code)
+
+
+def _kill(worker):
+    """Kill the worker's process group: the worker, qemu, and libguestfs's helpers."""
+    try:
+        os.killpg(worker.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    worker.wait()
+
+
+# --- the worker process ---------------------------------------------------------------
+
+class _PipeHandler(logging.Handler):
+    def __init__(self, send):
+        super().__init__()
+        self._send = send
+
+    def emit(self, record):
+        try:
+            self._send(('log', record.levelno, record.getMessage()))
+        except Exception:
+            pass
+
+
+def worker_main():
+    """The worker process: arguments come pickled on stdin, messages go out on stdout."""
+    sender = connection.Connection(os.dup(1), readable=False)
+    os.dup2(2, 1)          # stray prints from libraries go to stderr, not the channel
+    driver_name, drives, launch_settings, jobs, level = pickle.load(sys.stdin.buffer)
+    root = logging.getLogger('inject')
+    root.handlers[:] = [_PipeHandler(sender.send)]
+    root.setLevel(level)
+    root.propagate = False
+    try:
+        serve(sender.send, vfs.load_driver(driver_name), drives, launch_settings, jobs)
+    except exception.InjectError as e:
+        sender.send(('launch_failed', str(e)))
+    finally:
+        sender.close()
+
+
+def serve(send, driver, drives, launch_settings, jobs):
+    """The worker's work, in-process: launch, each job in turn, shutdown.
+
+    Reports through ``send``: ('launched', s), ('launch_failed', why),
+    ('job', index, JobOutcome), ('shutdown', s, error or None).
+    """
+    from inject import injection   # the worker's only need for it
+
+    start = time.monotonic()
+    try:
+        appliance = driver.launch(drives, launch_settings)
+    except exception.ApplianceLaunchFailed as e:
+        send(('launch_failed', '%s%s' % (e, _launch_hint(str(e)))))
+        return
+    send(('launched', time.monotonic() - start))
+    try:
+        for index, job in enumerate(jobs):
+            outcome = JobOutcome()
+            t0 = time.monotonic()
+            try:
+                fs = appliance.mount(index, job.partition, job.image_name)
+                outcome.mountpoints = [list(m) for m in fs.mountpoints]
+                t1 = time.monotonic()
+                outcome.timings['mount'] = t1 - t0
+                outcome.results = injection.apply(fs, job.items)
+                outcome.timings['writes'] = time.monotonic() - t1
+                fs.unmount()
+            except exception.InjectError as e:
+                outcome.error = str(e)
+            except Exception as e:   # a bug must fail this disk only, not the batch
+                LOG.exception('Unexpected error working on %s', job.image_name)
+                outcome.error = 'internal error: %s: %s' % (type(e).__name__, e)
+                _unmount_quietly(appliance)
+            send(('job', index, outcome))
+        t2 = time.monotonic()
+        error = None
+        try:
+            appliance.shutdown()
+        except exception.InjectError as e:
+            error = str(e)
+        send(('shutdown', time.monotonic() - t2, error))
+    finally:
+        appliance.close()
+
+
+def _unmount_quietly(appliance):
+    try:
+        appliance.handle.umount_all()
+    except Exception:
+        pass
+
+
+def kernels_readable():
+    """(readable, unreadable) lists of /boot/vmlinuz-* for supermin's appliance build."""
+    readable, unreadable = [], []
+    for path in sorted(glob.glob('/boot/vmlinuz-*')):
+        (readable if os.access(path, os.R_OK) else unreadable).append(path)
+    return readable, unreadable
+
+
+def _launch_hint(message):
+    lower = message.lower()
+    if 'msr' in lower or 'kvm' in lower:
+        return (' KVM does not work on this host: set [appliance]accelerator = tcg '
+                '(auto falls back to TCG by itself).')
+    if 'kernel' in lower or 'vmlinuz' in lower or 'supermin' in lower:
+        readable, unreadable = kernels_readable()
+        if unreadable:
+            return (' libguestfs cannot read the host kernel to build its appliance: '
+                    'chmod 0644 %s.' % ' '.join(unreadable))
+        if not readable:
+            return (' libguestfs needs a kernel in /boot to build its appliance: install '
+                    'linux-image-amd64.')
+    if 'qemu' in lower and ('not found' in lower or 'no such file' in lower):
+        return ' Install qemu-system-x86.'
+    if 'permission denied' in lower:
+        return (' Check that [appliance]cache_dir is writable by this user.')
+    return (' Run "inject status" with [appliance]debug = true (or libguestfs-test-tool) '
+            'to see the appliance console.')
+

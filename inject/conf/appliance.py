@@ -1,0 +1,62 @@
+"""How the libguestfs appliance is launched and bounded in time."""
+
+from oslo_config import cfg
+
+appliance_group = cfg.OptGroup(
+    'appliance',
+    title='libguestfs appliance options',
+    help='The appliance is a small VM that libguestfs boots to reach the guest '
+         'filesystem; no guest filesystem is ever mounted on the host.')
+
+appliance_opts = [
+    cfg.StrOpt('accelerator',
+               default='auto',
+               choices=[('auto', 'try KVM when /dev/kvm is usable, fall back to TCG when '
+                                 'KVM fails or hangs, and remember the outcome'),
+                        ('kvm', 'always KVM; a launch fails when KVM does'),
+                        ('tcg', 'always TCG software emulation (slower, works everywhere)')],
+               help='Which accelerator runs the appliance.'),
+    cfg.IntOpt('memsize',
+               default=512,
+               min=256,
+               help='Appliance memory in MiB. Measured under TCG, 256-1280 MiB make no '
+                    'difference to speed for injection work.'),
+    cfg.IntOpt('smp',
+               default=1,
+               min=1,
+               help='Virtual CPUs of the appliance.'),
+    cfg.IntOpt('launch_timeout',
+               default=180,
+               min=5,
+               help='Seconds an appliance launch may take before its qemu is killed and '
+                    'the launch reported as failed. A TCG launch takes 12-16 s here, a '
+                    'first launch (appliance build) 20-25 s.'),
+    cfg.IntOpt('kvm_probe_timeout',
+               default=60,
+               min=5,
+               help='With accelerator=auto, seconds a KVM launch may take before KVM is '
+                    'declared hung on this host and TCG is used instead.'),
+    cfg.IntOpt('inject_timeout',
+               default=120,
+               min=5,
+               help='Seconds the work on one disk (mount, writes, unmount) may take once '
+                    'the appliance is up, and seconds its shutdown may take.'),
+    cfg.StrOpt('cache_dir',
+               default='$state_path/appliance',
+               help='Where libguestfs keeps its appliance (about 700 MB on disk) and where '
+                    'the accelerator probe result is remembered. Keep it out of reach of '
+                    'tmp cleaners, or every launch pays the appliance build again.'),
+    cfg.BoolOpt('debug',
+                default=False,
+                deprecated_opts=[cfg.DeprecatedOpt('debug', group='guestfs')],
+                help='Trace every libguestfs call and log the appliance console at DEBUG.'),
+]
+
+
+def register_opts(conf):
+    conf.register_group(appliance_group)
+    conf.register_opts(appliance_opts, group=appliance_group)
+
+
+def list_opts():
+    return {appliance_group: appliance_opts}

@@ -1,0 +1,104 @@
+"""Every error inject raises, each with a message that tells the reader what to do.
+
+All of them derive from :class:`InjectError`; ``msg_fmt`` is formatted with the keyword
+arguments given to the constructor, so a message always names the thing that was wrong.
+"""
+
+
+class InjectError(Exception):
+    """Base class: ``str(exc)`` is a complete, single-line explanation."""
+
+    msg_fmt = 'An unknown error occurred.'
+
+    def __init__(self, message=None, **kwargs):
+        self.kwargs = kwargs
+        if message is None:
+            message = self.msg_fmt % kwargs
+        super().__init__(message)
+
+
+# --- requests and guest paths -------------------------------------------------------
+
+class InvalidGuestPath(InjectError):
+    msg_fmt = 'Invalid guest path %(path)r: %(reason)s.'
+
+
+class InvalidRequest(InjectError):
+    msg_fmt = 'Invalid injection request: %(reason)s.'
+
+
+# --- disk images --------------------------------------------------------------------
+
+class InvalidImage(InjectError):
+    msg_fmt = 'Disk image %(path)s cannot be used: %(reason)s.'
+
+
+class UnsafeBackingFile(InvalidImage):
+    msg_fmt = ('Disk image %(path)s is refused: its %(what)s %(target)r %(reason)s. '
+               'A backing file outside [injection]image_dirs (%(allowed)s) would expose a '
+               'host file to the guest; rebase the image onto a file in those '
+               'directories, or add its directory to image_dirs if it is trusted.')
+
+
+class ImageCommandFailed(InjectError):
+    msg_fmt = '%(command)s failed for %(path)s: %(reason)s'
+
+
+# --- the VFS driver and the appliance -----------------------------------------------
+
+class VFSDriverUnavailable(InjectError):
+    msg_fmt = ('The libguestfs VFS driver cannot be loaded: %(reason)s. Install Debian\'s '
+               'python3-guestfs, libguestfs-tools, qemu-system-x86 and linux-image-amd64 '
+               '(tools/setup.sh does it) and make sure the guestfs module is importable '
+               'from this Python (tools/setup.sh links it into the virtualenv). inject has '
+               'no other way in: it never mounts a guest filesystem on the host.')
+
+
+class ApplianceLaunchFailed(InjectError):
+    msg_fmt = 'The libguestfs appliance did not start (accelerator %(accelerator)s): %(reason)s%(hint)s'
+
+    def __init__(self, message=None, accelerator='?', reason='', hint=''):
+        super().__init__(message, accelerator=accelerator, reason=reason,
+                         hint=(' ' + hint) if hint else '')
+
+
+class ApplianceTimeout(InjectError):
+    msg_fmt = ('The libguestfs appliance did not finish %(stage)s within %(seconds)s s '
+               '(accelerator %(accelerator)s); its qemu was killed. %(hint)s')
+
+
+class ApplianceDied(InjectError):
+    msg_fmt = 'The appliance worker died during %(stage)s (%(reason)s).'
+
+
+# --- mounting a guest filesystem inside the appliance --------------------------------
+
+class GuestFilesystemError(InjectError):
+    msg_fmt = 'Cannot mount the guest filesystem of %(image)s: %(reason)s.'
+
+
+class NoOperatingSystem(GuestFilesystemError):
+    msg_fmt = ('No operating system found in %(image)s (inject_partition=-1 inspects the '
+               'disk): give the partition number instead (inject_partition=N, or 0 for an '
+               'unpartitioned disk).')
+
+
+class SeveralOperatingSystems(GuestFilesystemError):
+    msg_fmt = ('Several operating systems found in %(image)s (roots: %(roots)s); '
+               'inject_partition=-1 cannot choose. Give the partition number instead.')
+
+
+class PartitionNotFound(GuestFilesystemError):
+    msg_fmt = ('Partition %(partition)s does not exist in %(image)s (%(found)s). '
+               'Set inject_partition to one of those, 0 for an unpartitioned disk, or -1 '
+               'to inspect.')
+
+
+# --- writing into the guest ---------------------------------------------------------
+
+class GuestWriteError(InjectError):
+    msg_fmt = 'Cannot write %(path)s in the guest: %(reason)s.'
+
+
+class GuestUserNotFound(InjectError):
+    msg_fmt = 'User %(user)s is not in the guest\'s %(file)s, so %(what)s cannot be set.'

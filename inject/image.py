@@ -1,0 +1,263 @@
+"""Disk images: their formats, their backing chains, and the overlay writes go through.
+
+The format of a disk is always given by the caller and never probed from its content.
+A qcow2 disk's backing chain (and external data file) is read from the qcow2 headers by
+this module, without qemu, and refused when it leaves the configured image directories:
+a backing file naming a host file would show that file to the guest.
+
+Writes never go to the disk directly. :class:`Overlay` puts a qcow2 overlay in front of
+it; the appliance writes into the overlay, and the overlay is committed into the disk only
+when every mandatory item succeeded, otherwise it is thrown away and the disk is
+byte-for-byte what it was.
+"""
+
+import os
+import struct
+import subprocess
+import tempfile
+
+from inject import exception
+
+FORMATS = ('raw', 'qcow2')
+
+QCOW2_MAGIC = b'QFI\xfb'
+_EXT_END = 0
+_EXT_BACKING_FORMAT = 0xE2792ACA
+_EXT_DATA_FILE = 0x44415441
+_INCOMPAT_DATA_FILE = 1 << 2
+MAX_CHAIN = 16
+
+
+class DiskImage:
+    """A disk image on the host: a path and the format its owner says it has."""
+
+    def __init__(self, path, fmt):
+        if fmt not in FORMATS:
+            raise exception.InvalidImage(
+                path=path, reason='format %r is not supported (use one of: %s)'
+                % (fmt, ', '.join(FORMATS)))
+        self.path = os.path.abspath(path)
+        self.format = fmt
+
+    def __repr__(self):
+        return 'DiskImage(%r, %r)' % (self.path, self.format)
+
+    def check(self, image_dirs):
+        """Refuse the disk unless it can be handed to the appliance safely.
+
+        The disk itself may live anywhere the caller chose; every file its qcow2 chain
+        refers to must lie inside ``image_dirs``. Returns the backing chain, outermost
+        first, as a list of :class:`DiskImage`.
+        """
+        if not os.path.exists(self.path):
+            raise exception.InvalidImage(path=self.path, reason='no such file')
+        if not (os.path.isfile(self.path) or _is_block_device(self.path)):
+            raise exception.InvalidImage(
+                path=self.path, reason='it is neither a regular file nor a block device')
+        if not os.access(self.path, os.R_OK | os.W_OK):
+            raise exception.InvalidImage(
+                path=self.path, reason='it is not readable and writable by this user')
+        allowed = [os.path.realpath(d) for d in image_dirs]
+        chain = []
+        seen = {os.path.realpath(self.path)}
+        current = self
+        while current.format == 'qcow2':
+            header = read_qcow2_header(current.path)
+            if header['data_file'] is not None:
+                _check_inside(self.path, 'external data file',
+                              _resolve(current.path, header['data_file']), allowed)
+            if header['backing_file'] is None:
+                break
+            target = _resolve(current.path, header['backing_file'])
+            _check_inside(self.path, 'backing file', target, allowed)
+            if header['backing_format'] is None:
+                raise exception.UnsafeBackingFile(
+                    path=self.path, what='backing file', target=target,
+                    reason='has no recorded format, so qemu would probe its content',
+                    allowed=', '.join(allowed) or 'none')
+            if header['backing_format'] not in FORMATS:
+                raise exception.InvalidImage(
+                    path=self.path, reason='its backing file %s has format %r; only %s '
+                    'are supported' % (target, header['backing_format'], ', '.join(FORMATS)))
+            real = os.path.realpath(target)
+            if real in seen or len(chain) >= MAX_CHAIN:
+                raise exception.InvalidImage(
+                    path=self.path, reason='its backing chain loops or is deeper than %d'
+                    % MAX_CHAIN)
+            seen.add(real)
+            current = DiskImage(real, header['backing_format'])
+            chain.append(current)
+        return chain
+
+
+def read_qcow2_header(path):
+    """Parse the parts of a qcow2 header that name other files.
+
+    Returns ``{'version', 'backing_file', 'backing_format', 'data_file', 'size'}``;
+    names are ``None`` when absent. Raises InvalidImage for a file that is not qcow2,
+    is encrypted, or has a corrupt header.
+    """
+    try:
+        with open(path, 'rb') as f:
+            head = f.read(104)
+            if len(head) < 72 or head[:4] != QCOW2_MAGIC:
+                raise exception.InvalidImage(
+                    path=path, reason='it was given as qcow2 but has no qcow2 header')
+            (version, backing_offset, backing_size, _cluster_bits, size,
+             crypt_method) = struct.unpack('>IQIIQI', head[4:36])
+            if version not in (2, 3):
+                raise exception.InvalidImage(
+                    path=path, reason='qcow2 version %d is not supported' % version)
+            if crypt_method:
+                raise exception.InvalidImage(
+                    path=path, reason='it is an encrypted qcow2; inject cannot open it')
+            incompatible = 0
+            header_length = 72
+            if version == 3:
+                if len(head) < 104:
+                    raise exception.InvalidImage(path=path, reason='truncated qcow2 header')
+                incompatible = struct.unpack('>Q', head[72:80])[0]
+                header_length = struct.unpack('>I', head[100:104])[0]
+            extensions = _read_extensions(f, path, header_length)
+            backing_file = None
+            if backing_offset:
+                if backing_size == 0 or backing_size > 1023:
+                    raise exception.InvalidImage(
+                        path=path, reason='corrupt qcow2 backing file name length')
+                f.seek(backing_offset)
+                raw_name = f.read(backing_size)
+                backing_file = _decode_name(path, raw_name)
+    except OSError as e:
+        raise exception.InvalidImage(path=path, reason='cannot read it (%s)' % e.strerror)
+    data_file = extensions.get(_EXT_DATA_FILE)
+    if incompatible & _INCOMPAT_DATA_FILE and data_file is None:
+        raise exception.InvalidImage(
+            path=path, reason='it needs an external data file but names none')
+    fmt = extensions.get(_EXT_BACKING_FORMAT)
+    return {
+        'version': version,
+        'size': size,
+        'backing_file': backing_file,
+        'backing_format': _decode_name(path, fmt) if fmt is not None else None,
+        'data_file': _decode_name(path, data_file) if data_file is not None else None,
+    }
+
+
+def _read_extensions(f, path, offset):
+    extensions = {}
+    for _ in range(64):
+        f.seek(offset)
+        raw = f.read(8)
+        if len(raw) < 8:
+            raise exception.InvalidImage(path=path, reason='truncated qcow2 header extension')
+        ext_type, length = struct.unpack('>II', raw)
+        if ext_type == _EXT_END:
+            return extensions
+        data = f.read(length)
+        if len(data) < length:
+            raise exception.InvalidImage(path=path, reason='truncated qcow2 header extension')
+        extensions[ext_type] = data
+        offset += 8 + (length + 7) // 8 * 8
+    raise exception.InvalidImage(path=path, reason='too many qcow2 header extensions')
+
+
+def _decode_name(path, raw):
+    try:
+        return raw.rstrip(b'\0').decode('utf-8')
+    except UnicodeDecodeError:
+        raise exception.InvalidImage(path=path, reason='a file name in its qcow2 header '
+                                                       'is not UTF-8')
+
+
+def _resolve(image_path, name):
+    """Where qemu would look for ``name`` written in the header of ``image_path``."""
+    first_slash = name.find('/')
+    colon = name.find(':')
+    if colon != -1 and (first_slash == -1 or colon < first_slash):
+        # qemu reads "proto:..." (json:, nbd:, http:, file:...) as a protocol, not a path.
+        return name
+    return os.path.normpath(os.path.join(os.path.dirname(image_path), name))
+
+
+def _check_inside(image_path, what, target, allowed):
+    def refuse(reason):
+        raise exception.UnsafeBackingFile(path=image_path, what=what, target=target,
+                                          reason=reason, allowed=', '.join(allowed) or 'none')
+    if not target.startswith('/'):
+        refuse('is a qemu protocol specification, not a file')
+    real = os.path.realpath(target)
+    if not any(real == d or real.startswith(d.rstrip('/') + '/') for d in allowed):
+        refuse('lies outside the configured image directories')
+    if not os.path.isfile(real):
+        refuse('does not exist or is not a regular file')
+
+
+def _is_block_device(path):
+    import stat
+    try:
+        return stat.S_ISBLK(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def qemu_img(args, path):
+    """Run ``qemu-img`` (the only host command inject runs); raise ImageCommandFailed."""
+    command = ['qemu-img'] + list(args)
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=600,
+                                stdin=subprocess.DEVNULL)
+    except FileNotFoundError:
+        raise exception.ImageCommandFailed(
+            command='qemu-img', path=path,
+            reason='qemu-img is not installed (Debian package qemu-utils)')
+    except subprocess.TimeoutExpired:
+        raise exception.ImageCommandFailed(command=' '.join(command[:2]), path=path,
+                                           reason='timed out after 600 s')
+    if result.returncode != 0:
+        raise exception.ImageCommandFailed(
+            command=' '.join(command[:2]), path=path,
+            reason=(result.stderr or result.stdout).strip() or 'exit %d' % result.returncode)
+    return result.stdout
+
+
+class Overlay:
+    """A temporary qcow2 overlay in front of a disk; commit it or discard it.
+
+    Create it with :meth:`create`; give :attr:`path` (format qcow2) to the appliance;
+    then :meth:`commit` copies what was written into the disk, or :meth:`discard` drops
+    it. Either way the overlay file is removed.
+    """
+
+    def __init__(self, image, path):
+        self.image = image
+        self.path = path
+
+    @classmethod
+    def create(cls, image, directory):
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        fd, path = tempfile.mkstemp(prefix=os.path.basename(image.path) + '.',
+                                    suffix='.overlay.qcow2', dir=directory)
+        os.close(fd)
+        try:
+            qemu_img(['create', '-q', '-f', 'qcow2', '-F', image.format,
+                      '-b', image.path, path], image.path)
+        except Exception:
+            os.unlink(path)
+            raise
+        return cls(image, path)
+
+    def commit(self):
+        """Write the overlay's clusters into the disk, then remove the overlay."""
+        try:
+            qemu_img(['commit', '-q', '-f', 'qcow2', self.path], self.image.path)
+        finally:
+            self._remove()
+
+    def discard(self):
+        self._remove()
+
+    def _remove(self):
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass

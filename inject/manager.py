@@ -1,0 +1,184 @@
+"""The entry point a compute driver or the CLI calls: requests in, reports out.
+
+For each request: decide the partition (the request's, else ``inject_partition``), plan
+the items under this host's policy, check the image, put an overlay in front of it, and
+hand every disk that needs writing to one appliance session. Afterwards each overlay is
+committed only if all of that disk's mandatory items succeeded; otherwise it is thrown
+away, and the disk is byte-for-byte what it was.
+
+Nothing is ever dropped silently: with injection disabled, every item comes back
+"skipped" with the reason, and the caller decides what that means for its server.
+"""
+
+import logging
+import os
+import time
+
+from inject import appliance
+from inject import exception
+from inject import image as image_mod
+from inject import injection
+from inject import report as report_mod
+from inject import vfs
+from inject.vfs import api
+
+LOG = logging.getLogger(__name__)
+
+DISABLED = -2
+
+
+def policy_from_conf(conf):
+    i = conf.injection
+    return injection.Policy(inject_key=i.inject_key, inject_password=i.inject_password,
+                            password_hash=i.password_hash, mandatory=tuple(i.mandatory))
+
+
+class Manager:
+    """Injects requests, sharing one appliance launch between the disks of one call.
+
+    Only hand several requests to one :meth:`inject` call when they belong to the same
+    tenant: their disks share an appliance kernel.
+    """
+
+    def __init__(self, conf):
+        self.conf = conf
+
+    def inject(self, requests):
+        """Return one :class:`inject.report.Report` per request, in order."""
+        start = time.monotonic()
+        conf = self.conf
+        policy = policy_from_conf(conf)
+        settings = appliance.Settings.from_conf(conf)
+        work = []        # (report, overlay, [(item, result)], partition)
+        reports = []
+        disks = set()    # one overlay per disk per call: two would both be committed
+        for request in requests:
+            partition = (request.partition if request.partition is not None
+                         else conf.injection.inject_partition)
+            report = report_mod.Report(image=request.image.path, format=request.image.format,
+                                       partition_requested=partition,
+                                       request_id=request.request_id)
+            reports.append(report)
+            entries = injection.plan(request, policy)
+            report.items = [result for _, result in entries]
+            todo = [(item, result) for item, result in entries if item is not None]
+            if partition == DISABLED:
+                for _, result in todo:
+                    result.status = report_mod.SKIPPED
+                    result.reason = ('not injected: disabled by inject_partition=-2 on '
+                                     'this host')
+                continue
+            if not todo:
+                continue
+            try:
+                disk = os.path.realpath(request.image.path)
+                if disk in disks:
+                    raise exception.InvalidRequest(
+                        reason='%s is already in this call; send it again after this '
+                               'call has finished' % request.image.path)
+                disks.add(disk)
+                request.image.check(conf.injection.image_dirs)
+                overlay = image_mod.Overlay.create(request.image, conf.injection.overlay_dir)
+            except exception.InjectError as e:
+                report.error = str(e)
+                report.fail_all(str(e), only_pending=True)
+                continue
+            work.append((report, overlay, todo, partition))
+
+        if work:
+            jobs = [appliance.Job(drive=api.Drive(overlay.path, 'qcow2'),
+                                  image_name=report.image, partition=partition,
+                                  items=[item for item, _ in todo])
+                    for report, overlay, todo, partition in work]
+            try:
+                session = appliance.run(jobs, settings)
+            except BaseException:
+                for _, overlay, _, _ in work:
+                    overlay.discard()
+                raise
+            for (report, overlay, todo, _), outcome in zip(work, session.jobs):
+                self._finish(report, overlay, todo, outcome, session)
+        for report in reports:
+            report.timings['total'] = time.monotonic() - start
+            LOG.info('%s: %s', report.image, 'all injected' if report.ok
+                     else report.reason())
+        return reports
+
+    def _finish(self, report, overlay, todo, outcome, session):
+        report.accelerator = session.accelerator
+        report.mountpoints = outcome.mountpoints
+        for key in ('launch', 'shutdown'):
+            if key in session.timings:
+                report.timings[key] = session.timings[key]
+        report.timings.update(outcome.timings)
+        report.notes.extend(session.notes)
+        error = session.error or outcome.error
+        if error is None:
+            for (item, result), written in zip(todo, outcome.results):
+                result.status, result.reason = written.status, written.reason
+                result.target = written.target
+                result.mode, result.uid, result.gid, result.size = (
+                    written.mode, written.uid, written.gid, written.size)
+                result.notes.extend(written.notes)
+            failed = [item for item, result in todo
+                      if item.mandatory and result.status != report_mod.INJECTED]
+            if failed:
+                error = 'mandatory %s %s failed' % (failed[0].kind, failed[0].target)
+        if error is not None:
+            overlay.discard()
+            report.error = error
+            for item, result in todo:
+                if result.status == report_mod.INJECTED:
+                    result.fail('rolled back: %s' % error)
+                elif result.status is None:
+                    result.fail(error)
+            return
+        t0 = time.monotonic()
+        try:
+            overlay.commit()
+        except exception.InjectError as e:
+            report.error = 'committing the overlay into the disk failed: %s' % e
+            report.fail_all(report.error)
+            return
+        report.timings['commit'] = time.monotonic() - t0
+        report.committed = True
+
+    def status(self):
+        """Launch the appliance once and say whether injection works on this host.
+
+        ``ok`` is True only when the appliance launched and injection is enabled.
+        """
+        settings = appliance.Settings.from_conf(self.conf)
+        partition = self.conf.injection.inject_partition
+        usable, why_not = appliance.kvm_usable()
+        result = {
+            'ok': False,
+            'inject_partition': partition,
+            'injection_enabled': partition != DISABLED,
+            'accelerator_setting': settings.accelerator,
+            'kvm_device': 'usable' if usable else why_not,
+            'accelerator': None,
+            'launch_seconds': None,
+            'libguestfs': None,
+            'notes': [],
+            'reason': None,
+        }
+        try:
+            result['libguestfs'] = vfs.load_driver(settings.driver).version()
+        except exception.InjectError as e:
+            result['reason'] = str(e)
+            return result
+        session = appliance.run([], settings)
+        result.update(accelerator=session.accelerator, notes=session.notes,
+                      launch_seconds=round(session.timings['launch'], 2)
+                      if 'launch' in session.timings else None)
+        if session.error:
+            result['reason'] = session.error
+        elif partition == DISABLED:
+            result['reason'] = ('the appliance works, but injection is disabled by '
+                                'inject_partition=-2 on this host')
+        else:
+            result['ok'] = True
+        return result
+
+

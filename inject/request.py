@@ -1,0 +1,98 @@
+"""What a caller asks to be injected into one disk, checked before anything starts."""
+
+import json
+
+from inject import exception
+from inject import image as image_mod
+from inject import paths
+
+
+class InjectionRequest:
+    """One disk and the data to put into it.
+
+    ``files`` is a list of ``(guest_path, contents)`` with ``contents`` as bytes (a
+    ``str`` is taken as UTF-8); ``key`` an SSH public key line; ``net`` the content of
+    /etc/network/interfaces; ``metadata`` a dict of strings written as /meta.js;
+    ``admin_password`` root's new password; ``partition`` overrides
+    ``[injection]inject_partition`` for this request when not None.
+
+    Raises :class:`inject.exception.InvalidRequest` or
+    :class:`inject.exception.InvalidGuestPath` naming what is wrong.
+    """
+
+    def __init__(self, image, files=(), key=None, net=None, metadata=None,
+                 admin_password=None, partition=None, request_id=None):
+        if not isinstance(image, image_mod.DiskImage):
+            raise exception.InvalidRequest(reason='image must be a DiskImage')
+        self.image = image
+        self.files = [(paths.normalise(path), _as_bytes(contents, 'file %s' % path))
+                      for path, contents in files]
+        self.key = _check_key(key)
+        self.net = _as_bytes(net, 'network config') if net is not None else None
+        self.metadata = _check_metadata(metadata)
+        self.admin_password = _check_password(admin_password)
+        if partition is not None and (not isinstance(partition, int)
+                                      or isinstance(partition, bool) or partition < -2):
+            raise exception.InvalidRequest(
+                reason='partition must be an integer >= -2, not %r' % (partition,))
+        self.partition = partition
+        self.request_id = request_id
+
+    def __repr__(self):
+        # Contents, key, metadata and password stay out of logs (Nova logged all but the
+        # password at DEBUG).
+        return ('InjectionRequest(image=%r, files=%r, key=%s, net=%s, metadata=%s, '
+                'admin_password=%s, partition=%r)' % (
+                    self.image, [p for p, _ in self.files], _given(self.key),
+                    _given(self.net), _given(self.metadata),
+                    '<SANITIZED>' if self.admin_password else None, self.partition))
+
+
+def _given(value):
+    return '<given>' if value else None
+
+
+def _as_bytes(value, what):
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode('utf-8')
+    raise exception.InvalidRequest(reason='%s must be bytes or text, not %s'
+                                   % (what, type(value).__name__))
+
+
+def _check_key(key):
+    if key is None:
+        return None
+    if isinstance(key, bytes):
+        key = key.decode('utf-8', 'replace')
+    key = key.strip()
+    if not key:
+        raise exception.InvalidRequest(reason='the SSH key is empty')
+    if '\n' in key or '\r' in key or '\0' in key:
+        raise exception.InvalidRequest(
+            reason='the SSH key must be a single authorized_keys line')
+    return key
+
+
+def _check_metadata(metadata):
+    if metadata is None:
+        return None
+    if not isinstance(metadata, dict):
+        raise exception.InvalidRequest(reason='metadata must be a mapping of strings')
+    for k, v in metadata.items():
+        if not isinstance(k, str) or not isinstance(v, str):
+            raise exception.InvalidRequest(
+                reason='metadata %r: keys and values must be strings' % (k,))
+    json.dumps(metadata)
+    return dict(metadata)
+
+
+def _check_password(password):
+    if password is None:
+        return None
+    if not isinstance(password, str) or not password:
+        raise exception.InvalidRequest(reason='the admin password must be a non-empty string')
+    if '\0' in password:
+        raise exception.InvalidRequest(reason='the admin password contains a NUL byte')
+    return password

@@ -1,0 +1,110 @@
+"""The VFS interface: how inject reaches a guest filesystem.
+
+A :class:`Driver` launches an :class:`Appliance` holding one or more drives; the appliance
+mounts the filesystem of one drive at a time as a :class:`Filesystem`, whose paths are
+guest paths, resolved inside the guest. The only driver is libguestfs
+(:mod:`inject.vfs.guestfs`): there is no host-mount driver and no fallback to one.
+
+Every method raises :class:`inject.exception.InjectError` subclasses, never the
+driver's own exception types.
+"""
+
+import abc
+import collections
+import dataclasses
+
+Stat = collections.namedtuple('Stat', 'mode uid gid size is_dir is_file')
+
+
+@dataclasses.dataclass(frozen=True)
+class Drive:
+    """A disk to attach: host path and format (always given, never probed)."""
+    path: str
+    format: str
+    readonly: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class LaunchSettings:
+    accelerator: str          # 'kvm' or 'tcg': the caller has already resolved 'auto'
+    memsize: int = 512
+    smp: int = 1
+    debug: bool = False
+    cache_dir: str = None
+
+
+class Driver(abc.ABC):
+    """A way into guest disks, loaded by name from the ``inject.vfs`` namespace."""
+
+    name = None
+
+    @abc.abstractmethod
+    def version(self):
+        """The version of the underlying library, as a string."""
+
+    @abc.abstractmethod
+    def launch(self, drives, settings):
+        """Start an appliance holding ``drives`` (a list of :class:`Drive`).
+
+        Raises :class:`inject.exception.ApplianceLaunchFailed`.
+        """
+
+
+class Appliance(abc.ABC):
+    """A running appliance. Drives are addressed by their index in the launch list."""
+
+    @abc.abstractmethod
+    def mount(self, index, partition, image_name):
+        """Mount drive ``index`` and return its :class:`Filesystem`.
+
+        ``partition``: -1 inspect for the operating system, 0 the whole device, N the
+        N-th partition. ``image_name`` is only used in error messages.
+        """
+
+    @abc.abstractmethod
+    def shutdown(self):
+        """Flush and stop the appliance; raises if the flush failed."""
+
+    @abc.abstractmethod
+    def close(self):
+        """Release the handle; never raises."""
+
+
+class Filesystem(abc.ABC):
+    """A mounted guest filesystem. Paths are absolute guest paths."""
+
+    #: what is mounted: [(mountpoint, device)], '/' first
+    mountpoints = ()
+
+    @abc.abstractmethod
+    def stat(self, path):
+        """:class:`Stat` of ``path`` (following symlinks in the guest) or None."""
+
+    @abc.abstractmethod
+    def read(self, path):
+        """The whole content of a guest file, as bytes."""
+
+    @abc.abstractmethod
+    def write(self, path, data):
+        """Create or truncate ``path`` and write ``data``; an existing file keeps its
+        owner and mode, a new one is created 0644 by uid 0."""
+
+    @abc.abstractmethod
+    def append(self, path, data):
+        """Append ``data`` to ``path``, creating it if missing."""
+
+    @abc.abstractmethod
+    def mkdir(self, path):
+        """Create one directory (its parent must exist)."""
+
+    @abc.abstractmethod
+    def chmod(self, path, mode):
+        """Set the exact mode bits (no umask)."""
+
+    @abc.abstractmethod
+    def chown(self, path, uid, gid):
+        """Set numeric owner and group."""
+
+    @abc.abstractmethod
+    def unmount(self):
+        """Unmount everything :meth:`Appliance.mount` mounted."""

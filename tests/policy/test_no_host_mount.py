@@ -1,0 +1,106 @@
+"""No guest filesystem is ever mounted on the host, in any form.
+
+Nova's VFSLocalFS mounted guest images on the compute host (loop, qemu-nbd, kpartx) and
+joined guest paths to host directories; that path is gone by design. These checks read
+the whole package: the only host commands inject runs are qemu-img (overlays) and its
+own Python workers; nothing names a host mount tool or device; and the modules that
+handle guest paths never touch host path functions.
+"""
+
+import ast
+import pathlib
+
+import pytest
+
+PACKAGE = pathlib.Path(__file__).resolve().parents[2] / 'inject'
+SOURCES = sorted(PACKAGE.rglob('*.py'))
+
+FORBIDDEN_WORDS = ('losetup', 'qemu-nbd', 'kpartx', 'guestmount', 'guestunmount',
+                   'fusermount', 'nbdkit', '/dev/nbd', '/dev/loop', '/dev/mapper',
+                   'mount.ext', 'VFSLocalFS', 'privsep')
+PROCESS_CALLS = {('subprocess', n) for n in ('run', 'Popen', 'call', 'check_call',
+                                             'check_output', 'getoutput',
+                                             'getstatusoutput')} | {
+    ('os', n) for n in ('system', 'popen', 'execv', 'execve', 'execvp', 'execvpe', 'execl',
+                        'execlp', 'spawnv', 'spawnl', 'spawnvp', 'posix_spawn',
+                        'posix_spawnp')}
+# Modules that handle guest paths: they must not resolve anything on the host.
+GUEST_PATH_MODULES = ('paths.py', 'injection.py')
+
+
+def _tree(path):
+    return ast.parse(path.read_text(), filename=str(path))
+
+
+def _strings(tree):
+    return [node.value for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str)]
+
+
+def test_sources_found():
+    assert len(SOURCES) > 10
+
+
+@pytest.mark.parametrize('path', SOURCES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_mount_tool_is_named(path):
+    for text in _strings(_tree(path)):
+        for word in FORBIDDEN_WORDS:
+            assert word not in text, '%s names %r' % (path.name, word)
+
+
+@pytest.mark.parametrize('path', SOURCES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_only_qemu_img_and_own_workers_are_run(path):
+    tree = _tree(path)
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and isinstance(node.func.value, ast.Name)):
+            continue
+        if (node.func.value.id, node.func.attr) not in PROCESS_CALLS:
+            continue
+        assert node.func.value.id == 'subprocess', (
+            '%s:%d uses os.%s' % (path.name, node.lineno, node.func.attr))
+        argv = node.args[0] if node.args else None
+        first = None
+        if isinstance(argv, ast.List) and argv.elts:
+            first = argv.elts[0]
+        elif isinstance(argv, ast.Name):
+            first = argv          # qemu_img() builds ['qemu-img'] + args
+        ok = (isinstance(first, ast.Attribute) and ast.unparse(first) == 'sys.executable') \
+            or (isinstance(first, ast.Name) and path.name == 'image.py'
+                and "['qemu-img'] + list(args)" in path.read_text())
+        assert ok, '%s:%d runs %s' % (path.name, node.lineno, ast.unparse(node.args[0]))
+
+
+@pytest.mark.parametrize('name', GUEST_PATH_MODULES)
+def test_guest_path_modules_never_touch_host_paths(name):
+    tree = _tree(PACKAGE / name)
+    imported = {alias.name for node in ast.walk(tree)
+                if isinstance(node, (ast.Import, ast.ImportFrom))
+                for alias in node.names}
+    imported |= {node.module for node in ast.walk(tree)
+                 if isinstance(node, ast.ImportFrom) and node.module}
+    assert not imported & {'os', 'os.path', 'pathlib', 'shutil', 'glob', 'subprocess'}, (
+        '%s imports host file modules: guest paths are resolved in the appliance only'
+        % name)
+
+
+def test_the_only_vfs_driver_is_libguestfs():
+    from importlib import metadata
+    drivers = {ep.name: ep.value for ep in metadata.entry_points(group='inject.vfs')}
+    assert drivers == {'guestfs': 'inject.vfs.guestfs:GuestFSDriver'}
+
+
+def test_the_guestfs_driver_uses_host_paths_only_for_its_cache():
+    source = (PACKAGE / 'vfs' / 'guestfs.py').read_text()
+    uses = [line.strip() for line in source.splitlines() if 'os.' in line and
+            not line.strip().startswith('#')]
+    assert uses == ['os.makedirs(settings.cache_dir, mode=0o700, exist_ok=True)'], uses
+
+
+def test_no_mount_syscall_through_ctypes():
+    for path in SOURCES:
+        tree = _tree(path)
+        names = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                 for alias in node.names}
+        assert 'ctypes' not in names, '%s imports ctypes' % path.name
+

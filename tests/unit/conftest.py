@@ -1,0 +1,39 @@
+"""Fixtures shared by the unit tests: the fake guestfs module and oslo.config."""
+
+import sys
+
+import pytest
+
+from tests.unit import fakeguestfs
+
+
+@pytest.fixture
+def fake_guestfs(monkeypatch):
+    """The fake ``guestfs`` module, installed as ``guestfs`` and emptied."""
+    fakeguestfs.reset()
+    monkeypatch.setitem(sys.modules, 'guestfs', fakeguestfs)
+    yield fakeguestfs
+    fakeguestfs.reset()
+
+
+@pytest.fixture
+def conf():
+    """inject's CONF, parsed once with no config file."""
+    from inject.conf import CONF
+    if getattr(CONF, '_namespace', None) is None:     # parse only once per process
+        CONF([], project='inject', default_config_files=[])
+    return CONF
+
+
+@pytest.fixture
+def override(conf):
+    """``override(name, value, group=None)``: CONF.set_override, cleared afterwards."""
+    done = []
+
+    def set_override(name, value, group=None):
+        conf.set_override(name, value, group)
+        done.append((name, group))
+
+    yield set_override
+    for name, group in reversed(done):
+        conf.clear_override(name, group)

@@ -1,0 +1,407 @@
+"""An in-memory stand-in for the ``guestfs`` Python module (python3-guestfs).
+
+Only what :mod:`inject.vfs.guestfs` calls is here. Tests install it with
+``monkeypatch.setitem(sys.modules, 'guestfs', fakeguestfs)``.
+
+A disk is a :class:`Disk`: filesystem trees by partition number (0 = the whole,
+unpartitioned device) or by LV path, plus what ``inspect_os`` would find. A tree is a
+dict ``{path: Node}`` with paths relative to that filesystem's root ('/' included).
+Register a disk under a host path in :data:`DISKS`; ``add_drive_opts`` attaches it
+(an unknown path attaches an empty disk). Writes change the registered trees in place,
+so tests read results straight from them.
+
+Errors are ``RuntimeError('call: path: strerror')``, as libguestfs raises them.
+"""
+
+import errno
+import os
+import posixpath
+import string
+
+EVENT_APPLIANCE = 0x10
+EVENT_LIBRARY = 0x20
+EVENT_TRACE = 0x40
+EVENT_WARNING = 0x200
+
+S_IFREG = 0o100000
+S_IFDIR = 0o040000
+S_IFLNK = 0o120000
+
+DISKS = {}          # host path -> Disk
+LAUNCH_ERRORS = {}  # backend setting (e.g. 'force_kvm') -> message launch() raises
+HANDLES = []        # every GuestFS created, oldest first
+DEFAULT_DISK = None  # factory for drives not in DISKS (default: an empty Disk)
+
+
+def reset():
+    global DEFAULT_DISK
+    DISKS.clear()
+    LAUNCH_ERRORS.clear()
+    HANDLES.clear()
+    DEFAULT_DISK = None
+
+
+class Node:
+    def __init__(self, type, mode, uid=0, gid=0, content=b'', target=None):
+        self.type, self.mode, self.uid, self.gid = type, mode, uid, gid
+        self.content, self.target = content, target
+
+    def __repr__(self):
+        return 'Node(%s, %04o, %d:%d, %r)' % (self.type, self.mode, self.uid, self.gid,
+                                              self.target or self.content[:40])
+
+
+def d(mode=0o755, uid=0, gid=0):
+    return Node('dir', mode, uid, gid)
+
+
+def f(content=b'', mode=0o644, uid=0, gid=0):
+    if isinstance(content, str):
+        content = content.encode('utf-8')
+    return Node('file', mode, uid, gid, content)
+
+
+def link(target):
+    return Node('link', 0o777, target=target)
+
+
+PASSWD = ('root:x:0:0:root:/root:/bin/bash\n'
+          'daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n'
+          'alice:x:1000:1000:Alice:/home/alice:/bin/bash\n')
+SHADOW = ('root:*:19000:0:99999:7:::\n'
+          'daemon:*:19000:0:99999:7:::\n'
+          'alice:$6$oldsalt$oldhash:19000:0:99999:7:::\n')
+
+
+def linux_tree(selinux=False, root_gid_in_group=0, passwd=PASSWD, shadow=SHADOW,
+               group=None):
+    """A small Linux root: /etc/{passwd,group,shadow,motd}, /root 0700, /home/alice.
+
+    ``root_gid_in_group`` is group root's gid in /etc/group (root's passwd gid stays 0);
+    ``selinux`` adds /etc/selinux/config and /etc/rc.d.
+    """
+    if group is None:
+        group = 'root:x:%d:\nshadow:x:42:\nalice:x:1000:\n' % root_gid_in_group
+    tree = {
+        '/': d(), '/etc': d(), '/tmp': d(0o1777), '/home': d(),
+        '/home/alice': d(0o700, 1000, 1000), '/root': d(0o700),
+        '/etc/passwd': f(passwd), '/etc/group': f(group),
+        '/etc/shadow': f(shadow, 0o640, 0, 42), '/etc/motd': f('old motd\n'),
+    }
+    if selinux:
+        tree['/etc/selinux'] = d()
+        tree['/etc/selinux/config'] = f('SELINUX=enforcing\n')
+        tree['/etc/rc.d'] = d()
+    return tree
+
+
+class Disk:
+    """What one drive holds.
+
+    ``partitions``: {N: tree}, N >= 1, or {0: tree} for an unpartitioned disk.
+    ``lvs``: {'/dev/vg/lv': tree}; their PV is partition ``pv`` (0: the whole disk).
+    ``roots``: what inspect_os finds: {root: {mountpoint: device}}, where root and
+    device are a partition number of this disk, an LV path, or an absolute device name
+    ('/dev/sdb1', possibly on another drive).
+    """
+
+    def __init__(self, partitions=None, lvs=None, pv=1, roots=None):
+        self.partitions = partitions or {}
+        self.lvs = lvs or {}
+        self.pv = pv
+        self.roots = roots or {}
+
+    def tree(self, key=None):
+        if key is None:
+            key = next(iter(self.partitions))
+        return self.partitions[key] if not isinstance(key, str) else self.lvs[key]
+
+
+def _device_name(index):
+    letters = ''
+    index += 1
+    while index:
+        index, rem = divmod(index - 1, 26)
+        letters = string.ascii_lowercase[rem] + letters
+    return '/dev/sd' + letters
+
+
+class _Errno(Exception):
+    def __init__(self, code, path):
+        super().__init__(code, path)
+        self.code, self.path = code, path
+
+
+class GuestFS:
+    def __init__(self, python_return_dict=False, close_on_exit=True):
+        assert python_return_dict is True, 'inject always asks for dicts'
+        self.close_on_exit = close_on_exit
+        self.calls = []          # [(name, args)]
+        self.settings = {}
+        self.drives = []         # [(path, {format, readonly})]
+        self.launched = self.closed = False
+        self.devices = {}        # device name -> tree, once launched
+        self.mounts = {}         # guest mountpoint -> (device, tree)
+        HANDLES.append(self)
+
+    def _log(self, name, *args):
+        self.calls.append((name, args))
+
+    def called(self, name):
+        return [args for call, args in self.calls if call == name]
+
+    # --- configuration and lifecycle ------------------------------------------------
+
+    def set_backend_settings(self, settings):
+        self._log('set_backend_settings', settings)
+        self.settings['backend_settings'] = list(settings)
+
+    def _setter(name):
+        def setter(self, value):
+            self._log(name, value)
+            self.settings[name[4:]] = value
+        return setter
+
+    set_memsize = _setter('set_memsize')
+    set_smp = _setter('set_smp')
+    set_network = _setter('set_network')
+    set_cachedir = _setter('set_cachedir')
+    set_trace = _setter('set_trace')
+    set_verbose = _setter('set_verbose')
+    del _setter
+
+    def set_event_callback(self, callback, events):
+        self._log('set_event_callback', callback, events)
+        return 1
+
+    def add_drive_opts(self, filename, format=None, readonly=False):
+        self._log('add_drive_opts', filename, format, readonly)
+        if self.launched:
+            raise RuntimeError('add_drive_opts: drives cannot be added after launch')
+        self.drives.append((filename, {'format': format, 'readonly': readonly}))
+
+    def launch(self):
+        self._log('launch')
+        for setting in self.settings.get('backend_settings', []):
+            if setting in LAUNCH_ERRORS:
+                raise RuntimeError('launch: ' + LAUNCH_ERRORS[setting])
+        if not self.drives:
+            raise RuntimeError('launch: you must call guestfs_add_drive before '
+                               'guestfs_launch')
+        self.launched = True
+        self.disks = [DISKS.get(path) or (DEFAULT_DISK or Disk)()
+                      for path, _ in self.drives]
+        self.pv_uuids = {}
+        for index, disk in enumerate(self.disks):
+            dev = _device_name(index)
+            for n, tree in disk.partitions.items():
+                self.devices[dev if n == 0 else '%s%d' % (dev, n)] = tree
+            self.devices.update(disk.lvs)
+            if disk.lvs:
+                self.pv_uuids[dev if disk.pv == 0 else '%s%d' % (dev, disk.pv)] = (
+                    'PVUUID%02d-abcd-efgh' % index)
+
+    def shutdown(self):
+        self._log('shutdown')
+        self.mounts.clear()
+
+    def close(self):
+        self._log('close')
+        self.closed = True
+
+    def version(self):
+        return {'major': 1, 'minor': 48, 'release': 6, 'extra': ''}
+
+    def _need_launch(self, name):
+        if not self.launched:
+            raise RuntimeError('%s: call launch before using this function' % name)
+
+    # --- devices, inspection, mounting ------------------------------------------------
+
+    def _absolute(self, index, device):
+        dev = _device_name(index)
+        if isinstance(device, int):
+            return dev if device == 0 else '%s%d' % (dev, device)
+        return device
+
+    def list_partitions(self):
+        self._log('list_partitions')
+        self._need_launch('list_partitions')
+        return sorted(d for d in self.devices if d.startswith('/dev/sd') and d[-1].isdigit())
+
+    def inspect_os(self):
+        self._log('inspect_os')
+        self._need_launch('inspect_os')
+        return [self._absolute(i, root) for i, disk in enumerate(self.disks)
+                for root in disk.roots]
+
+    def inspect_get_mountpoints(self, root):
+        self._log('inspect_get_mountpoints', root)
+        for i, disk in enumerate(self.disks):
+            for r, mountpoints in disk.roots.items():
+                if self._absolute(i, r) == root:
+                    return {mp: self._absolute(i, dev) for mp, dev in mountpoints.items()}
+        raise RuntimeError('inspect_get_mountpoints: %s: no inspection data' % root)
+
+    def is_lv(self, device):
+        self._log('is_lv', device)
+        return any(device in disk.lvs for disk in self.disks)
+
+    def vgpvuuids(self, vg):
+        self._log('vgpvuuids', vg)
+        return [self.pv_uuids[pv] for i, disk in enumerate(self.disks)
+                for pv in [self._absolute(i, disk.pv)]
+                if any(lv.split('/')[2] == vg for lv in disk.lvs)]
+
+    def pvs_full(self):
+        self._log('pvs_full')
+        return [{'pv_name': pv, 'pv_uuid': uuid.replace('-', '')}
+                for pv, uuid in sorted(self.pv_uuids.items())]
+
+    def mount(self, device, mountpoint):
+        self._log('mount', device, mountpoint)
+        self._need_launch('mount')
+        if device not in self.devices:
+            raise RuntimeError('mount: %s: No such file or directory' % device)
+        if mountpoint != '/':
+            try:
+                node = self._lookup(self._resolve(mountpoint))
+            except _Errno:
+                node = None
+            if node is None or node.type != 'dir':
+                raise RuntimeError('mount: %s: No such file or directory' % mountpoint)
+        self.mounts[mountpoint] = (device, self.devices[device])
+
+    def umount_all(self):
+        self._log('umount_all')
+        self.mounts.clear()
+
+    # --- the guest filesystem -----------------------------------------------------------
+
+    def _where(self, path):
+        """(tree, path in that tree) of a guest path with no symlinks in it."""
+        if '/' not in self.mounts:
+            raise _Errno('ROOT', path)
+        mp = max((m for m in self.mounts
+                  if path == m or path.startswith(m.rstrip('/') + '/')), key=len)
+        return self.mounts[mp][1], '/' + path[len(mp):].lstrip('/')
+
+    def _lookup(self, path):
+        tree, rel = self._where(path)
+        return tree.get(rel)
+
+    def _resolve(self, path, follow=True, depth=0):
+        """The guest path with every symlink resolved (the last one only if
+        ``follow``); raises _Errno for a missing or non-directory component."""
+        if depth > 40:
+            raise _Errno(errno.ELOOP, path)
+        parts = [p for p in path.split('/') if p]
+        current = '/'
+        for i, name in enumerate(parts):
+            node = self._lookup(current)
+            if node is None:
+                raise _Errno(errno.ENOENT, path)
+            if node.type != 'dir':
+                raise _Errno(errno.ENOTDIR, path)
+            if name == '.':
+                continue
+            if name == '..':
+                current = posixpath.dirname(current)
+                continue
+            nxt = posixpath.join(current, name)
+            child = self._lookup(nxt)
+            if child is not None and child.type == 'link' and (follow or i < len(parts) - 1):
+                target = posixpath.join(current, child.target)   # absolute stays absolute
+                nxt = self._resolve(target, True, depth + 1)
+            current = nxt
+        return current
+
+    def _guard(self, name, path, fn):
+        self._log(name, path)
+        self._need_launch(name)
+        try:
+            return fn()
+        except _Errno as e:
+            if e.code == 'ROOT':
+                raise RuntimeError("%s: you must call 'mount' first to mount the root "
+                                   "filesystem" % name)
+            raise RuntimeError('%s: %s: %s' % (name, path, os.strerror(e.code)))
+
+    def _existing(self, path, follow=True):
+        node = self._lookup(self._resolve(path, follow))
+        if node is None:
+            raise _Errno(errno.ENOENT, path)
+        return node
+
+    def _file(self, path):
+        node = self._existing(path)
+        if node.type == 'dir':
+            raise _Errno(errno.EISDIR, path)
+        return node
+
+    def _new_entry(self, path, node):
+        """Place ``node`` at ``path``; the parent must be an existing directory."""
+        parent = self._existing(posixpath.dirname(self._resolve(path, follow=False)))
+        if parent.type != 'dir':
+            raise _Errno(errno.ENOTDIR, path)
+        tree, rel = self._where(self._resolve(path, follow=False))
+        tree[rel] = node
+
+    def statns(self, path):
+        def stat():
+            node = self._existing(path)
+            kind = {'file': S_IFREG, 'dir': S_IFDIR}[node.type]
+            return {'st_mode': kind | node.mode, 'st_uid': node.uid, 'st_gid': node.gid,
+                    'st_size': len(node.content) if node.type == 'file' else 4096,
+                    'st_nlink': 1}
+        return self._guard('statns', path, stat)
+
+    def pread(self, path, count, offset):
+        return self._guard('pread', path,
+                           lambda: self._file(path).content[offset:offset + count])
+
+    def read_file(self, path):
+        return self._guard('read_file', path, lambda: self._file(path).content)
+
+    def _write(self, name, path, data, append):
+        if isinstance(data, str):
+            data = data.encode('utf-8')
+
+        def write():
+            try:
+                node = self._file(path)
+            except _Errno as e:
+                if e.code != errno.ENOENT:
+                    raise
+                self._new_entry(path, f(b''))
+                node = self._file(path)
+            node.content = (node.content if append else b'') + data
+        return self._guard(name, path, write)
+
+    def write(self, path, content):
+        return self._write('write', path, content, append=False)
+
+    def write_append(self, path, content):
+        return self._write('write_append', path, content, append=True)
+
+    def mkdir(self, path):
+        def mkdir():
+            try:
+                self._existing(path, follow=False)
+            except _Errno as e:
+                if e.code != errno.ENOENT:
+                    raise
+                return self._new_entry(path, d(0o755))
+            raise _Errno(errno.EEXIST, path)
+        return self._guard('mkdir', path, mkdir)
+
+    def chmod(self, mode, path):
+        def chmod():
+            self._existing(path).mode = mode & 0o7777
+        return self._guard('chmod', path, chmod)
+
+    def chown(self, owner, group, path):
+        def chown():
+            node = self._existing(path)
+            node.uid, node.gid = owner, group
+        return self._guard('chown', path, chown)

@@ -1,0 +1,333 @@
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from inject import appliance
+from inject import exception
+from inject import image
+from inject import manager
+from inject import report
+from inject.request import InjectionRequest
+from inject.vfs import api
+from inject.vfs import guestfs as vfs_guestfs
+from tests.unit import fakeguestfs
+
+pytestmark = pytest.mark.skipif(shutil.which('qemu-img') is None,
+                                reason='qemu-img is not installed')
+QEMU_IO = shutil.which('qemu-io')
+KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIManagerTestKeyManagerTestKeyManager0 m@t'
+DISABLED_REASON = 'not injected: disabled by inject_partition=-2 on this host'
+
+
+def sha256(path):
+    with open(path, 'rb') as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+class Host:
+    """A tmp_path host: images/, overlays/, guest trees by disk, a fake appliance.run."""
+
+    def __init__(self, tmp_path, fake):
+        self.images = tmp_path / 'images'
+        self.overlays = tmp_path / 'overlays'
+        self.images.mkdir()
+        self.fake = fake
+        self.trees = {}          # disk path -> {partition: tree}
+        self.runs = []           # the jobs of each appliance.run call
+        self.fail_launch = None
+
+    def disk(self, name, partitions=None, fmt='raw'):
+        path = str(self.images / name)
+        subprocess.run(['qemu-img', 'create', '-q', '-f', fmt, path, '1M'], check=True)
+        if fmt == 'raw':
+            with open(path, 'r+b') as f:
+                f.write(os.urandom(1 << 20))
+        self.trees[path] = partitions or {1: fakeguestfs.linux_tree()}
+        return path
+
+    def overlay_files(self):
+        return os.listdir(self.overlays) if self.overlays.exists() else []
+
+    def run(self, jobs, settings):
+        """appliance.run, with serve() in-process over the fake guestfs."""
+        self.runs.append(jobs)
+        for job in jobs:
+            assert job.drive.format == 'qcow2'
+            assert os.path.dirname(job.drive.path) == str(self.overlays)
+            self.fake.DISKS[job.drive.path] = fakeguestfs.Disk(self.trees[job.image_name])
+        if self.fail_launch:
+            self.fake.LAUNCH_ERRORS['force_tcg'] = self.fail_launch
+        sent = []
+        drives = ([job.drive for job in jobs]
+                  or [api.Drive('/dev/null', 'raw', readonly=True)])   # as _session does
+        appliance.serve(sent.append, vfs_guestfs.GuestFSDriver(), drives,
+                        api.LaunchSettings('tcg'), jobs)
+        outcome = appliance.SessionOutcome(jobs=[None] * len(jobs))
+        for message in sent:
+            if message[0] == 'launched':
+                outcome.accelerator = 'tcg'
+                outcome.timings['launch'] = message[1]
+            elif message[0] == 'launch_failed':
+                outcome.error = message[1]
+                outcome.jobs = [appliance.JobOutcome(error=message[1]) for _ in jobs]
+            elif message[0] == 'job':
+                outcome.jobs[message[1]] = message[2]
+            elif message[0] == 'shutdown':
+                outcome.timings['shutdown'] = message[1]
+                outcome.error = message[2]
+        if outcome.accelerator and QEMU_IO:
+            # what the appliance wrote lands in the overlay, as with a real one
+            for job in jobs:
+                subprocess.run([QEMU_IO, '-f', 'qcow2', '-c', 'write -P 0xa5 0 64k',
+                                job.drive.path], check=True, capture_output=True)
+        return outcome
+
+
+@pytest.fixture
+def host(tmp_path, fake_guestfs, conf, override, monkeypatch):
+    h = Host(tmp_path, fake_guestfs)
+    override('state_path', str(tmp_path))
+    override('overlay_dir', str(h.overlays), 'injection')
+    override('image_dirs', [str(h.images)], 'injection')
+    override('inject_partition', 1, 'injection')
+    override('inject_key', True, 'injection')
+    override('inject_password', True, 'injection')
+    override('accelerator', 'tcg', 'appliance')
+    monkeypatch.setattr(appliance, 'run', h.run)
+    return h
+
+
+def inject(conf, *requests):
+    return manager.Manager(conf).inject(list(requests))
+
+
+def full_request(path, **kwargs):
+    return InjectionRequest(image.DiskImage(path, 'raw'), key=KEY, net='auto lo\n',
+                            metadata={'role': 'web'}, admin_password='pw',
+                            files=[('/etc/motd', b'new motd\n')], **kwargs)
+
+
+def test_disabled_host_skips_everything_without_appliance(host, conf, override):
+    override('inject_partition', -2, 'injection')
+    disk = host.disk('d.raw')
+    before = sha256(disk)
+    [rep] = inject(conf, full_request(disk))
+    assert [(r.kind, r.status, r.reason) for r in rep.items] == [
+        (kind, report.SKIPPED, DISABLED_REASON)
+        for kind in ('key', 'net', 'metadata', 'admin_password', 'file')]
+    assert host.runs == []
+    assert not rep.ok and not rep.committed
+    assert rep.accelerator is None and rep.partition_requested == -2
+    assert host.overlay_files() == []
+    assert sha256(disk) == before
+
+
+def test_disabled_host_keeps_policy_reasons(host, conf, override):
+    override('inject_partition', -2, 'injection')
+    override('inject_key', False, 'injection')
+    [rep] = inject(conf, full_request(host.disk('d.raw')))
+    assert rep.items[0].reason == 'not injected: inject_key is False on this host'
+    assert all(r.reason == DISABLED_REASON for r in rep.items[1:])
+
+
+def test_request_partition_overrides_disabled_config(host, conf, override):
+    override('inject_partition', -2, 'injection')
+    disk = host.disk('d.raw', {2: fakeguestfs.linux_tree()})
+    [rep] = inject(conf, InjectionRequest(image.DiskImage(disk, 'raw'), partition=2,
+                                          files=[('/x', b'x')]))
+    assert rep.ok and rep.committed
+    assert (rep.partition_requested, rep.partition_used) == (2, '/dev/sda2')
+    assert host.runs[0][0].partition == 2
+
+
+def test_request_can_disable_an_enabled_host(host, conf):
+    [rep] = inject(conf, InjectionRequest(image.DiskImage(host.disk('d.raw'), 'raw'),
+                                          partition=-2, files=[('/x', b'x')]))
+    assert [(r.status, r.reason) for r in rep.items] == [(report.SKIPPED, DISABLED_REASON)]
+    assert host.runs == []
+
+
+def test_success_commits(host, conf):
+    disk = host.disk('d.raw')
+    before = sha256(disk)
+    [rep] = inject(conf, full_request(disk, request_id='req-7'))
+    tree = host.trees[disk][1]
+    assert rep.ok and rep.committed and rep.error is None
+    assert [r.status for r in rep.items] == [report.INJECTED] * 5
+    assert rep.items[0].target == '/root/.ssh/authorized_keys'
+    assert (rep.items[0].mode, rep.items[0].uid) == ('0600', 0)
+    assert tree['/etc/motd'].content == b'new motd\n'
+    assert json.loads(tree['/meta.js'].content) == {'role': 'web'}
+    assert rep.accelerator == 'tcg'
+    assert rep.mountpoints == [['/', '/dev/sda1']]
+    assert {'launch', 'mount', 'writes', 'shutdown', 'commit', 'total'} <= set(rep.timings)
+    assert host.overlay_files() == []
+    if QEMU_IO:
+        assert sha256(disk) != before      # the overlay's writes reached the disk
+
+
+def test_mandatory_failure_discards_and_rolls_back(host, conf):
+    disk = host.disk('d.raw')
+    before = sha256(disk)
+    request = InjectionRequest(image.DiskImage(disk, 'raw'), net='auto lo\n',
+                               metadata={'a': 'b'}, files=[('/etc', b'x'), ('/z', b'z')])
+    [rep] = inject(conf, request)
+    assert sha256(disk) == before
+    assert host.overlay_files() == []
+    assert not rep.ok and not rep.committed
+    assert rep.error == 'mandatory file /etc failed'
+    net, metadata, bad, last = rep.items
+    for rolled in (net, metadata):
+        assert (rolled.status, rolled.reason) == (
+            report.FAILED, 'rolled back: mandatory file /etc failed')
+    assert bad.status == report.FAILED and 'it is a directory in the guest' in bad.reason
+    assert last.status == report.FAILED and last.reason.startswith('not attempted')
+
+
+def test_non_mandatory_failure_is_kept(host, conf, override):
+    override('mandatory', ['key'], 'injection')
+    disk = host.disk('d.raw')
+    request = InjectionRequest(image.DiskImage(disk, 'raw'), files=[('/etc', b'x'),
+                                                                      ('/ok', b'ok')])
+    [rep] = inject(conf, request)
+    assert rep.committed and not rep.ok
+    assert [r.status for r in rep.items] == [report.FAILED, report.INJECTED]
+    assert rep.reason().startswith('file /etc: failed: ')
+
+
+def test_mount_failure_fails_the_disk(host, conf):
+    disk = host.disk('d.raw')
+    before = sha256(disk)
+    [rep] = inject(conf, InjectionRequest(image.DiskImage(disk, 'raw'), partition=5,
+                                          files=[('/x', b'x')]))
+    assert 'Partition 5 does not exist' in rep.error
+    assert rep.items[0].status == report.FAILED and rep.items[0].reason == rep.error
+    assert not rep.committed and host.overlay_files() == []
+    assert sha256(disk) == before
+
+
+def test_launch_failure_fails_every_disk(host, conf):
+    host.fail_launch = 'qemu exited unexpectedly'
+    disks = [host.disk('a.raw'), host.disk('b.raw')]
+    reports = inject(conf, *[InjectionRequest(image.DiskImage(p, 'raw'),
+                                              files=[('/x', b'x')]) for p in disks])
+    for rep in reports:
+        assert 'qemu exited unexpectedly' in rep.error
+        assert rep.items[0].status == report.FAILED
+        assert not rep.committed
+    assert host.overlay_files() == []
+
+
+def test_unsafe_backing_file_fails_before_the_appliance(host, conf, tmp_path):
+    outside = tmp_path / 'outside'
+    outside.mkdir()
+    secret = outside / 'secret.raw'
+    secret.write_bytes(b'\0' * 4096)
+    disk = str(host.images / 'top.qcow2')
+    subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-b', str(secret), '-F',
+                    'raw', disk, '1M'], check=True)
+    request = InjectionRequest(image.DiskImage(disk, 'qcow2'), key=KEY,
+                               files=[('/x', b'x')])
+    [rep] = inject(conf, request)
+    assert host.runs == []
+    assert 'refused' in rep.error and str(secret) in rep.error
+    assert [(r.status, r.reason) for r in rep.items] == [(report.FAILED, rep.error)] * 2
+    assert host.overlay_files() == []
+
+
+def test_one_bad_disk_does_not_stop_the_batch(host, conf):
+    good = host.disk('good.raw')
+    reports = inject(conf,
+                     InjectionRequest(image.DiskImage(str(host.images / 'gone.raw'), 'raw'),
+                                      files=[('/x', b'x')]),
+                     InjectionRequest(image.DiskImage(good, 'raw'), files=[('/x', b'x')]))
+    assert 'no such file' in reports[0].error
+    assert reports[1].ok and reports[1].committed
+    assert [[job.image_name for job in jobs] for jobs in host.runs] == [[good]]
+
+
+def test_disks_of_one_call_share_one_appliance(host, conf):
+    disks = [host.disk('a.raw'), host.disk('b.raw', {0: fakeguestfs.linux_tree()})]
+    reports = inject(conf,
+                     InjectionRequest(image.DiskImage(disks[0], 'raw'), files=[('/a', b'')]),
+                     InjectionRequest(image.DiskImage(disks[1], 'raw'), partition=0,
+                                      files=[('/b', b'')]))
+    assert len(host.runs) == 1
+    assert [job.image_name for job in host.runs[0]] == disks
+    assert [r.partition_used for r in reports] == ['/dev/sda1', '/dev/sdb']
+    assert '/a' in host.trees[disks[0]][1] and '/b' in host.trees[disks[1]][0]
+
+
+def test_nothing_to_write_needs_no_appliance(host, conf, override):
+    override('inject_key', False, 'injection')
+    [rep] = inject(conf, InjectionRequest(image.DiskImage(host.disk('d.raw'), 'raw'),
+                                          key=KEY))
+    assert host.runs == []
+    assert rep.items[0].status == report.SKIPPED and not rep.ok
+
+
+def test_interrupted_run_discards_overlays(host, conf, monkeypatch):
+    def interrupted(jobs, settings):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(appliance, 'run', interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        inject(conf, InjectionRequest(image.DiskImage(host.disk('d.raw'), 'raw'),
+                                      files=[('/x', b'x')]))
+    assert host.overlay_files() == []
+
+
+def test_commit_failure_is_reported(host, conf, monkeypatch):
+    def broken_commit(self):
+        self.discard()
+        raise exception.ImageCommandFailed(command='qemu-img commit', path='d',
+                                           reason='No space left on device')
+    monkeypatch.setattr(image.Overlay, 'commit', broken_commit)
+    [rep] = inject(conf, InjectionRequest(image.DiskImage(host.disk('d.raw'), 'raw'),
+                                          files=[('/x', b'x')]))
+    assert not rep.committed
+    assert rep.error.startswith('committing the overlay into the disk failed')
+    assert rep.items[0].status == report.FAILED
+
+
+def test_report_json_round_trip(host, conf):
+    disk = host.disk('d.raw')
+    [rep] = inject(conf, full_request(disk, request_id='req-9'))
+    data = json.loads(rep.to_json())
+    for key in ('image', 'format', 'partition_requested', 'partition_used', 'accelerator',
+                'ok', 'items', 'timings', 'committed', 'error', 'mountpoints', 'notes',
+                'request_id'):
+        assert key in data, key
+    assert data['image'] == disk and data['format'] == 'raw'
+    assert (data['partition_requested'], data['partition_used']) == (1, '/dev/sda1')
+    assert (data['accelerator'], data['ok'], data['committed']) == ('tcg', True, True)
+    assert data['request_id'] == 'req-9'
+    assert [i['kind'] for i in data['items']] == ['key', 'net', 'metadata',
+                                                  'admin_password', 'file']
+    assert data['items'][0]['mode'] == '0600'
+    assert all(isinstance(v, float) for v in data['timings'].values())
+    assert 'pw' not in json.dumps(data['items']) and KEY not in rep.to_json()
+
+
+def test_report_text_rendering(host, conf):
+    [rep] = inject(conf, full_request(host.disk('d.raw')))
+    text = rep.format_text()
+    assert 'accelerator: tcg' in text and 'disk:        changed' in text
+    assert 'injected key' in text.replace('  ', ' ').replace('  ', ' ')
+
+
+def test_status_when_disabled(host, conf, override):
+    override('inject_partition', -2, 'injection')
+    result = manager.Manager(conf).status()
+    assert result['ok'] is False and result['injection_enabled'] is False
+    assert result['libguestfs'] == '1.48.6'
+    assert result['accelerator'] == 'tcg'
+    assert 'disabled by inject_partition=-2' in result['reason']
+
+
+def test_status_ok(host, conf):
+    result = manager.Manager(conf).status()
+    assert result['ok'] is True and result['reason'] is None

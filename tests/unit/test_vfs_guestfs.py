@@ -1,0 +1,309 @@
+import logging
+
+import pytest
+
+from inject import exception
+from inject.vfs import api
+from inject.vfs import guestfs as vfs_guestfs
+from tests.unit import fakeguestfs
+from tests.unit.fakeguestfs import Disk
+from tests.unit.fakeguestfs import d
+from tests.unit.fakeguestfs import f
+from tests.unit.fakeguestfs import link
+
+
+@pytest.mark.parametrize('index, name', [
+    (0, '/dev/sda'), (1, '/dev/sdb'), (2, '/dev/sdc'), (25, '/dev/sdz'),
+    (26, '/dev/sdaa'), (27, '/dev/sdab')])
+def test_device_name(index, name):
+    assert vfs_guestfs.device_name(index) == name
+
+
+def test_device_name_beyond_two_letters():
+    assert vfs_guestfs.device_name(26 + 26 * 26) == '/dev/sdaaa'
+
+
+def launch(fake, disks, accelerator='tcg', **settings):
+    drives = []
+    for n, disk in enumerate(disks):
+        path = '/images/disk%d.qcow2' % n
+        fake.DISKS[path] = disk
+        drives.append(api.Drive(path, 'qcow2'))
+    appliance = vfs_guestfs.GuestFSDriver().launch(
+        drives, api.LaunchSettings(accelerator, **settings))
+    return appliance, appliance.handle
+
+
+def simple_tree(marker='x'):
+    return {'/': d(), '/marker': f(marker), '/boot': d(), '/var': d()}
+
+
+# --- launch ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('accelerator', ['tcg', 'kvm'])
+def test_launch_settings(fake_guestfs, tmp_path, accelerator):
+    cache = tmp_path / 'cache'
+    drives = [api.Drive('/a.qcow2', 'qcow2'), api.Drive('/b.raw', 'raw', readonly=True)]
+    appliance = vfs_guestfs.GuestFSDriver().launch(
+        drives, api.LaunchSettings(accelerator, memsize=768, smp=2, cache_dir=str(cache)))
+    g = appliance.handle
+    assert g.settings['backend_settings'] == ['force_' + accelerator]
+    assert (g.settings['memsize'], g.settings['smp']) == (768, 2)
+    assert g.settings['network'] is False
+    assert g.settings['cachedir'] == str(cache)
+    assert cache.is_dir() and cache.stat().st_mode & 0o777 == 0o700
+    assert g.called('add_drive_opts') == [('/a.qcow2', 'qcow2', False),
+                                          ('/b.raw', 'raw', True)]
+    assert [c for c, _ in g.calls].index('launch') > [c for c, _ in g.calls].index(
+        'add_drive_opts')
+    assert g.launched and 'trace' not in g.settings
+
+
+def test_launch_with_debug_traces(fake_guestfs):
+    g = launch(fake_guestfs, [Disk()], debug=True)[1]
+    assert g.settings['trace'] is True and g.settings['verbose'] is True
+    [(callback, events)] = g.called('set_event_callback')
+    assert events & fakeguestfs.EVENT_APPLIANCE and events & fakeguestfs.EVENT_TRACE
+    callback(fakeguestfs.EVENT_APPLIANCE, 1, b'console line\n', [])   # must not raise
+
+
+def test_launch_failure_becomes_appliance_launch_failed(fake_guestfs):
+    fake_guestfs.LAUNCH_ERRORS['force_kvm'] = 'qemu: failed to set MSR 0x48b'
+    with pytest.raises(exception.ApplianceLaunchFailed) as e:
+        launch(fake_guestfs, [Disk()], accelerator='kvm')
+    assert 'accelerator kvm' in str(e.value)
+    assert 'failed to set MSR' in str(e.value)
+    assert fake_guestfs.HANDLES[-1].closed
+
+
+def test_version(fake_guestfs):
+    assert vfs_guestfs.GuestFSDriver().version() == '1.48.6'
+    assert fake_guestfs.HANDLES[-1].closed
+
+
+# --- mounting by partition number ------------------------------------------------------------
+
+def test_mount_partition_n(fake_guestfs):
+    appliance, g = launch(fake_guestfs, [Disk({1: simple_tree('one'), 2: simple_tree('two')})])
+    fs = appliance.mount(0, 2, 'disk0')
+    assert g.called('mount') == [('/dev/sda2', '/')]
+    assert fs.mountpoints == (('/', '/dev/sda2'),)
+    assert fs.read('/marker') == b'two'
+
+
+def test_mount_partition_on_second_drive(fake_guestfs):
+    appliance, g = launch(fake_guestfs, [Disk({1: simple_tree('a')}),
+                                         Disk({1: simple_tree('b')})])
+    assert appliance.mount(1, 1, 'disk1').read('/marker') == b'b'
+    assert g.called('mount') == [('/dev/sdb1', '/')]
+
+
+def test_missing_partition_lists_existing(fake_guestfs):
+    appliance, g = launch(fake_guestfs, [Disk({1: simple_tree(), 2: simple_tree()}),
+                                         Disk({3: simple_tree()})])
+    with pytest.raises(exception.PartitionNotFound) as e:
+        appliance.mount(0, 3, 'disk0.img')
+    message = str(e.value)
+    assert 'Partition 3 does not exist in disk0.img' in message
+    assert 'its partitions: 1, 2' in message
+    assert g.called('mount') == []
+
+
+def test_missing_partition_on_unpartitioned_disk(fake_guestfs):
+    appliance, _ = launch(fake_guestfs, [Disk({0: simple_tree()})])
+    with pytest.raises(exception.PartitionNotFound, match='no partition table'):
+        appliance.mount(0, 1, 'disk0.img')
+
+
+def test_partition_0_is_the_whole_device(fake_guestfs):
+    appliance, g = launch(fake_guestfs, [Disk({0: simple_tree('whole')})])
+    fs = appliance.mount(0, 0, 'disk0')
+    assert g.called('mount') == [('/dev/sda', '/')]
+    assert fs.read('/marker') == b'whole'
+    assert g.called('list_partitions') == []
+
+
+def test_mount_failure_becomes_guest_filesystem_error(fake_guestfs):
+    appliance, g = launch(fake_guestfs, [Disk({1: simple_tree()})])
+    with pytest.raises(exception.GuestFilesystemError) as e:
+        appliance.mount(0, 0, 'disk0.img')       # /dev/sda holds no filesystem
+    assert 'disk0.img' in str(e.value) and '/dev/sda at /' in str(e.value)
+    assert g.called('umount_all')
+
+
+# --- mounting by inspection -------------------------------------------------------------------
+
+def test_inspect_no_os(fake_guestfs):
+    appliance, _ = launch(fake_guestfs, [Disk({1: simple_tree()})])
+    with pytest.raises(exception.NoOperatingSystem, match='No operating system found in d0'):
+        appliance.mount(0, -1, 'd0')
+
+
+def test_inspect_several_os(fake_guestfs):
+    appliance, _ = launch(fake_guestfs, [Disk({1: simple_tree(), 2: simple_tree()},
+                                              roots={1: {'/': 1}, 2: {'/': 2}})])
+    with pytest.raises(exception.SeveralOperatingSystems) as e:
+        appliance.mount(0, -1, 'd0')
+    assert '/dev/sda1, /dev/sda2' in str(e.value)
+
+
+def test_inspect_one_os_mounts_root_first(fake_guestfs):
+    disk = Disk({1: simple_tree('boot'), 2: simple_tree('root'), 3: simple_tree('var')},
+                roots={2: {'/var': 3, '/boot': 1, '/': 2}})
+    appliance, g = launch(fake_guestfs, [disk])
+    fs = appliance.mount(0, -1, 'd0')
+    # shorter mountpoints first, so a parent is always mounted before its children
+    assert g.called('mount') == [('/dev/sda2', '/'), ('/dev/sda3', '/var'),
+                                 ('/dev/sda1', '/boot')]
+    assert fs.mountpoints == (('/', '/dev/sda2'), ('/var', '/dev/sda3'),
+                              ('/boot', '/dev/sda1'))
+    assert fs.read('/marker') == b'root'
+    assert fs.read('/boot/marker') == b'boot'
+
+
+def test_inspect_once_for_two_drives_and_other_drive_not_mounted(fake_guestfs):
+    first = Disk({1: simple_tree('first'), 2: simple_tree('first-var')},
+                 roots={1: {'/': 1, '/var': 2, '/boot': '/dev/sdb1'}})
+    second = Disk({1: simple_tree('second')}, roots={1: {'/': 1}})
+    appliance, g = launch(fake_guestfs, [first, second])
+    fs0 = appliance.mount(0, -1, 'd0')
+    assert fs0.mountpoints == (('/', '/dev/sda1'), ('/var', '/dev/sda2'))
+    assert fs0.read('/marker') == b'first'
+    fs0.unmount()
+    fs1 = appliance.mount(1, -1, 'd1')
+    assert fs1.mountpoints == (('/', '/dev/sdb1'),)
+    assert fs1.read('/marker') == b'second'
+    assert len(g.called('inspect_os')) == 1
+    assert ('/dev/sdb1', '/boot') not in g.called('mount')
+
+
+def test_inspect_root_on_lv_is_assigned_to_its_drive(fake_guestfs):
+    first = Disk({1: simple_tree('first')}, roots={1: {'/': 1}})
+    second = Disk({1: {'/': d()}}, lvs={'/dev/vg1/root': simple_tree('lv')}, pv=1,
+                  roots={'/dev/vg1/root': {'/': '/dev/vg1/root'}})
+    appliance, g = launch(fake_guestfs, [first, second])
+    fs = appliance.mount(1, -1, 'd1')
+    assert fs.mountpoints == (('/', '/dev/vg1/root'),)
+    assert fs.read('/marker') == b'lv'
+
+
+def test_inspect_with_single_drive_takes_any_root(fake_guestfs):
+    # one drive: every root found belongs to it, whatever its device name
+    disk = Disk({1: {'/': d()}}, lvs={'/dev/vg0/root': simple_tree('lv')},
+                roots={'/dev/vg0/root': {'/': '/dev/vg0/root', '/boot': 1}})
+    appliance, _ = launch(fake_guestfs, [disk])
+    fs = appliance.mount(0, -1, 'd0')
+    assert fs.mountpoints == (('/', '/dev/vg0/root'), ('/boot', '/dev/sda1'))
+
+
+def test_inspect_drive_without_os_among_two(fake_guestfs):
+    appliance, _ = launch(fake_guestfs, [Disk({1: simple_tree()}, roots={1: {'/': 1}}),
+                                         Disk({1: simple_tree()})])
+    with pytest.raises(exception.NoOperatingSystem, match='d1'):
+        appliance.mount(1, -1, 'd1')
+
+
+def test_failing_secondary_mount_is_skipped(fake_guestfs, caplog):
+    tree = simple_tree('root')
+    del tree['/var']                              # nowhere to mount /var
+    disk = Disk({1: tree, 2: simple_tree()}, roots={1: {'/': 1, '/var': 2}})
+    appliance, _ = launch(fake_guestfs, [disk])
+    with caplog.at_level(logging.WARNING):
+        fs = appliance.mount(0, -1, 'd0')
+    assert fs.mountpoints == (('/', '/dev/sda1'),)
+    assert 'Skipping /dev/sda2 at /var' in caplog.text
+
+
+# --- the filesystem ----------------------------------------------------------------------------
+
+@pytest.fixture
+def fs(fake_guestfs):
+    tree = {'/': d(), '/etc': d(), '/etc/motd': f('hello\n', 0o640, 3, 4),
+            '/etc/link': link('motd'), '/etc/dangling': link('/nowhere'), '/dir': d(0o711)}
+    appliance, _ = launch(fake_guestfs, [Disk({1: tree})])
+    return appliance.mount(0, 1, 'd0')
+
+
+def test_stat_file(fs):
+    assert fs.stat('/etc/motd') == api.Stat(mode=0o640, uid=3, gid=4, size=6, is_dir=False,
+                                            is_file=True)
+
+
+def test_stat_dir(fs):
+    st = fs.stat('/dir')
+    assert (st.mode, st.is_dir, st.is_file) == (0o711, True, False)
+
+
+def test_stat_follows_symlinks(fs):
+    assert fs.stat('/etc/link').size == 6
+
+
+@pytest.mark.parametrize('path', ['/missing', '/etc/missing/x', '/etc/motd/x',
+                                  '/etc/dangling'])
+def test_stat_of_missing_path_is_none(fs, path):
+    assert fs.stat(path) is None
+
+
+def test_stat_other_error_is_raised(fs, monkeypatch):
+    def statns(path):
+        raise RuntimeError('statns: %s: Permission denied' % path)
+    monkeypatch.setattr(fs._g, 'statns', statns)
+    with pytest.raises(exception.GuestWriteError, match='cannot stat it: statns'):
+        fs.stat('/etc/motd')
+
+
+def test_read_uses_pread(fs):
+    assert fs.read('/etc/motd') == b'hello\n'
+    assert fs._g.called('pread') == [('/etc/motd',)]
+    assert fs._g.called('read_file') == []
+
+
+def test_read_large_file_uses_read_file(fs, monkeypatch):
+    monkeypatch.setattr(vfs_guestfs, 'PREAD_MAX', 3)
+    assert fs.read('/etc/motd') == b'hello\n'
+    assert fs._g.called('read_file') == [('/etc/motd',)]
+
+
+def test_read_missing(fs):
+    with pytest.raises(exception.GuestWriteError, match='it does not exist'):
+        fs.read('/nope')
+
+
+def test_write_errors_are_wrapped(fs):
+    with pytest.raises(exception.GuestWriteError) as e:
+        fs.write('/nodir/file', b'x')
+    assert str(e.value) == ('Cannot write /nodir/file in the guest: write failed: '
+                            'write: /nodir/file: No such file or directory.')
+
+
+def test_mkdir_chmod_chown_append(fs):
+    fs.mkdir('/new')
+    fs.chmod('/new', 0o700)
+    fs.chown('/new', 5, 6)
+    fs.append('/new/log', b'a')
+    fs.append('/new/log', b'b')
+    assert fs.stat('/new') == api.Stat(0o700, 5, 6, 4096, True, False)
+    assert fs.read('/new/log') == b'ab'
+
+
+def test_unmount(fs):
+    fs.unmount()
+    assert fs._g.mounts == {}
+
+
+def test_shutdown_failure_is_reported(fake_guestfs, monkeypatch):
+    appliance, g = launch(fake_guestfs, [Disk()])
+
+    def shutdown():
+        raise RuntimeError('shutdown: sync failed')
+    monkeypatch.setattr(g, 'shutdown', shutdown)
+    with pytest.raises(exception.GuestWriteError, match='flushing the appliance failed'):
+        appliance.shutdown()
+    appliance.close()
+    assert g.closed
+
+
+def test_close_never_raises(fake_guestfs, monkeypatch):
+    appliance, g = launch(fake_guestfs, [Disk()])
+    monkeypatch.setattr(g, 'close', lambda: 1 / 0)
+    appliance.close()

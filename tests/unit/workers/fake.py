@@ -1,0 +1,42 @@
+"""The real worker (inject.appliance.worker_main) over the fake guestfs module.
+
+Every drive holds an unpartitioned Linux root. Environment:
+FAKE_LAUNCH_ERROR_KVM  -- launch under force_kvm fails with this message;
+FAKE_HANG_KVM          -- launch under force_kvm hangs;
+FAKE_HANG_MOUNT        -- mounting this device (e.g. /dev/sdb) hangs.
+"""
+
+import os
+import sys
+import time
+
+from tests.unit import fakeguestfs
+
+fakeguestfs.DEFAULT_DISK = lambda: fakeguestfs.Disk({0: fakeguestfs.linux_tree()})
+if os.environ.get('FAKE_LAUNCH_ERROR_KVM'):
+    fakeguestfs.LAUNCH_ERRORS['force_kvm'] = os.environ['FAKE_LAUNCH_ERROR_KVM']
+
+_launch = fakeguestfs.GuestFS.launch
+_mount = fakeguestfs.GuestFS.mount
+
+
+def launch(self):
+    if os.environ.get('FAKE_HANG_KVM') and 'force_kvm' in self.settings['backend_settings']:
+        time.sleep(3600)
+    return _launch(self)
+
+
+def mount(self, device, mountpoint):
+    if device == os.environ.get('FAKE_HANG_MOUNT'):
+        time.sleep(3600)
+    return _mount(self, device, mountpoint)
+
+
+fakeguestfs.GuestFS.launch = launch
+fakeguestfs.GuestFS.mount = mount
+sys.modules['guestfs'] = fakeguestfs
+
+from inject import appliance  # noqa: E402  (after guestfs is in place)
+
+if __name__ == '__main__':
+    appliance.worker_main()

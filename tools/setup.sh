@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Set up inject on a Debian 12 machine (as root): Debian's libguestfs stack, a virtualenv
+# in .venv with inject installed, and the guestfs binding exposed to that virtualenv.
+#
+#   bash tools/setup.sh            # install only
+#   bash tools/setup.sh demo       # install, then run the demo (inject demo)
+#   bash tools/setup.sh test       # install, then run the whole test suite
+#
+# Idempotent: a second run installs nothing new.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+top=$PWD
+venv=$top/.venv
+export DEBIAN_FRONTEND=noninteractive
+
+debs=(python3-guestfs libguestfs-tools qemu-system-x86 qemu-utils linux-image-amd64
+      python3-venv python3-dev)
+missing=()
+for p in "${debs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+# supermin builds the appliance from the host kernel, which must be readable.
+for k in /boot/vmlinuz-*; do [ -r "$k" ] && chmod 0644 "$k" || true; done
+
+# The binding is built for Debian's python3, so the virtualenv uses that interpreter.
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+  rm -rf "$venv"
+  /usr/bin/python3 -m venv "$venv"
+fi
+site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+# Expose only the guestfs binding (not all of dist-packages) to the virtualenv.
+for f in /usr/lib/python3/dist-packages/guestfs.py /usr/lib/python3/dist-packages/libguestfsmod.cpython-311-*.so; do
+  ln -sf "$f" "$site/$(basename "$f")"
+done
+"$venv/bin/python" -m pip install -q --upgrade pip >/dev/null
+"$venv/bin/python" -m pip install -q -e "$top[test]"
+"$venv/bin/python" -c 'import guestfs, inject.vfs; inject.vfs.load_driver()' \
+  || { echo "setup: the guestfs binding is not importable from $venv" >&2; exit 1; }
+echo "setup: ready ($venv)"
+
+case "${1:-}" in
+  "") ;;
+  demo) shift; exec "$venv/bin/inject" demo "$@" ;;
+  test) shift; exec "$venv/bin/python" -m pytest "$@" ;;
+  *) echo "usage: tools/setup.sh [demo|test] [args...]" >&2; exit 2 ;;
+esac
