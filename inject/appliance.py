@@ -62,12 +62,15 @@ class Job:
     image_name: str          # the caller's disk, for messages
     partition: int
     items: list              # [inject.injection.Item]
+    layout: list = None      # with partition -1: a layout remembered for its base image
 
 
 @dataclasses.dataclass
 class JobOutcome:
     results: list = dataclasses.field(default_factory=list)   # [report.ItemResult]
     mountpoints: list = dataclasses.field(default_factory=list)
+    layout: list = dataclasses.field(default_factory=list)     # relative to the drive
+    source: str = None       # how the root was found (see vfs.api.Filesystem.source)
     error: str = None        # the disk could not be mounted / worked on at all
     timings: dict = dataclasses.field(default_factory=dict)
 
@@ -328,8 +331,10 @@ def serve(send, driver, drives, launch_settings, jobs):
             outcome = JobOutcome()
             t0 = time.monotonic()
             try:
-                fs = appliance.mount(index, job.partition, job.image_name)
+                fs = appliance.mount(index, job.partition, job.image_name, job.layout)
                 outcome.mountpoints = [list(m) for m in fs.mountpoints]
+                outcome.layout = [list(m) for m in fs.layout]
+                outcome.source = fs.source
                 t1 = time.monotonic()
                 outcome.timings['mount'] = t1 - t0
                 outcome.results = injection.apply(fs, job.items)

@@ -102,3 +102,26 @@ class GuestWriteError(InjectError):
 
 class GuestUserNotFound(InjectError):
     msg_fmt = 'User %(user)s is not in the guest\'s %(file)s, so %(what)s cannot be set.'
+
+
+# --- the agent ----------------------------------------------------------------------
+
+class AgentTimeout(InjectError):
+    msg_fmt = ('No injection agent on host %(host)s answered within %(seconds)s s: is '
+               'inject-agent running there with [agent]host = %(host)s and the same '
+               '[DEFAULT]transport_url?')
+
+
+class AgentStopping(InjectError):
+    msg_fmt = ('The injection agent on host %(host)s stopped before this request was '
+               'done (%(reason)s); nothing was written to the disk. Send it again.')
+
+
+class AgentRemoteError(InjectError):
+    msg_fmt = 'The injection agent on host %(host)s failed: %(reason)s'
+
+
+class AgentHostTaken(InjectError):
+    msg_fmt = ('Another inject-agent already serves host %(host)s on this transport; two '
+               'would share its requests at random. Stop it, or give this one another '
+               '[agent]host.')

@@ -18,6 +18,7 @@ from inject import appliance
 from inject import exception
 from inject import image as image_mod
 from inject import injection
+from inject import inspection_cache
 from inject import report as report_mod
 from inject import vfs
 from inject.vfs import api
@@ -42,6 +43,8 @@ class Manager:
 
     def __init__(self, conf):
         self.conf = conf
+        self.inspection_cache = inspection_cache.InspectionCache(
+            os.path.join(conf.state_path, 'inspection-cache.json'))
 
     def inject(self, requests):
         """Return one :class:`inject.report.Report` per request, in order."""
@@ -53,8 +56,7 @@ class Manager:
         reports = []
         disks = set()    # one overlay per disk per call: two would both be committed
         for request in requests:
-            partition = (request.partition if request.partition is not None
-                         else conf.injection.inject_partition)
+            partition = self.partition_for(request)
             report = report_mod.Report(image=request.image.path, format=request.image.format,
                                        partition_requested=partition,
                                        request_id=request.request_id)
@@ -77,36 +79,68 @@ class Manager:
                         reason='%s is already in this call; send it again after this '
                                'call has finished' % request.image.path)
                 disks.add(disk)
-                request.image.check(conf.injection.image_dirs)
+                chain = request.image.check(conf.injection.image_dirs)
+                key = inspection_cache.key_for(chain) if partition == -1 else None
                 overlay = image_mod.Overlay.create(request.image, conf.injection.overlay_dir)
             except exception.InjectError as e:
                 report.error = str(e)
                 report.fail_all(str(e), only_pending=True)
                 continue
-            work.append((report, overlay, todo, partition))
+            job = appliance.Job(drive=api.Drive(overlay.path, 'qcow2'),
+                                image_name=report.image, partition=partition,
+                                items=[item for item, _ in todo],
+                                layout=self.inspection_cache.get(key))
+            work.append((report, overlay, todo, job, key))
 
         if work:
-            jobs = [appliance.Job(drive=api.Drive(overlay.path, 'qcow2'),
-                                  image_name=report.image, partition=partition,
-                                  items=[item for item, _ in todo])
-                    for report, overlay, todo, partition in work]
+            jobs = [job for _, _, _, job, _ in work]
             try:
                 session = appliance.run(jobs, settings)
             except BaseException:
-                for _, overlay, _, _ in work:
+                for _, overlay, _, _, _ in work:
                     overlay.discard()
                 raise
-            for (report, overlay, todo, _), outcome in zip(work, session.jobs):
+            for (report, overlay, todo, _, key), outcome in zip(work, session.jobs):
                 self._finish(report, overlay, todo, outcome, session)
+                if outcome.source == 'inspection' and outcome.error is None:
+                    self.inspection_cache.put(key, outcome.layout)
         for report in reports:
             report.timings['total'] = time.monotonic() - start
             LOG.info('%s: %s', report.image, 'all injected' if report.ok
                      else report.reason())
         return reports
 
+    def partition_for(self, request):
+        """The request's partition, else this host's inject_partition (read live)."""
+        if request.partition is not None:
+            return request.partition
+        return self.conf.injection.inject_partition
+
+    def exclusive_keys(self, request):
+        """Keys two requests must not share to be injected in one appliance.
+
+        The same disk twice would get two overlays, both committed. Disks on one base
+        image that still need inspection, or whose remembered layout is LVM, carry that
+        base's volume groups and filesystem UUIDs twice, which the appliance cannot tell
+        apart; after the first is inspected, the others mount its layout directly.
+        """
+        keys = {'disk:' + os.path.realpath(request.image.path)}
+        if self.partition_for(request) != -1:
+            return keys
+        try:
+            key = inspection_cache.key_for(request.image.check(
+                self.conf.injection.image_dirs))
+        except (exception.InjectError, OSError):
+            return keys        # refused later, with its reason, by inject()
+        layout = self.inspection_cache.get(key)
+        if key and (layout is None or any(spec.startswith('lv:') for _, spec in layout)):
+            keys.add('base:' + key)
+        return keys
+
     def _finish(self, report, overlay, todo, outcome, session):
         report.accelerator = session.accelerator
         report.mountpoints = outcome.mountpoints
+        report.root_found_by = outcome.source
         for key in ('launch', 'shutdown'):
             if key in session.timings:
                 report.timings[key] = session.timings[key]

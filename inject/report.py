@@ -35,6 +35,7 @@ class Report:
     format: str
     partition_requested: int = None
     mountpoints: list = dataclasses.field(default_factory=list)   # [[mountpoint, device]]
+    root_found_by: str = None  # 'partition N', 'whole disk', 'inspection', 'remembered layout'
     accelerator: str = None
     items: list = dataclasses.field(default_factory=list)
     error: str = None          # why the disk as a whole was not injected, if it was not
@@ -45,8 +46,8 @@ class Report:
 
     @property
     def ok(self):
-        """True when every requested item was injected."""
-        return all(item.status == INJECTED for item in self.items)
+        """True when every requested item was injected (and nothing failed as a whole)."""
+        return self.error is None and all(item.status == INJECTED for item in self.items)
 
     @property
     def partition_used(self):
@@ -76,6 +77,7 @@ class Report:
             'partition_requested': self.partition_requested,
             'partition_used': self.partition_used,
             'mountpoints': [list(m) for m in self.mountpoints],
+            'root_found_by': self.root_found_by,
             'accelerator': self.accelerator,
             'ok': self.ok,
             'committed': self.committed,
@@ -92,8 +94,9 @@ class Report:
     def format_text(self):
         """A human-readable rendering for the CLI."""
         lines = ['image:       %s (%s)' % (self.image, self.format),
-                 'partition:   requested %s, used %s' % (
-                     self.partition_requested, self.partition_used or '-')]
+                 'partition:   requested %s, used %s%s' % (
+                     self.partition_requested, self.partition_used or '-',
+                     ' (%s)' % self.root_found_by if self.root_found_by else '')]
         if len(self.mountpoints) > 1:
             lines.append('mounted:     ' + ', '.join('%s on %s' % (m, d)
                                                      for m, d in self.mountpoints))

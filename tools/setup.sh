@@ -4,7 +4,8 @@
 #
 #   bash tools/setup.sh            # install only
 #   bash tools/setup.sh demo       # install, then run the demo (inject demo)
-#   bash tools/setup.sh test       # install, then run the whole test suite
+#   bash tools/setup.sh test       # install, start PostgreSQL on loopback
+#                                  # (tools/postgresql.sh), run the whole test suite
 #
 # Idempotent: a second run installs nothing new.
 set -euo pipefail
@@ -46,6 +47,13 @@ echo "setup: ready ($venv)"
 case "${1:-}" in
   "") ;;
   demo) shift; exec "$venv/bin/inject" demo "$@" ;;
-  test) shift; exec "$venv/bin/python" -m pytest "$@" ;;
+  test) shift
+        # The API's database tests run against a real PostgreSQL server on loopback.
+        INJECT_TEST_POSTGRESQL_URL=$(bash "$top/tools/postgresql.sh" | tail -1)
+        export INJECT_TEST_POSTGRESQL_URL
+        # The agent's multi-host tests run two agents over a real RabbitMQ on loopback.
+        INJECT_TEST_TRANSPORT_URL=$(bash "$top/tools/rabbitmq.sh" | tail -1)
+        export INJECT_TEST_TRANSPORT_URL
+        exec "$venv/bin/python" -m pytest "$@" ;;
   *) echo "usage: tools/setup.sh [demo|test] [args...]" >&2; exit 2 ;;
 esac

@@ -1,10 +1,13 @@
 """Entry point for oslo-config-generator (namespace ``inject``)."""
 
+from inject.conf import agent
+from inject.conf import api
 from inject.conf import appliance
+from inject.conf import database
 from inject.conf import injection
 from inject.conf import paths
 
-_MODULES = (paths, injection, appliance)
+_MODULES = (paths, injection, appliance, agent, api, database)
 
 
 def list_opts():

@@ -54,11 +54,13 @@ class Appliance(abc.ABC):
     """A running appliance. Drives are addressed by their index in the launch list."""
 
     @abc.abstractmethod
-    def mount(self, index, partition, image_name):
+    def mount(self, index, partition, image_name, layout=None):
         """Mount drive ``index`` and return its :class:`Filesystem`.
 
         ``partition``: -1 inspect for the operating system, 0 the whole device, N the
-        N-th partition. ``image_name`` is only used in error messages.
+        N-th partition. ``image_name`` is only used in error messages. ``layout`` (with
+        -1): a :attr:`Filesystem.layout` remembered from a disk built on the same base
+        image; it is mounted directly when it still fits, else the disk is inspected.
         """
 
     @abc.abstractmethod
@@ -75,6 +77,11 @@ class Filesystem(abc.ABC):
 
     #: what is mounted: [(mountpoint, device)], '/' first
     mountpoints = ()
+    #: the same relative to the drive: [(mountpoint, 'whole' | 'part:N' | 'lv:VG/LV')]
+    layout = ()
+    #: how the root was found: 'partition N', 'whole disk', 'inspection',
+    #: 'remembered layout'
+    source = None
 
     @abc.abstractmethod
     def stat(self, path):

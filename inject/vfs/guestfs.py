@@ -103,49 +103,99 @@ class GuestFSAppliance(api.Appliance):
         self._drive_count = drive_count
         self._roots = None   # {drive index: [root device]} once inspected
 
-    def mount(self, index, partition, image_name):
-        g = self._g
+    def mount(self, index, partition, image_name, layout=None):
         device = device_name(index)
         try:
             if partition == -1:
-                mountpoints = self._inspected_mountpoints(index, image_name)
-            elif partition == 0:
-                mountpoints = [('/', device)]
-            else:
-                mountpoints = [('/', self._partition(device, partition, image_name))]
-            mounted = []
-            for mountpoint, dev in mountpoints:
-                try:
-                    g.mount(dev, mountpoint)
-                except RuntimeError as e:
-                    if not mounted:
-                        raise exception.GuestFilesystemError(
-                            image=image_name, reason='mounting %s at %s failed (%s)'
-                            % (dev, mountpoint, _strip(e)))
-                    LOG.warning('Skipping %s at %s in %s: %s', dev, mountpoint,
-                                image_name, _strip(e))
-                    continue
-                mounted.append((mountpoint, dev))
-        except exception.InjectError:
-            self._umount_all()
-            raise
+                fs = self._mount_layout(index, layout, image_name) if layout else None
+                if fs is not None:
+                    return fs
+                return self._mount_all(index, self._inspected_mountpoints(index, image_name),
+                                       image_name, 'inspection')
+            if partition == 0:
+                return self._mount_all(index, [('/', device)], image_name, 'whole disk')
+            wanted = '%s%d' % (device, partition)
+            try:
+                return self._mount_all(index, [('/', wanted)], image_name,
+                                       'partition %d' % partition)
+            except exception.GuestFilesystemError:
+                self._check_partition(device, partition, image_name)
+                raise
         except RuntimeError as e:
             self._umount_all()
             raise exception.GuestFilesystemError(image=image_name, reason=_strip(e))
-        return GuestFSFilesystem(g, mounted)
 
-    def _partition(self, device, partition, image_name):
-        """/dev/sdXN, after checking that partition N exists on that drive."""
-        wanted = '%s%d' % (device, partition)
+    def _mount_all(self, index, mountpoints, image_name, source):
+        """Mount [(mountpoint, device)] in order; the first (/) must succeed."""
+        mounted = []
+        for mountpoint, dev in mountpoints:
+            try:
+                self._g.mount(dev, mountpoint)
+            except RuntimeError as e:
+                if not mounted:
+                    self._umount_all()
+                    raise exception.GuestFilesystemError(
+                        image=image_name, reason='mounting %s at %s failed (%s)'
+                        % (dev, mountpoint, _strip(e)))
+                LOG.warning('Skipping %s at %s in %s: %s', dev, mountpoint, image_name,
+                            _strip(e))
+                continue
+            mounted.append((mountpoint, dev))
+        layout = [(mp, self._relative(index, dev)) for mp, dev in mounted]
+        return GuestFSFilesystem(self._g, mounted, layout, source)
+
+    def _mount_layout(self, index, layout, image_name):
+        """Mount a layout remembered from an earlier inspection of the same base image.
+
+        Returns None (with nothing mounted) when the disk no longer matches it: a device
+        is missing or fails to mount, or the root has no /etc. The caller then inspects.
+        """
+        g = self._g
+        try:
+            for mountpoint, spec in layout:
+                g.mount(self._absolute(index, spec), mountpoint)
+            if not g.is_dir('/etc'):
+                raise RuntimeError('the remembered root has no /etc')
+        except (RuntimeError, ValueError) as e:
+            LOG.info('The remembered layout %s does not fit %s (%s); inspecting it',
+                     layout, image_name, _strip(e))
+            self._umount_all()
+            return None
+        mounted = [(mp, self._absolute(index, spec)) for mp, spec in layout]
+        return GuestFSFilesystem(g, mounted, [tuple(m) for m in layout], 'remembered layout')
+
+    @staticmethod
+    def _relative(index, dev):
+        """A device as seen from its drive: 'whole', 'part:N' or 'lv:VG/LV'."""
+        device = device_name(index)
+        if dev == device:
+            return 'whole'
+        if re.fullmatch(re.escape(device) + r'\d+', dev):
+            return 'part:' + dev[len(device):]
+        return 'lv:' + dev[len('/dev/'):]
+
+    @staticmethod
+    def _absolute(index, spec):
+        kind, _, rest = spec.partition(':')
+        if kind == 'whole':
+            return device_name(index)
+        if kind == 'part' and rest.isdigit():
+            return device_name(index) + rest
+        if (kind == 'lv' and re.fullmatch(r'[\w.+-]+/[\w.+-]+', rest)
+                and not {'.', '..'} & set(rest.split('/'))):
+            return '/dev/' + rest
+        raise ValueError('not a device spec: %r' % spec)
+
+    def _check_partition(self, device, partition, image_name):
+        """Raise PartitionNotFound when partition N is not on the drive."""
         found = [p for p in self._g.list_partitions()
                  if re.fullmatch(re.escape(device) + r'\d+', p)]
-        if wanted not in found:
+        if '%s%d' % (device, partition) not in found:
             numbers = [p[len(device):] for p in found]
             raise exception.PartitionNotFound(
                 image=image_name, partition=partition,
                 found='its partitions: ' + ', '.join(numbers) if numbers
                 else 'it has no partition table')
-        return wanted
 
     def _inspected_mountpoints(self, index, image_name):
         """Mountpoints of the one OS root on drive ``index``, '/' first.
@@ -217,9 +267,11 @@ class GuestFSAppliance(api.Appliance):
 
 
 class GuestFSFilesystem(api.Filesystem):
-    def __init__(self, g, mountpoints):
+    def __init__(self, g, mountpoints, layout=(), source=None):
         self._g = g
         self.mountpoints = tuple(mountpoints)
+        self.layout = tuple(layout)
+        self.source = source
 
     def _call(self, path, what, fn, *args):
         try:

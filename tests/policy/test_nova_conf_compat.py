@@ -10,8 +10,10 @@ def _conf(tmp_path, text):
     path = tmp_path / 'nova.conf'
     path.write_text(text)
     conf = cfg.ConfigOpts()
-    injection.register_opts(conf)
-    appliance.register_opts(conf)
+    # by group name: the OptGroup objects carry overrides, and other tests set some on
+    # the global CONF
+    conf.register_opts(injection.injection_opts, group='injection')
+    conf.register_opts(appliance.appliance_opts, group='appliance')
     conf([], default_config_files=[str(path)])
     return conf
 

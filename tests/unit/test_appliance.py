@@ -123,8 +123,6 @@ def test_unreadable_record_is_ignored(tmp_path):
     assert appliance.read_record(appliance.Settings(cache_dir=None)) is None
 
 
-@pytest.mark.xfail(strict=True, reason='BUG: read_record() raises AttributeError when the '
-                   'record file holds valid JSON that is not an object (e.g. null)')
 def test_record_that_is_not_an_object_is_ignored(tmp_path):
     (tmp_path / 'cache').mkdir()
     (tmp_path / 'cache' / appliance.RECORD_NAME).write_text('null')

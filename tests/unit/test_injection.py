@@ -241,6 +241,17 @@ def test_key_goes_to_roots_home_from_passwd(mount):
     assert mode_owner(tree['/var/roothome/.ssh']) == ('dir', '0o700', 0, 0)
 
 
+@pytest.mark.parametrize('home, sshdir', [('/var/roothome/', '/var/roothome/.ssh'),
+                                           ('/', '/.ssh'),
+                                           ('/../etc', '/root/.ssh'),
+                                           ('relative', '/root/.ssh')])
+def test_key_follows_roots_home_as_sshd_would(mount, home, sshdir):
+    tree = fakeguestfs.linux_tree(passwd='root:x:0:0:root:%s:/bin/sh\n' % home)
+    [result] = run(mount, tree, key_item())
+    assert result.target == sshdir + '/authorized_keys'
+    assert sshdir + '/authorized_keys' in tree
+
+
 def test_key_tightens_existing_ssh_dir_and_file(mount, tree):
     tree['/root/.ssh'] = d(0o777, 1000, 1000)
     tree['/root/.ssh/authorized_keys'] = f('ssh-rsa AAAAold old@host\n', 0o666, 1000, 1000)

@@ -9,6 +9,7 @@ import pytest
 from inject import appliance
 from inject import exception
 from inject import image
+from inject import inspection_cache
 from inject import manager
 from inject import report
 from inject.request import InjectionRequest
@@ -37,6 +38,7 @@ class Host:
         self.images.mkdir()
         self.fake = fake
         self.trees = {}          # disk path -> {partition: tree}
+        self.roots = {}          # disk path -> what inspect_os finds (fakeguestfs.Disk)
         self.runs = []           # the jobs of each appliance.run call
         self.fail_launch = None
 
@@ -58,7 +60,8 @@ class Host:
         for job in jobs:
             assert job.drive.format == 'qcow2'
             assert os.path.dirname(job.drive.path) == str(self.overlays)
-            self.fake.DISKS[job.drive.path] = fakeguestfs.Disk(self.trees[job.image_name])
+            self.fake.DISKS[job.drive.path] = fakeguestfs.Disk(
+                self.trees[job.image_name], roots=self.roots.get(job.image_name))
         if self.fail_launch:
             self.fake.LAUNCH_ERRORS['force_tcg'] = self.fail_launch
         sent = []
@@ -331,3 +334,194 @@ def test_status_when_disabled(host, conf, override):
 def test_status_ok(host, conf):
     result = manager.Manager(conf).status()
     assert result['ok'] is True and result['reason'] is None
+
+
+def test_the_same_disk_twice_in_one_call_is_refused_for_the_second(host, conf):
+    disk = host.disk('d.raw')
+    first, second = inject(conf, full_request(disk), full_request(disk))
+    assert first.ok and first.committed
+    assert not second.ok and not second.committed
+    assert 'is already in this call' in second.error
+    assert len(host.runs[0]) == 1
+
+
+# --- the inspection cache and exclusive keys ----------------------------------------------------
+
+def disk_on(host, name, base, roots=None):
+    """A qcow2 disk backed by ``base`` (raw), with one Linux root on partition 1."""
+    path = str(host.images / name)
+    subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', base,
+                    path], check=True)
+    host.trees[path] = {1: fakeguestfs.linux_tree()}
+    host.roots[path] = {1: {'/': 1}} if roots is None else roots
+    return path
+
+
+def real(path):
+    return os.path.realpath(path)
+
+
+def inspect_request(path, fmt='qcow2', partition=-1):
+    return InjectionRequest(image.DiskImage(path, fmt), files=[('/x', b'x')],
+                            partition=partition)
+
+
+def base_key(conf, path):
+    return inspection_cache.key_for(image.DiskImage(path, 'qcow2').check(
+        conf.injection.image_dirs))
+
+
+def cached(conf, path):
+    return manager.Manager(conf).inspection_cache.get(base_key(conf, path))
+
+
+def inspections(fake):
+    return sum(len(g.called('inspect_os')) for g in fake.HANDLES)
+
+
+def test_inspection_fills_the_cache_and_the_next_disk_on_that_base_uses_it(host, conf):
+    base = host.disk('base.raw')
+    first, second = disk_on(host, 'a.qcow2', base), disk_on(host, 'b.qcow2', base)
+
+    [rep] = inject(conf, inspect_request(first))
+    assert rep.ok and rep.committed and rep.root_found_by == 'inspection'
+    assert host.runs[0][0].layout is None
+    assert inspections(host.fake) == 1
+    assert cached(conf, first) == [('/', 'part:1')]
+
+    [rep] = inject(conf, inspect_request(second))
+    assert host.runs[1][0].layout == [('/', 'part:1')]
+    assert rep.ok and rep.committed and rep.root_found_by == 'remembered layout'
+    assert rep.mountpoints == [['/', '/dev/sda1']]
+    assert inspections(host.fake) == 1                       # no second inspection
+    assert '/x' in host.trees[second][1]
+
+
+def test_a_remembered_layout_is_not_written_again(host, conf, monkeypatch):
+    base = host.disk('base.raw')
+    first, second = disk_on(host, 'a.qcow2', base), disk_on(host, 'b.qcow2', base)
+    inject(conf, inspect_request(first))
+    puts = []
+    monkeypatch.setattr(inspection_cache.InspectionCache, 'put',
+                        lambda self, key, layout: puts.append(layout))
+    [rep] = inject(conf, inspect_request(second))
+    assert rep.root_found_by == 'remembered layout' and puts == []
+
+
+def test_an_inspected_disk_that_then_fails_is_not_cached(host, conf, monkeypatch):
+    disk = disk_on(host, 'a.qcow2', host.disk('base.raw'))
+
+    def broken(self):
+        raise RuntimeError('umount_all: device is busy')
+    monkeypatch.setattr(fakeguestfs.GuestFS, 'umount_all', broken)
+    [rep] = inject(conf, inspect_request(disk))
+    assert rep.root_found_by == 'inspection' and 'device is busy' in rep.error
+    assert cached(conf, disk) is None
+
+
+def test_a_layout_that_no_longer_fits_is_inspected_and_replaced(host, conf):
+    base = host.disk('base.raw')
+    disk = disk_on(host, 'a.qcow2', base)
+    manager.Manager(conf).inspection_cache.put(base_key(conf, disk), [('/', 'part:5')])
+    [rep] = inject(conf, inspect_request(disk))
+    assert host.runs[0][0].layout == [('/', 'part:5')]
+    assert rep.ok and rep.root_found_by == 'inspection'
+    assert cached(conf, disk) == [('/', 'part:1')]
+
+
+def test_a_failed_inspection_is_not_cached(host, conf):
+    disk = disk_on(host, 'a.qcow2', host.disk('base.raw'), roots={})
+    [rep] = inject(conf, inspect_request(disk))
+    assert 'No operating system found' in rep.error
+    assert cached(conf, disk) is None
+
+
+@pytest.mark.parametrize('partition', [1, 0])
+def test_no_cache_without_inspection(host, conf, partition):
+    disk = disk_on(host, 'a.qcow2', host.disk('base.raw'))
+    host.trees[disk] = {partition: fakeguestfs.linux_tree()}
+    [rep] = inject(conf, inspect_request(disk, partition=partition))
+    assert rep.ok and host.runs[0][0].layout is None
+    assert cached(conf, disk) is None
+
+
+def test_a_disk_without_backing_file_is_not_cached(host, conf, tmp_path):
+    disk = host.disk('d.raw')
+    host.roots[disk] = {1: {'/': 1}}
+    [rep] = inject(conf, inspect_request(disk, fmt='raw'))
+    assert rep.ok and rep.root_found_by == 'inspection'
+    assert host.runs[0][0].layout is None
+    assert not (tmp_path / 'inspection-cache.json').exists()
+
+
+def test_exclusive_keys_of_one_disk_are_equal(host, conf, tmp_path):
+    disk = host.disk('d.raw')
+    alias = tmp_path / 'alias.raw'
+    alias.symlink_to(disk)
+    m = manager.Manager(conf)
+    keys = m.exclusive_keys(inspect_request(disk, fmt='raw', partition=1))
+    assert keys == {'disk:' + real(disk)}
+    assert m.exclusive_keys(inspect_request(str(alias), fmt='raw', partition=1)) == keys
+    assert not keys & m.exclusive_keys(inspect_request(host.disk('e.raw'), fmt='raw'))
+
+
+def test_exclusive_keys_of_a_base_still_to_inspect(host, conf):
+    base = host.disk('base.raw')
+    first, second = disk_on(host, 'a.qcow2', base), disk_on(host, 'b.qcow2', base)
+    m = manager.Manager(conf)
+    keys = m.exclusive_keys(inspect_request(first))
+    assert keys == {'disk:' + real(first), 'base:' + base_key(conf, first)}
+    assert keys & m.exclusive_keys(inspect_request(second)) == {
+        'base:' + base_key(conf, first)}
+
+
+def test_exclusive_keys_follow_inject_partition_when_the_request_has_none(
+        host, conf, override):
+    disk = disk_on(host, 'a.qcow2', host.disk('base.raw'))
+    req = inspect_request(disk, partition=None)
+    m = manager.Manager(conf)
+    assert m.exclusive_keys(req) == {'disk:' + real(disk)}            # inject_partition = 1
+    override('inject_partition', -1, 'injection')
+    assert m.partition_for(req) == -1
+    assert 'base:' + base_key(conf, disk) in m.exclusive_keys(req)
+
+
+@pytest.mark.parametrize('layout, shared', [
+    ([('/', 'part:1')], False),
+    ([('/', 'whole')], False),
+    ([('/', 'lv:vg0/root')], True),                     # LVM: cloned VGs collide
+    ([('/', 'part:1'), ('/var', 'lv:vg0/var')], True),
+])
+def test_exclusive_keys_once_the_layout_is_known(host, conf, layout, shared):
+    disk = disk_on(host, 'a.qcow2', host.disk('base.raw'))
+    m = manager.Manager(conf)
+    m.inspection_cache.put(base_key(conf, disk), layout)
+    keys = m.exclusive_keys(inspect_request(disk))
+    assert ('base:' + base_key(conf, disk) in keys) is shared
+    assert 'disk:' + real(disk) in keys and len(keys) == 1 + shared
+
+
+def test_exclusive_keys_after_an_inspection(host, conf):
+    base = host.disk('base.raw')
+    first, second = disk_on(host, 'a.qcow2', base), disk_on(host, 'b.qcow2', base)
+    inject(conf, inspect_request(first))
+    assert manager.Manager(conf).exclusive_keys(inspect_request(second)) == {
+        'disk:' + real(second)}
+
+
+@pytest.mark.parametrize('partition', [1, 0, -2])
+def test_exclusive_keys_without_inspection_are_the_disk_only(host, conf, partition):
+    disk = disk_on(host, 'a.qcow2', host.disk('base.raw'))
+    assert manager.Manager(conf).exclusive_keys(inspect_request(disk, partition=partition)) \
+        == {'disk:' + real(disk)}
+
+
+def test_exclusive_keys_of_a_disk_that_will_be_refused(host, conf):
+    gone = str(host.images / 'gone.qcow2')
+    assert manager.Manager(conf).exclusive_keys(inspect_request(gone)) == {'disk:' + real(gone)}
+
+
+def test_exclusive_keys_of_a_disk_without_backing_file(host, conf):
+    disk = host.disk('d.raw')
+    assert manager.Manager(conf).exclusive_keys(inspect_request(disk, fmt='raw')) == {
+        'disk:' + real(disk)}

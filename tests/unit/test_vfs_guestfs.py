@@ -106,7 +106,9 @@ def test_missing_partition_lists_existing(fake_guestfs):
     message = str(e.value)
     assert 'Partition 3 does not exist in disk0.img' in message
     assert 'its partitions: 1, 2' in message
-    assert g.called('mount') == []
+    # the mount is tried first (the hot path pays no list_partitions); it failed
+    assert g.called('mount') == [('/dev/sda3', '/')]
+    assert g.mounts == {}
 
 
 def test_missing_partition_on_unpartitioned_disk(fake_guestfs):
@@ -307,3 +309,173 @@ def test_close_never_raises(fake_guestfs, monkeypatch):
     appliance, g = launch(fake_guestfs, [Disk()])
     monkeypatch.setattr(g, 'close', lambda: 1 / 0)
     appliance.close()
+
+
+# --- remembered layouts (partition -1 with a layout from the inspection cache) -----------------
+
+def os_tree(marker):
+    tree = fakeguestfs.linux_tree()
+    tree.update({'/marker': f(marker), '/boot': d(), '/var': d()})
+    return tree
+
+
+def test_remembered_layout_mounts_without_inspection(fake_guestfs):
+    disk = Disk({1: os_tree('root')}, roots={1: {'/': 1}})
+    appliance, g = launch(fake_guestfs, [disk])
+    fs = appliance.mount(0, -1, 'd0', layout=[('/', 'part:1')])
+    assert g.called('mount') == [('/dev/sda1', '/')]
+    assert g.called('inspect_os') == [] and g.called('umount_all') == []
+    assert fs.source == 'remembered layout'
+    assert fs.mountpoints == (('/', '/dev/sda1'),)
+    assert fs.layout == (('/', 'part:1'),)
+    assert fs.read('/marker') == b'root'
+
+
+def test_remembered_layout_is_relative_to_the_drive(fake_guestfs):
+    first = Disk({1: os_tree('first')})
+    second = Disk({1: simple_tree('boot'), 2: os_tree('second')})
+    appliance, g = launch(fake_guestfs, [first, second])
+    fs = appliance.mount(1, -1, 'd1', layout=[('/', 'part:2'), ('/boot', 'part:1')])
+    assert g.called('mount') == [('/dev/sdb2', '/'), ('/dev/sdb1', '/boot')]
+    assert fs.mountpoints == (('/', '/dev/sdb2'), ('/boot', '/dev/sdb1'))
+    assert fs.layout == (('/', 'part:2'), ('/boot', 'part:1'))
+    assert fs.read('/marker') == b'second' and fs.read('/boot/marker') == b'boot'
+    assert g.called('inspect_os') == []
+
+
+@pytest.mark.parametrize('disk, spec, device', [
+    (Disk({0: os_tree('whole')}), 'whole', '/dev/sda'),
+    (Disk({1: {'/': d()}}, lvs={'/dev/vg0/root': os_tree('lv')}), 'lv:vg0/root',
+     '/dev/vg0/root'),
+], ids=['whole', 'lv'])
+def test_remembered_layout_of_whole_disk_or_lv(fake_guestfs, disk, spec, device):
+    appliance, g = launch(fake_guestfs, [disk])
+    fs = appliance.mount(0, -1, 'd0', layout=[('/', spec)])
+    assert g.called('mount') == [(device, '/')]
+    assert fs.source == 'remembered layout' and fs.layout == (('/', spec),)
+    assert g.called('inspect_os') == []
+
+
+def test_a_layout_is_only_used_with_partition_minus_1(fake_guestfs):
+    appliance, g = launch(fake_guestfs, [Disk({1: os_tree('one'), 2: os_tree('two')})])
+    fs = appliance.mount(0, 1, 'd0', layout=[('/', 'part:2')])
+    assert g.called('mount') == [('/dev/sda1', '/')]
+    assert fs.source == 'partition 1'
+
+
+def fallback_disk():
+    """Root on 2, /var on 3 (inspection says); 1 holds a filesystem without /etc."""
+    return Disk({1: simple_tree('no-etc'), 2: os_tree('root'), 3: simple_tree('var')},
+                roots={2: {'/': 2, '/var': 3}})
+
+
+INSPECTED = [('/dev/sda2', '/'), ('/dev/sda3', '/var')]
+
+
+def check_fell_back_to_inspection(g, fs):
+    assert len(g.called('inspect_os')) == 1
+    assert fs.source == 'inspection'
+    assert fs.mountpoints == (('/', '/dev/sda2'), ('/var', '/dev/sda3'))
+    assert fs.layout == (('/', 'part:2'), ('/var', 'part:3'))
+    # nothing left mounted from the failed attempt
+    assert {mp: dev for mp, (dev, _) in g.mounts.items()} == {'/': '/dev/sda2',
+                                                              '/var': '/dev/sda3'}
+    assert fs.read('/marker') == b'root' and fs.read('/var/marker') == b'var'
+    names = [name for name, _ in g.calls]
+    assert names.index('umount_all') < names.index('inspect_os')
+
+
+@pytest.mark.parametrize('layout', [
+    [('/', 'part:7')],                                        # the device is gone
+    [('/', 'part:1')],                                        # its root has no /etc
+    [('/', 'part:2'), ('/boot', 'part:3'), ('/var', 'part:9')],   # a later device is gone
+    [('/', 'part:2'), ('/nowhere', 'part:3')],                # no directory to mount on
+], ids=['missing device', 'no /etc', 'missing secondary', 'missing mountpoint'])
+def test_a_layout_that_does_not_fit_falls_back_to_inspection(fake_guestfs, layout):
+    appliance, g = launch(fake_guestfs, [fallback_disk()])
+    fs = appliance.mount(0, -1, 'd0', layout=layout)
+    check_fell_back_to_inspection(g, fs)
+    mounts = g.called('mount')
+    assert len(mounts) > 2 and mounts[-2:] == INSPECTED     # the layout was tried first
+
+
+@pytest.mark.parametrize('spec', [
+    'part:x', 'part:', 'part:-1', 'lv:vg', 'lv:a/b/c', 'lv:', 'nfs:server', '',
+    'lv:../x', 'lv:vg/..',
+])
+def test_a_bad_spec_is_not_mounted_and_falls_back_to_inspection(fake_guestfs, spec):
+    appliance, g = launch(fake_guestfs, [fallback_disk()])
+    fs = appliance.mount(0, -1, 'd0', layout=[('/', spec)])
+    assert g.called('mount') == INSPECTED          # the bad spec never reached mount
+    check_fell_back_to_inspection(g, fs)
+
+
+@pytest.mark.parametrize('index, dev, spec', [
+    (0, '/dev/sda', 'whole'),
+    (0, '/dev/sda1', 'part:1'),
+    (1, '/dev/sdb12', 'part:12'),
+    (27, '/dev/sdab3', 'part:3'),
+    (0, '/dev/vg0/root', 'lv:vg0/root'),
+    (2, '/dev/my.vg-1/lv_root+x', 'lv:my.vg-1/lv_root+x'),
+    (0, '/dev/mapper/vg-root', 'lv:mapper/vg-root'),
+])
+def test_relative_and_absolute_round_trip(index, dev, spec):
+    assert vfs_guestfs.GuestFSAppliance._relative(index, dev) == spec
+    assert vfs_guestfs.GuestFSAppliance._absolute(index, spec) == dev
+
+
+def test_relative_specs_move_with_the_drive():
+    absolute = vfs_guestfs.GuestFSAppliance._absolute
+    assert [absolute(i, 'part:2') for i in (0, 1, 26)] == ['/dev/sda2', '/dev/sdb2',
+                                                           '/dev/sdaa2']
+    assert absolute(3, 'whole') == '/dev/sdd'
+    assert absolute(3, 'lv:vg/lv') == '/dev/vg/lv'
+
+
+def test_a_partition_of_another_drive_is_not_taken_for_this_one():
+    # /dev/sdab1 is partition 1 of drive 27, not a partition of /dev/sda
+    assert vfs_guestfs.GuestFSAppliance._relative(0, '/dev/sdab1') != 'part:b1'
+    assert not vfs_guestfs.GuestFSAppliance._relative(0, '/dev/sdab1').startswith('part:')
+
+
+@pytest.mark.parametrize('spec', ['part:x', 'part:', 'lv:vg', 'lv:a/b/c', 'nfs:x', '',
+                                  'lv:../x'])
+def test_absolute_refuses_bad_specs(spec):
+    with pytest.raises(ValueError, match='not a device spec'):
+        vfs_guestfs.GuestFSAppliance._absolute(0, spec)
+
+
+@pytest.mark.parametrize('partition, layout, source', [
+    (0, (('/', 'whole'),), 'whole disk'),
+    (2, (('/', 'part:2'),), 'partition 2'),
+])
+def test_every_mount_reports_its_layout_and_source(fake_guestfs, partition, layout, source):
+    tree = os_tree('x')
+    appliance, _ = launch(fake_guestfs, [Disk({partition: tree})])
+    fs = appliance.mount(0, partition, 'd0')
+    assert (fs.layout, fs.source) == (layout, source)
+
+
+def test_inspection_reports_a_layout_relative_to_the_drive(fake_guestfs):
+    first = Disk({1: os_tree('first')}, roots={1: {'/': 1}})
+    second = Disk({1: {'/': d()}}, lvs={'/dev/vg1/root': os_tree('lv')}, pv=1,
+                  roots={'/dev/vg1/root': {'/': '/dev/vg1/root'}})
+    third = Disk({1: simple_tree('boot'), 2: os_tree('root')}, roots={2: {'/': 2,
+                                                                           '/boot': 1}})
+    appliance, _ = launch(fake_guestfs, [first, second, third])
+    fs = appliance.mount(1, -1, 'd1')
+    assert (fs.source, fs.layout) == ('inspection', (('/', 'lv:vg1/root'),))
+    fs.unmount()
+    fs = appliance.mount(2, -1, 'd2')
+    assert fs.layout == (('/', 'part:2'), ('/boot', 'part:1'))
+
+
+def test_fake_is_dir_as_libguestfs(fake_guestfs):
+    tree = {'/': d(), '/etc': d(), '/etc/motd': f('x'), '/lnk': link('/etc')}
+    appliance, g = launch(fake_guestfs, [Disk({1: tree})])
+    with pytest.raises(RuntimeError, match="call 'mount' first"):
+        g.is_dir('/etc')
+    appliance.mount(0, 1, 'd0')
+    assert [g.is_dir(p) for p in ('/', '/etc', '/etc/motd', '/nope', '/etc/motd/x')] == [
+        True, True, False, False, False]
+    assert (g.is_dir('/lnk'), g.is_dir('/lnk', followsymlinks=True)) == (False, True)

@@ -1,0 +1,175 @@
+"""Batching and bounded concurrency for the agent.
+
+Requests queue per project. A project's queue is dispatched as one batch (one appliance
+launch, one drive per disk) once its oldest request has waited ``batch_window`` seconds
+or it holds ``max_batch`` requests, whenever fewer than ``max_appliances`` batches are
+running. A batch never mixes projects: a crafted image that compromised the appliance
+kernel could otherwise reach another tenant's disk. Within a project, requests that
+must not share an appliance (the same disk twice; disks on one base image that still
+need inspection or hold LVM, whose cloned volume groups collide) wait for a later batch,
+and none starts while a running batch holds the same disk or base.
+"""
+
+import collections
+import concurrent.futures
+import logging
+import threading
+import time
+
+from inject import exception
+
+LOG = logging.getLogger(__name__)
+
+
+class _Entry:
+    __slots__ = ('request', 'future', 'arrived', 'exclusive')
+
+    def __init__(self, request, exclusive):
+        self.request = request
+        self.future = concurrent.futures.Future()
+        self.arrived = time.monotonic()
+        self.exclusive = exclusive
+
+
+class Scheduler:
+    """``inject_batch(requests) -> reports`` runs one batch; ``exclusive(request)`` gives
+    keys two requests of one batch must not share (or an empty set)."""
+
+    def __init__(self, inject_batch, exclusive, window, max_batch, max_appliances,
+                 host='localhost'):
+        self._inject_batch = inject_batch
+        self._exclusive = exclusive
+        self.window = window
+        self.max_batch = max_batch
+        self.max_appliances = max_appliances
+        self.host = host
+        self._cv = threading.Condition()
+        self._queues = collections.OrderedDict()    # project -> deque of _Entry
+        self._running = 0
+        self._busy = collections.Counter()          # exclusive keys of running batches
+        self._closing = False
+        self._stopped = False
+        self._dispatcher = threading.Thread(target=self._dispatch, name='inject-dispatch',
+                                            daemon=True)
+        self.batches = 0
+
+    def start(self):
+        self._dispatcher.start()
+
+    def submit(self, project_id, request):
+        """Queue ``request``; the returned Future gives its Report."""
+        entry = _Entry(request, self._exclusive(request))
+        with self._cv:
+            if self._closing:
+                raise exception.AgentStopping(host=self.host,
+                                              reason='it is shutting down')
+            self._queues.setdefault(project_id, collections.deque()).append(entry)
+            self._cv.notify_all()
+        return entry.future
+
+    def queued(self):
+        with self._cv:
+            return sum(len(q) for q in self._queues.values())
+
+    def running(self):
+        with self._cv:
+            return self._running
+
+    # --- dispatching ---------------------------------------------------------------
+
+    def _ready(self, now):
+        """(project, wait): the first project due now, else how long until one is.
+
+        A project whose every queued request is blocked by a running batch (the same
+        disk, or a base image being inspected) is not due until that batch ends.
+        """
+        wait = None
+        for project, queue in self._queues.items():
+            if all(entry.exclusive & self._busy.keys() for entry in queue):
+                continue
+            due = queue[0].arrived + self.window
+            if self._closing or len(queue) >= self.max_batch or due <= now:
+                return project, 0
+            wait = due - now if wait is None else min(wait, due - now)
+        return None, wait
+
+    def _take_batch(self, project):
+        queue = self._queues[project]
+        batch, keys, kept = [], set(), collections.deque()
+        while queue and len(batch) < self.max_batch:
+            entry = queue.popleft()
+            if entry.exclusive & keys or entry.exclusive & self._busy.keys():
+                kept.append(entry)
+            else:
+                keys |= entry.exclusive
+                batch.append(entry)
+        kept.extend(queue)
+        if kept:
+            self._queues[project] = kept
+            self._queues.move_to_end(project)     # other projects get their turn
+        else:
+            del self._queues[project]
+        return batch
+
+    def _dispatch(self):
+        while True:
+            with self._cv:
+                while True:
+                    if self._stopped or (self._closing and not self._queues):
+                        return
+                    if self._running < self.max_appliances:
+                        project, wait = self._ready(time.monotonic())
+                        if project is not None:
+                            break
+                    else:
+                        wait = None
+                    self._cv.wait(wait)
+                batch = self._take_batch(project)
+                self._running += 1
+                self.batches += 1
+                for entry in batch:
+                    self._busy.update(entry.exclusive)
+            threading.Thread(target=self._run, args=(project, batch),
+                             name='inject-batch', daemon=True).start()
+
+    def _run(self, project, batch):
+        LOG.info('Injecting a batch of %d disk(s) for project %s', len(batch), project)
+        try:
+            reports = self._inject_batch([entry.request for entry in batch])
+            for entry, report in zip(batch, reports):
+                entry.future.set_result(report)
+            if len(reports) != len(batch):
+                raise RuntimeError('%d reports for %d requests' % (len(reports), len(batch)))
+        except BaseException as e:     # a bug fails this batch's requests, not the agent
+            LOG.exception('Batch for project %s failed', project)
+            for entry in batch:
+                if not entry.future.done():
+                    entry.future.set_exception(e)
+        finally:
+            with self._cv:
+                self._running -= 1
+                for entry in batch:
+                    self._busy.subtract(entry.exclusive)
+                self._busy += collections.Counter()      # drop keys that reached zero
+                self._cv.notify_all()
+
+    # --- stopping -------------------------------------------------------------------
+
+    def stop(self, timeout):
+        """Refuse new requests, work off the queued ones (no more waiting for a batch
+        window), and wait up to ``timeout`` s; requests still queued then are answered
+        with AgentStopping. Returns the number of requests answered that way."""
+        deadline = time.monotonic() + timeout
+        with self._cv:
+            self._closing = True
+            self._cv.notify_all()
+            while (self._queues or self._running) and time.monotonic() < deadline:
+                self._cv.wait(max(0.0, deadline - time.monotonic()))
+            self._stopped = True
+            left = [e for q in self._queues.values() for e in q]
+            self._queues.clear()
+            self._cv.notify_all()
+        for entry in left:
+            entry.future.set_exception(exception.AgentStopping(
+                host=self.host, reason='drain_timeout of %s s ran out' % timeout))
+        return len(left)

@@ -1,0 +1,186 @@
+"""The agent: an RPC server in front of the scheduler, plus self-tests and reloads."""
+
+import logging
+import os
+import threading
+import time
+
+import oslo_messaging as messaging
+
+from inject import exception
+from inject import manager as manager_mod
+from inject import report as report_mod
+from inject.agent import payload as payload_mod
+from inject.agent import rpcapi
+from inject.agent import scheduler as scheduler_mod
+
+LOG = logging.getLogger(__name__)
+
+APPLIANCE_MB = 500       # qemu RSS of one TCG appliance, measured
+DRIVE_MB = 25            # and what each extra drive adds
+
+
+def default_max_appliances(max_batch, meminfo='/proc/meminfo'):
+    """One appliance per core, fewer when available memory cannot hold them."""
+    cores = os.cpu_count() or 1
+    try:
+        with open(meminfo) as f:
+            fields = dict(line.split(':', 1) for line in f if ':' in line)
+        available_mb = int(fields['MemAvailable'].split()[0]) // 1024
+    except (OSError, KeyError, ValueError, IndexError):
+        return cores
+    return max(1, min(cores, available_mb // (APPLIANCE_MB + DRIVE_MB * max_batch)))
+
+
+class AgentEndpoint:
+    target = messaging.Target(version=rpcapi.VERSION)
+
+    def __init__(self, service):
+        self.service = service
+
+    def inject(self, ctxt, payload):
+        return self.service.inject(payload)
+
+    def capabilities(self, ctxt):
+        return self.service.capabilities()
+
+
+class AgentService:
+    """Start with :meth:`start`; :meth:`stop` drains. Give ``transport`` to share an
+    in-process transport with an :class:`inject.agent.rpcapi.AgentClient`."""
+
+    def __init__(self, conf, transport=None, manager=None):
+        self.conf = conf
+        self.host = conf.agent.host
+        self.manager = manager or manager_mod.Manager(conf)
+        self.transport = transport or rpcapi.get_transport(conf)
+        self.max_appliances = (conf.agent.max_appliances
+                               or default_max_appliances(conf.agent.max_batch))
+        self.scheduler = scheduler_mod.Scheduler(
+            self.manager.inject, self.manager.exclusive_keys, conf.agent.batch_window,
+            conf.agent.max_batch, self.max_appliances, host=self.host)
+        target = messaging.Target(topic=conf.agent.topic, server=self.host)
+        self.rpc_server = messaging.get_rpc_server(
+            self.transport, target, [AgentEndpoint(self)], executor='threading')
+        self.selftest = {'when': None, 'ok': None, 'reason': 'not run yet'}
+        self._stop = threading.Event()
+        self._selftest_thread = None
+        conf.register_mutate_hook(self._mutated)
+
+    # --- lifecycle ------------------------------------------------------------------
+
+    def start(self, selftest=True):
+        if rpcapi.in_process(self.conf):
+            LOG.warning('[DEFAULT]transport_url is not set: agent %s is reachable '
+                        'in-process only', self.host)
+        else:
+            self._refuse_duplicate_host()
+        self.scheduler.start()
+        self.rpc_server.start()
+        LOG.info('inject-agent %s serving topic %s: batches of up to %d disks, %d '
+                 'appliance(s) at once, inject_partition=%s', self.host,
+                 self.conf.agent.topic, self.conf.agent.max_batch, self.max_appliances,
+                 self.conf.injection.inject_partition)
+        if selftest and self.conf.agent.selftest_interval >= 0:
+            self._selftest_thread = threading.Thread(target=self._selftest_loop,
+                                                     name='inject-selftest', daemon=True)
+            self._selftest_thread.start()
+
+    def _refuse_duplicate_host(self, timeout=3):
+        try:
+            rpcapi.AgentClient(self.conf, transport=self.transport).capabilities(
+                self.host, timeout=timeout)
+        except exception.AgentTimeout:
+            return
+        raise exception.AgentHostTaken(host=self.host)
+
+    def stop(self):
+        """Stop taking requests; finish what is running and answer what is queued."""
+        LOG.info('inject-agent %s stopping: %d running, %d queued', self.host,
+                 self.scheduler.running(), self.scheduler.queued())
+        self._stop.set()
+        self.rpc_server.stop()
+        dropped = self.scheduler.stop(self.conf.agent.drain_timeout)
+        self.rpc_server.wait()
+        LOG.info('inject-agent %s stopped (%d request(s) answered with an error)',
+                 self.host, dropped)
+
+    def reload(self):
+        """Re-read the configuration files (SIGHUP); mutable options change live."""
+        LOG.info('Re-reading the configuration files')
+        self.conf.mutate_config_files()
+
+    def _mutated(self, conf, fresh):
+        for (group, name), (old, new) in sorted(fresh.items(), key=str):
+            LOG.warning('Configuration changed: [%s]%s = %s (was %s)',
+                        group or 'DEFAULT', name, new, old)
+        self.scheduler.window = conf.agent.batch_window
+        self.scheduler.max_batch = conf.agent.max_batch
+
+    # --- requests -------------------------------------------------------------------
+
+    def inject(self, payload):
+        instance_id = payload.get('instance_id') if isinstance(payload, dict) else None
+        try:
+            request = payload_mod.from_dict(payload)
+            report = self.scheduler.submit(payload.get('project_id') or '-',
+                                           request).result()
+        except exception.InjectError as e:
+            image = payload.get('image') if isinstance(payload, dict) else None
+            image = image if isinstance(image, dict) else {}
+            report = report_mod.Report(image=image.get('path'), format=image.get('format'),
+                                       error=str(e))
+        result = report.to_dict()
+        result.update(host=self.host, instance_id=instance_id)
+        return result
+
+    def capabilities(self):
+        partition = self.conf.injection.inject_partition
+        selftest = dict(self.selftest)
+        return {
+            'host': self.host,
+            'can_inject': bool(selftest['ok']) and partition != manager_mod.DISABLED,
+            'inject_partition': partition,
+            'injection_enabled': partition != manager_mod.DISABLED,
+            'accelerator': selftest.get('accelerator'),
+            'accelerator_setting': self.conf.appliance.accelerator,
+            'last_selftest': selftest,
+            'max_appliances': self.max_appliances,
+            'max_batch': self.scheduler.max_batch,
+            'batch_window': self.scheduler.window,
+            'running': self.scheduler.running(),
+            'queued': self.scheduler.queued(),
+        }
+
+    def run_selftest(self):
+        """Launch the appliance once; remember when and how it went."""
+        status = self.manager.status()
+        self.selftest = {
+            'when': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
+            'ok': status['accelerator'] is not None,      # the appliance launched
+            'accelerator': status['accelerator'],
+            'launch_seconds': status['launch_seconds'],
+            'reason': None if status['accelerator'] else status['reason'],
+        }
+        LOG.info('Self-test: %s', self.selftest)
+        return self.selftest
+
+    def _selftest_loop(self):
+        while not self._stop.is_set():
+            try:
+                self.run_selftest()
+            except Exception as e:
+                LOG.exception('Self-test failed')
+                self.selftest = {'when': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
+                                 'ok': False, 'reason': 'self-test crashed: %s' % e}
+            interval = self.conf.agent.selftest_interval
+            if not interval or self._stop.wait(interval):
+                return
+
+
+def start_in_process(conf, selftest=True):
+    """An agent serving in this process, and a client bound to it (no broker)."""
+    transport = rpcapi.get_transport(conf)
+    service = AgentService(conf, transport=transport)
+    service.start(selftest=selftest)
+    return service, rpcapi.AgentClient(conf, transport=transport)

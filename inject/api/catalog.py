@@ -1,0 +1,72 @@
+"""What servers are made of: the flavors (Nova's classic five) and the base images,
+which are the files NAME.qcow2 and NAME.raw in ``[api]image_dir``."""
+
+import datetime
+import os
+import uuid
+
+FLAVORS = {
+    # id: (name, ram MiB, root disk GiB, vcpus)
+    '1': ('m1.tiny', 512, 1, 1),
+    '2': ('m1.small', 2048, 20, 1),
+    '3': ('m1.medium', 4096, 40, 2),
+    '4': ('m1.large', 8192, 80, 4),
+    '5': ('m1.xlarge', 16384, 160, 8),
+}
+
+_IMAGE_NAMESPACE = uuid.UUID('5b1d3b5c-52a7-4be4-9b7e-0a6a4f3c2f11')
+IMAGE_FORMATS = {'.qcow2': 'qcow2', '.raw': 'raw', '.img': 'raw'}
+
+
+def flavor(flavor_id):
+    """The flavor as a dict (what a server embeds from 2.47), or None."""
+    if flavor_id not in FLAVORS:
+        return None
+    name, ram, disk, vcpus = FLAVORS[flavor_id]
+    return {'id': flavor_id, 'name': name, 'ram': ram, 'disk': disk, 'vcpus': vcpus,
+            'swap': 0, 'ephemeral': 0, 'extra_specs': {}}
+
+
+def flavors():
+    return [flavor(i) for i in sorted(FLAVORS, key=int)]
+
+
+class Image:
+    def __init__(self, path, fmt):
+        self.path = path
+        self.format = fmt
+        base = os.path.basename(path)
+        self.name = os.path.splitext(base)[0]
+        self.id = str(uuid.uuid5(_IMAGE_NAMESPACE, base))
+        st = os.stat(path)
+        self.size = st.st_size
+        self.created = datetime.datetime.fromtimestamp(
+            st.st_mtime, datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
+
+
+def images(image_dir):
+    """Every base image, sorted by name."""
+    try:
+        names = sorted(os.listdir(image_dir))
+    except FileNotFoundError:
+        return []
+    found = []
+    for name in names:
+        fmt = IMAGE_FORMATS.get(os.path.splitext(name)[1])
+        path = os.path.join(image_dir, name)
+        if fmt and os.path.isfile(path):
+            found.append(Image(path, fmt))
+    return found
+
+
+def image(image_dir, image_id):
+    """The image with this id (or, for convenience, this name), or None."""
+    for img in images(image_dir):
+        if image_id in (img.id, img.name):
+            return img
+    return None
+
+
+def ref_id(ref):
+    """The id at the end of an imageRef or flavorRef (an id or a URL)."""
+    return str(ref).rstrip('/').rsplit('/', 1)[-1]

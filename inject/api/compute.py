@@ -1,0 +1,193 @@
+"""The spawn flow behind the API: disk from image, injection, state.
+
+Create and rebuild return at once (202) and run :meth:`Compute.build` in a background
+thread: the instance disk is made as a qcow2 overlay on the base image under
+``[api]instances_path``, the data is injected through :func:`inject_disk`, and the
+server becomes ACTIVE, or ERROR with a fault saying why. :func:`inject_disk` is the one
+place that talks to the injection core; it is swapped for the agent when that lands.
+"""
+
+import logging
+import os
+import shutil
+import socket
+import threading
+
+from inject import exception
+from inject import image as image_mod
+from inject import manager
+from inject import report as report_mod
+from inject import request as request_mod
+from inject import vfs
+from inject.db import models
+
+LOG = logging.getLogger(__name__)
+
+DISABLED = manager.DISABLED
+
+
+def inject_disk(conf, injection_request):
+    """Inject one request in-process; return its :class:`inject.report.Report`."""
+    return manager.Manager(conf).inject([injection_request])[0]
+
+
+class BuildRequest:
+    """What a build needs besides the database row; file contents stay in memory."""
+
+    def __init__(self, image, files=(), admin_password=None, metadata=None,
+                 action_id=None, request_id=None):
+        self.image = image
+        self.files = list(files)
+        self.admin_password = admin_password
+        self.metadata = metadata or {}
+        self.action_id = action_id
+        self.request_id = request_id
+
+
+class Compute:
+    def __init__(self, conf, db):
+        self.conf = conf
+        self.db = db
+        self._threads = []
+        self._lock = threading.Lock()
+        self._driver_ok = False
+
+    def injection_unavailable(self):
+        """Why this host cannot inject at all, as far as is known without launching the
+        appliance (injection disabled, the libguestfs binding missing), or None."""
+        if self.conf.injection.inject_partition == DISABLED:
+            return 'injection is disabled ([injection]inject_partition = -2)'
+        if not self._driver_ok:
+            try:
+                vfs.load_driver()
+            except exception.InjectError as e:
+                return str(e)
+            self._driver_ok = True
+        return None
+
+    def disk_path(self, uuid):
+        return os.path.join(self.conf.api.instances_path, uuid, 'disk')
+
+    def start(self, uuid, build):
+        thread = threading.Thread(target=self.build, args=(uuid, build),
+                                  name='build-%s' % uuid, daemon=True)
+        with self._lock:
+            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
+
+    def wait(self, timeout=None):
+        """Wait for every build started so far (tests, shutdown)."""
+        with self._lock:
+            threads = list(self._threads)
+        for t in threads:
+            t.join(timeout)
+
+    def build(self, uuid, build):
+        try:
+            message = self._build(uuid, build)
+        except Exception as e:   # never leave a server in BUILD
+            LOG.exception('build of %s failed', uuid)
+            message = 'Build failed: %s' % e
+            self._error(uuid, message, details=repr(e))
+        if build.action_id is not None:
+            self.db.action_finish(build.action_id, 'Error' if message else None)
+        inst = self.db.instance_get(uuid)
+        if inst is None:   # deleted meanwhile
+            self.remove_disk(uuid)
+
+    def _build(self, uuid, build):
+        """Return None on success, else the fault message (already recorded)."""
+        disk = self.disk_path(uuid)
+        self.remove_disk(uuid)
+        os.makedirs(os.path.dirname(disk), mode=0o700, exist_ok=True)
+        try:
+            image_mod.qemu_img(['create', '-q', '-f', 'qcow2', '-F', build.image.format,
+                                '-b', build.image.path, disk], build.image.path)
+        except exception.InjectError as e:
+            message = 'Could not create the disk from image %s: %s' % (build.image.name, e)
+            self._error(uuid, message)
+            return message
+        sysmeta = {'image_base_image_ref': build.image.id,
+                   'injected_files': ','.join(p for p, _ in build.files)}
+        if build.files or build.metadata or build.admin_password:
+            try:
+                req = request_mod.InjectionRequest(
+                    image_mod.DiskImage(disk, 'qcow2'), files=build.files,
+                    metadata=build.metadata or None,
+                    admin_password=build.admin_password, request_id=build.request_id)
+                report = inject_disk(self.conf, req)
+            except exception.InjectError as e:
+                message = _not_injected(build.files, str(e)) or 'Injection failed: %s' % e
+                self._error(uuid, message, details=str(e))
+                return message
+            sysmeta['inject_report'] = report.to_json()
+            message, details = judge(report)
+            if message:
+                self._error(uuid, message, details=details, sysmeta=sysmeta)
+                return message
+        if self.db.instance_get(uuid) is None:
+            return None
+        self.db.instance_update(uuid, vm_state='active', task_state=None,
+                                launched_at=models.utcnow(), host=socket.gethostname())
+        self._sysmeta(uuid, sysmeta)
+        return None
+
+    def _sysmeta(self, uuid, values):
+        with self.db.session() as s:
+            inst = s.get(models.Instance, uuid)
+            if inst is None:
+                return
+            have = {m.key: m for m in inst.system_metadata_items}
+            for k, v in values.items():
+                if k in have:
+                    have[k].value = v
+                else:
+                    inst.system_metadata_items.append(
+                        models.InstanceSystemMetadata(key=k, value=v))
+
+    def _error(self, uuid, message, details=None, sysmeta=None):
+        if self.db.instance_get(uuid) is None:
+            return
+        LOG.warning('server %s: %s', uuid, message)
+        self.db.instance_update(uuid, vm_state='error', task_state=None)
+        self.db.fault_add(uuid, 500, message, details)
+        if sysmeta:
+            self._sysmeta(uuid, sysmeta)
+
+    def remove_disk(self, uuid):
+        shutil.rmtree(os.path.dirname(self.disk_path(uuid)), ignore_errors=True)
+
+    def recover(self):
+        """Servers left building by a previous inject-api process go to ERROR."""
+        for inst in self.db.instance_list():
+            if inst.vm_state == 'building' or inst.task_state is not None:
+                self._error(inst.uuid, 'inject-api stopped while this server was being '
+                                       'built; rebuild or delete it')
+
+
+def judge(report):
+    """(fault message, details) for a report that leaves the server unusable, or
+    (None, None). Personality files that were not injected always count, whatever the
+    reason; other items only when they failed (a key or password skipped by the
+    host's policy is not an error)."""
+    files = [i for i in report.items if i.kind == 'file']
+    missing = [i for i in files if i.status != report_mod.INJECTED]
+    failed = [i for i in report.items if i.status == report_mod.FAILED]
+    details = report.format_text()
+    if missing:
+        reasons = sorted({i.reason or i.status for i in missing})
+        return _not_injected([(i.target, None) for i in missing],
+                             '; '.join(reasons)), details
+    if failed or report.error:
+        message = 'Injection failed: %s' % (report.error or report.reason())
+        return message[:255], details
+    return None, None
+
+
+def _not_injected(files, why):
+    """The fault message naming every personality file that was not injected."""
+    if not files:
+        return None
+    message = 'Personality files not injected: %s (%s)' % (
+        ', '.join(path for path, _ in files), why)
+    return message[:255]

@@ -1,0 +1,83 @@
+"""Images: the Compute proxy (``/images``, gone from 2.36 as in Nova) and the
+Glance-style ``/v2/images`` that ``nova boot --image`` reaches when the image endpoint is
+overridden to inject-api."""
+
+from inject.api import catalog
+from inject.api import faults
+
+
+def _image_dir(req):
+    return req.app.conf.api.image_dir
+
+
+def _proxy_check(req):
+    if req.at_least('2.36'):
+        raise faults.NotFound('The resource could not be found.')
+
+
+def _links(req, image):
+    links = req.links('images', image.id)
+    links.append({'rel': 'alternate', 'type': 'application/vnd.openstack.image',
+                  'href': '%s/images/%s' % (req.base_url(), image.id)})
+    return links
+
+
+def _view(req, image, detail):
+    body = {'id': image.id, 'name': image.name, 'links': _links(req, image)}
+    if detail:
+        body.update({'status': 'ACTIVE', 'progress': 100, 'minDisk': 0, 'minRam': 0,
+                     'metadata': {}, 'created': image.created,
+                     'updated': image.created, 'OS-EXT-IMG-SIZE:size': image.size})
+    return body
+
+
+def _find(req, id):
+    image = catalog.image(_image_dir(req), id)
+    if image is None:
+        raise faults.NotFound('Image %s could not be found.' % id)
+    return image
+
+
+def index(req):
+    _proxy_check(req)
+    return 200, {'images': [_view(req, i, False) for i in catalog.images(_image_dir(req))]}
+
+
+def detail(req):
+    _proxy_check(req)
+    return 200, {'images': [_view(req, i, True) for i in catalog.images(_image_dir(req))]}
+
+
+def show(req, id):
+    _proxy_check(req)
+    return 200, {'image': _view(req, _find(req, id), True)}
+
+
+def _glance_view(req, image):
+    return {'id': image.id, 'name': image.name, 'status': 'active',
+            'visibility': 'public', 'protected': False, 'os_hidden': False,
+            'disk_format': image.format, 'container_format': 'bare',
+            'size': image.size, 'virtual_size': None, 'min_disk': 0, 'min_ram': 0,
+            'checksum': None, 'owner': None, 'tags': [],
+            'created_at': image.created, 'updated_at': image.created,
+            'self': '/v2/images/%s' % image.id, 'file': '/v2/images/%s/file' % image.id,
+            'schema': '/v2/schemas/image'}
+
+
+def glance_index(req):
+    found = catalog.images(_image_dir(req))
+    name = req.GET.get('name')
+    if name is not None:
+        found = [i for i in found if i.name == name]
+    if 'id' in req.GET:
+        wanted = req.GET['id'].split(':', 1)[-1].split(',')
+        found = [i for i in found if i.id in wanted]
+    if 'names' in req.GET:
+        wanted = req.GET['names'].split(':', 1)[-1].split(',')
+        found = [i for i in found if i.name in wanted]
+    return 200, {'images': [_glance_view(req, i) for i in found],
+                 'first': '/v2/images', 'schema': '/v2/schemas/images'}
+
+
+def glance_show(req, id):
+    return 200, _glance_view(req, _find(req, id))

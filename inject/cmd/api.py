@@ -1,0 +1,63 @@
+"""``inject-api``: serve the Compute API front with cheroot (a production, threaded
+WSGI server), on 127.0.0.1:8774 unless ``[api]host`` and ``[api]port`` say otherwise.
+
+    inject-api [--config-file F] [--db-sync]
+
+``--db-sync`` applies the database migrations and exits.
+"""
+
+import signal
+import sys
+
+from cheroot import wsgi as cheroot_wsgi
+from oslo_config import cfg
+from oslo_log import log as logging
+
+from inject.conf import CONF
+from inject.api import wsgi
+from inject.db import api as db_api
+
+LOG = logging.getLogger(__name__)
+logging.register_options(CONF)
+CONF.register_cli_opts([
+    cfg.BoolOpt('db-sync', default=False,
+                help='Apply the database migrations, then exit.'),
+])
+
+
+def main(argv=None):
+    CONF(sys.argv[1:] if argv is None else argv, project='inject', prog='inject-api')
+    logging.setup(CONF, 'inject-api')
+    if CONF.db_sync:
+        db_api.Database(CONF.database.connection, sync=True).dispose()
+        print('inject-api: database is at the latest revision')
+        return 0
+    app = wsgi.make_app(CONF)
+    app.compute.recover()
+    server = cheroot_wsgi.Server((CONF.api.host, CONF.api.port), app,
+                                 numthreads=CONF.api.threads,
+                                 server_name='inject-api')
+
+    def stop(signum, frame):
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    server.prepare()
+    host, port = server.bind_addr[:2]
+    LOG.info('inject-api listening on http://%s:%s/ (microversions %s to %s)',
+             host, port, '2.1', wsgi.microversion.MAX_VERSION)
+    print('inject-api: listening on http://%s:%s/' % (host, port), flush=True)
+    try:
+        server.serve()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        server.stop()
+    LOG.info('inject-api stopping; waiting for builds in progress')
+    app.compute.wait(timeout=30)
+    app.db.dispose()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""Options of ``inject-api``, the Compute API front, and of its quotas."""
+
+from oslo_config import cfg
+
+api_group = cfg.OptGroup(
+    'api',
+    title='Compute API options',
+    help='How inject-api listens, authenticates and treats personality files.')
+
+api_opts = [
+    cfg.HostAddressOpt('host',
+                       default='127.0.0.1',
+                       help='Address inject-api listens on. Loopback by default: put a '
+                            'TLS-terminating proxy in front before exposing it.'),
+    cfg.PortOpt('port',
+                default=8774,
+                help='TCP port inject-api listens on (Nova\'s is 8774).'),
+    cfg.IntOpt('threads',
+               default=8,
+               min=1,
+               help='Worker threads of the WSGI server.'),
+    cfg.IntOpt('max_request_body_size',
+               default=114688,
+               min=1024,
+               help='Largest request body accepted, in bytes (Nova\'s default). Larger '
+                    'requests are answered 413 before they are parsed.'),
+    cfg.StrOpt('auth_strategy',
+               default='noauth',
+               choices=[('noauth', 'No authentication, for a single operator on '
+                                   'loopback: the project comes from the URL or the '
+                                   'X-Project-Id header, the roles from X-Roles or '
+                                   'noauth_roles'),
+                        ('keystone', 'keystonemiddleware auth_token validates every '
+                                     'token ([keystone_authtoken] options)')],
+               help='How requests are authenticated.'),
+    cfg.StrOpt('noauth_project',
+               default='inject',
+               help='With auth_strategy=noauth: the project of a request whose URL '
+                    'and headers name none.'),
+    cfg.StrOpt('noauth_user',
+               default='inject',
+               help='With auth_strategy=noauth: the user of a request whose headers '
+                    'name none.'),
+    cfg.ListOpt('noauth_roles',
+                default=['admin', 'member', 'reader'],
+                help='With auth_strategy=noauth: the roles of a request without an '
+                     'X-Roles header. The default makes the embedded operator an '
+                     'administrator (quota updates, quota classes).'),
+    cfg.StrOpt('image_dir',
+               default='$state_path/images',
+               help='Directory of base images. Every file NAME.qcow2 or NAME.raw is an '
+                    'image named NAME whose ID is derived from its file name. Keep it '
+                    'inside [injection]image_dirs.'),
+    cfg.StrOpt('instances_path',
+               default='$state_path/instances',
+               help='Where each server\'s disk (a qcow2 overlay on its base image) is '
+                    'kept, one directory per server.'),
+    cfg.StrOpt('personality_without_injection',
+               default='error',
+               choices=[('error', 'accept the create; the server goes to ERROR with a '
+                                  'fault naming every file that was not injected and '
+                                  'why'),
+                        ('refuse', 'answer 400 up front when this host has injection '
+                                   'disabled (inject_partition=-2)')],
+               help='What happens to a create or rebuild with personality files when '
+                    'this host cannot inject them. Files are never dropped silently.'),
+]
+
+quota_group = cfg.OptGroup(
+    'quota',
+    title='Quota defaults',
+    help='Default limits of every project, unless the "default" quota class or a '
+         'project\'s own quota set overrides them. -1 means unlimited. Names are '
+         'Nova\'s.')
+
+quota_opts = [
+    cfg.IntOpt('instances', default=10, min=-1, help='Servers per project.'),
+    cfg.IntOpt('cores', default=20, min=-1, help='vCPUs per project.'),
+    cfg.IntOpt('ram', default=51200, min=-1, help='MiB of RAM per project.'),
+    cfg.IntOpt('metadata_items', default=128, min=-1,
+               help='Metadata items per server.'),
+    cfg.IntOpt('injected_files', default=5, min=-1,
+               help='Personality files per create or rebuild (microversion <= 2.56).'),
+    cfg.IntOpt('injected_file_content_bytes', default=10240, min=-1,
+               help='Bytes of one personality file, counted after base64 decoding '
+                    '(Nova counted the base64 text).'),
+    cfg.IntOpt('injected_file_path_length', default=255, min=-1,
+               help='Bytes (UTF-8) of one personality file\'s path. Shown by the API as '
+                    'injected_file_path_bytes.'),
+    cfg.IntOpt('key_pairs', default=100, min=-1, help='Key pairs per user.'),
+    cfg.IntOpt('server_groups', default=10, min=-1, help='Server groups per project.'),
+    cfg.IntOpt('server_group_members', default=10, min=-1,
+               help='Servers per server group.'),
+]
+
+
+def register_opts(conf):
+    conf.register_group(api_group)
+    conf.register_opts(api_opts, group=api_group)
+    conf.register_group(quota_group)
+    conf.register_opts(quota_opts, group=quota_group)
+
+
+def list_opts():
+    return {api_group: api_opts, quota_group: quota_opts}

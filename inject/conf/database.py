@@ -1,0 +1,31 @@
+"""Where inject-api keeps servers, quotas, actions and faults."""
+
+from oslo_config import cfg
+
+database_group = cfg.OptGroup(
+    'database',
+    title='Database options',
+    help='The database of inject-api: SQLite under $state_path by default, or '
+         'PostgreSQL through a SQLAlchemy URL.')
+
+database_opts = [
+    cfg.StrOpt('connection',
+               default='sqlite:///$state_path/inject-api.sqlite',
+               secret=True,
+               help='SQLAlchemy URL, e.g. '
+                    'postgresql+psycopg2://inject:PASSWORD@127.0.0.1/inject. '
+                    'The SQLite default needs no server.'),
+    cfg.BoolOpt('sync_on_start',
+                default=True,
+                help='Apply the alembic migrations when inject-api starts. Turn it off '
+                     'to run "inject-api --db-sync" yourself before upgrades.'),
+]
+
+
+def register_opts(conf):
+    conf.register_group(database_group)
+    conf.register_opts(database_opts, group=database_group)
+
+
+def list_opts():
+    return {database_group: database_opts}

@@ -1,0 +1,1 @@
+"""The database of inject-api: models, queries, and alembic migrations."""

@@ -1,0 +1,161 @@
+"""Queries of inject-api. Every function opens its own short transaction, so handlers
+and the background spawn threads never share a session."""
+
+import contextlib
+
+import sqlalchemy as sa
+from sqlalchemy import orm
+
+from inject.db import migration
+from inject.db import models
+
+
+class Database:
+    """One engine and its session factory, for the URL in ``[database]connection``."""
+
+    def __init__(self, url, sync=True):
+        kwargs = {}
+        if url.startswith('sqlite'):
+            kwargs['connect_args'] = {'check_same_thread': False, 'timeout': 30}
+        else:
+            kwargs['pool_pre_ping'] = True
+        self.engine = sa.create_engine(url, **kwargs)
+        if url.startswith('sqlite'):
+            sa.event.listen(self.engine, 'connect', _sqlite_pragmas)
+        self._sessions = orm.sessionmaker(self.engine, expire_on_commit=False)
+        if sync:
+            migration.upgrade(self.engine)
+
+    @contextlib.contextmanager
+    def session(self):
+        with self._sessions.begin() as session:
+            yield session
+
+    def dispose(self):
+        self.engine.dispose()
+
+    # Instances
+
+    def instance_create(self, values, metadata, system_metadata):
+        with self.session() as s:
+            inst = models.Instance(**values)
+            inst.metadata_items = [models.InstanceMetadata(key=k, value=v)
+                                   for k, v in metadata.items()]
+            inst.system_metadata_items = [models.InstanceSystemMetadata(key=k, value=v)
+                                          for k, v in system_metadata.items()]
+            s.add(inst)
+        return self.instance_get(values['uuid'])
+
+    def instance_get(self, uuid, project_id=None):
+        """The instance, or None when it does not exist (or is deleted)."""
+        with self.session() as s:
+            q = sa.select(models.Instance).where(models.Instance.uuid == uuid,
+                                                 models.Instance.deleted.is_(False))
+            if project_id is not None:
+                q = q.where(models.Instance.project_id == project_id)
+            return s.scalars(q).one_or_none()
+
+    def instance_list(self, project_id=None, limit=None, marker=None):
+        with self.session() as s:
+            q = sa.select(models.Instance).where(models.Instance.deleted.is_(False))
+            if project_id is not None:
+                q = q.where(models.Instance.project_id == project_id)
+            q = q.order_by(models.Instance.created_at.desc(), models.Instance.uuid.desc())
+            items = list(s.scalars(q))
+        if marker is not None:
+            uuids = [i.uuid for i in items]
+            if marker not in uuids:
+                return None
+            items = items[uuids.index(marker) + 1:]
+        return items[:limit] if limit is not None else items
+
+    def instance_update(self, uuid, metadata=None, **values):
+        with self.session() as s:
+            inst = s.get(models.Instance, uuid)
+            for k, v in values.items():
+                setattr(inst, k, v)
+            if metadata is not None:
+                inst.metadata_items = [models.InstanceMetadata(key=k, value=v)
+                                       for k, v in metadata.items()]
+            inst.updated_at = models.utcnow()
+        return self.instance_get(uuid)
+
+    def instance_usage(self, project_id):
+        """(instances, cores, ram) used by the project's live instances."""
+        with self.session() as s:
+            rows = s.scalars(sa.select(models.Instance).where(
+                models.Instance.project_id == project_id,
+                models.Instance.deleted.is_(False))).all()
+            return (len(rows), sum(r.flavor['vcpus'] for r in rows),
+                    sum(r.flavor['ram'] for r in rows))
+
+    def fault_add(self, uuid, code, message, details=None):
+        with self.session() as s:
+            s.add(models.InstanceFault(instance_uuid=uuid, code=code,
+                                       message=message[:255], details=details))
+
+    # Actions
+
+    def action_start(self, uuid, action, context):
+        with self.session() as s:
+            row = models.InstanceAction(instance_uuid=uuid, action=action,
+                                        request_id=context.request_id,
+                                        user_id=context.user_id,
+                                        project_id=context.project_id)
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def action_finish(self, action_id, message=None):
+        with self.session() as s:
+            row = s.get(models.InstanceAction, action_id)
+            row.finish_time = models.utcnow()
+            row.message = message[:255] if message else None
+
+    def action_list(self, uuid):
+        with self.session() as s:
+            return list(s.scalars(sa.select(models.InstanceAction).where(
+                models.InstanceAction.instance_uuid == uuid).order_by(
+                    models.InstanceAction.id)))
+
+    # Quotas
+
+    def quota_get(self, project_id):
+        with self.session() as s:
+            return {q.resource: q.hard_limit for q in s.scalars(sa.select(
+                models.Quota).where(models.Quota.project_id == project_id))}
+
+    def quota_set(self, project_id, limits):
+        _upsert(self, models.Quota, 'project_id', project_id, limits)
+
+    def quota_destroy(self, project_id):
+        with self.session() as s:
+            s.execute(sa.delete(models.Quota).where(models.Quota.project_id == project_id))
+
+    def quota_class_get(self, class_name):
+        with self.session() as s:
+            return {q.resource: q.hard_limit for q in s.scalars(sa.select(
+                models.QuotaClass).where(models.QuotaClass.class_name == class_name))}
+
+    def quota_class_set(self, class_name, limits):
+        _upsert(self, models.QuotaClass, 'class_name', class_name, limits)
+
+
+def _upsert(db, model, owner_column, owner, limits):
+    with db.session() as s:
+        owner_attr = getattr(model, owner_column)
+        rows = {r.resource: r for r in s.scalars(sa.select(model).where(
+            owner_attr == owner))}
+        for resource, limit in limits.items():
+            if resource in rows:
+                rows[resource].hard_limit = limit
+            else:
+                s.add(model(**{owner_column: owner, 'resource': resource,
+                               'hard_limit': limit}))
+
+
+def _sqlite_pragmas(dbapi_connection, _record):
+    cursor = dbapi_connection.cursor()
+    cursor.execute('PRAGMA foreign_keys=ON')
+    cursor.execute('PRAGMA journal_mode=WAL')
+    cursor.close()

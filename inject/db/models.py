@@ -1,0 +1,115 @@
+"""Tables of inject-api. Change them only together with a new migration."""
+
+import datetime
+
+import sqlalchemy as sa
+from sqlalchemy import orm
+
+
+def utcnow():
+    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None, microsecond=0)
+
+
+class Base(orm.DeclarativeBase):
+    pass
+
+
+class Instance(Base):
+    __tablename__ = 'instances'
+    uuid = sa.Column(sa.String(36), primary_key=True)
+    project_id = sa.Column(sa.String(255), nullable=False, index=True)
+    user_id = sa.Column(sa.String(255), nullable=False)
+    name = sa.Column(sa.String(255), nullable=False)
+    description = sa.Column(sa.Text)
+    vm_state = sa.Column(sa.String(32), nullable=False)
+    task_state = sa.Column(sa.String(32))
+    power_state = sa.Column(sa.Integer, nullable=False, default=0)
+    image_ref = sa.Column(sa.String(255), nullable=False)
+    flavor = sa.Column(sa.JSON, nullable=False)
+    user_data = sa.Column(sa.Text)
+    key_name = sa.Column(sa.String(255))
+    access_ip_v4 = sa.Column(sa.String(39))
+    access_ip_v6 = sa.Column(sa.String(39))
+    disk_config = sa.Column(sa.String(16), nullable=False, default='MANUAL')
+    availability_zone = sa.Column(sa.String(255), nullable=False, default='nova')
+    config_drive = sa.Column(sa.String(16), nullable=False, default='')
+    tags = sa.Column(sa.JSON, nullable=False, default=list)
+    locked = sa.Column(sa.Boolean, nullable=False, default=False)
+    host = sa.Column(sa.String(255))
+    created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
+    updated_at = sa.Column(sa.DateTime, nullable=False, default=utcnow, onupdate=utcnow)
+    launched_at = sa.Column(sa.DateTime)
+    terminated_at = sa.Column(sa.DateTime)
+    deleted = sa.Column(sa.Boolean, nullable=False, default=False, index=True)
+
+    metadata_items = orm.relationship('InstanceMetadata', cascade='all, delete-orphan',
+                                      lazy='selectin')
+    system_metadata_items = orm.relationship('InstanceSystemMetadata',
+                                             cascade='all, delete-orphan', lazy='selectin')
+    faults = orm.relationship('InstanceFault', cascade='all, delete-orphan',
+                              lazy='selectin', order_by='InstanceFault.id')
+
+
+class InstanceMetadata(Base):
+    __tablename__ = 'instance_metadata'
+    __table_args__ = (sa.UniqueConstraint('instance_uuid', 'key'),)
+    id = sa.Column(sa.Integer, primary_key=True, autoincrement=True)
+    instance_uuid = sa.Column(sa.String(36), sa.ForeignKey('instances.uuid',
+                                                           ondelete='CASCADE'),
+                              nullable=False)
+    key = sa.Column(sa.String(255), nullable=False)
+    value = sa.Column(sa.String(255), nullable=False)
+
+
+class InstanceSystemMetadata(Base):
+    __tablename__ = 'instance_system_metadata'
+    __table_args__ = (sa.UniqueConstraint('instance_uuid', 'key'),)
+    id = sa.Column(sa.Integer, primary_key=True, autoincrement=True)
+    instance_uuid = sa.Column(sa.String(36), sa.ForeignKey('instances.uuid',
+                                                           ondelete='CASCADE'),
+                              nullable=False)
+    key = sa.Column(sa.String(255), nullable=False)
+    value = sa.Column(sa.Text)
+
+
+class InstanceFault(Base):
+    __tablename__ = 'instance_faults'
+    id = sa.Column(sa.Integer, primary_key=True, autoincrement=True)
+    instance_uuid = sa.Column(sa.String(36), sa.ForeignKey('instances.uuid',
+                                                           ondelete='CASCADE'),
+                              nullable=False, index=True)
+    code = sa.Column(sa.Integer, nullable=False)
+    message = sa.Column(sa.String(255), nullable=False)
+    details = sa.Column(sa.Text)
+    created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
+
+
+class InstanceAction(Base):
+    __tablename__ = 'instance_actions'
+    id = sa.Column(sa.Integer, primary_key=True, autoincrement=True)
+    instance_uuid = sa.Column(sa.String(36), nullable=False, index=True)
+    action = sa.Column(sa.String(255), nullable=False)
+    request_id = sa.Column(sa.String(255), nullable=False)
+    user_id = sa.Column(sa.String(255), nullable=False)
+    project_id = sa.Column(sa.String(255), nullable=False)
+    start_time = sa.Column(sa.DateTime, nullable=False, default=utcnow)
+    finish_time = sa.Column(sa.DateTime)
+    message = sa.Column(sa.String(255))
+
+
+class Quota(Base):
+    __tablename__ = 'quotas'
+    __table_args__ = (sa.UniqueConstraint('project_id', 'resource'),)
+    id = sa.Column(sa.Integer, primary_key=True, autoincrement=True)
+    project_id = sa.Column(sa.String(255), nullable=False)
+    resource = sa.Column(sa.String(255), nullable=False)
+    hard_limit = sa.Column(sa.Integer, nullable=False)
+
+
+class QuotaClass(Base):
+    __tablename__ = 'quota_classes'
+    __table_args__ = (sa.UniqueConstraint('class_name', 'resource'),)
+    id = sa.Column(sa.Integer, primary_key=True, autoincrement=True)
+    class_name = sa.Column(sa.String(255), nullable=False)
+    resource = sa.Column(sa.String(255), nullable=False)
+    hard_limit = sa.Column(sa.Integer, nullable=False)

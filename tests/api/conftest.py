@@ -1,0 +1,30 @@
+"""An inject-api application on a temporary state directory and SQLite database, with
+injection faked at its one boundary (inject.api.compute.inject_disk) unless a test
+asks for the real core."""
+
+import pytest
+
+from inject.api import compute
+from tests.api.support import Api, FakeInjection, make_conf, make_image
+
+
+@pytest.fixture
+def fake_injection(monkeypatch):
+    fake = FakeInjection()
+    monkeypatch.setattr(compute, 'inject_disk', fake)
+    return fake
+
+
+@pytest.fixture
+def api(tmp_path, fake_injection):
+    make_image(tmp_path)
+    conf = make_conf(tmp_path, **{'injection.inject_partition': 1})
+    yield Api(tmp_path, conf, fake_injection)
+
+
+@pytest.fixture
+def api_disabled(tmp_path):
+    """Real injection core with injection disabled (-2): no appliance is launched."""
+    make_image(tmp_path)
+    conf = make_conf(tmp_path)
+    yield Api(tmp_path, conf, None)

@@ -1,0 +1,114 @@
+"""A real inject-api process on loopback, and the clients that drive it: the nova CLI
+(python-novaclient, keystoneauth's ``none`` plugin, endpoint override) and openstacksdk.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from tests.api import support
+
+VENV_BIN = os.path.dirname(sys.executable)
+APPLIANCE_CACHE = '/var/tmp/inject-tests/appliance'
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if 'tests/clients/' in str(item.fspath):
+            item.add_marker(pytest.mark.clients)
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+class InjectApi:
+    """``inject-api`` started with a config file under ``state``; stopped by stop()."""
+
+    def __init__(self, state, extra_conf=''):
+        self.state = state
+        self.port = _free_port()
+        images = state / 'images'
+        images.mkdir(parents=True, exist_ok=True)
+        self.conf_file = state / 'inject.conf'
+        self.conf_file.write_text(
+            '[DEFAULT]\nstate_path = %s\n[api]\nport = %d\n[appliance]\ncache_dir = %s\n%s'
+            % (state, self.port, APPLIANCE_CACHE, extra_conf))
+        self.url = 'http://127.0.0.1:%d' % self.port
+        self.endpoint = self.url + '/v2.1'
+        self.log = open(state / 'inject-api.log', 'w')
+        self.proc = subprocess.Popen(
+            [os.path.join(VENV_BIN, 'inject-api'), '--config-file', str(self.conf_file)],
+            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(self.url + '/', timeout=2).read()
+                break
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError('inject-api did not start: %s'
+                                       % (state / 'inject-api.log').read_text())
+                time.sleep(0.2)
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+    def nova(self, *args, version=None, check=True):
+        """Run the nova CLI; return (exit status, stdout + stderr)."""
+        env = dict(os.environ, OS_AUTH_TYPE='none', OS_USERNAME='demo',
+                   OS_PROJECT_ID='demo', OS_AUTH_URL=self.url + '/identity-unused',
+                   OS_ENDPOINT_OVERRIDE=self.endpoint)
+        for name in ('OS_CLOUD', 'OS_PASSWORD', 'OS_TOKEN', 'OS_COMPUTE_API_VERSION'):
+            env.pop(name, None)
+        cmd = [os.path.join(VENV_BIN, 'nova')]
+        if version:
+            cmd += ['--os-compute-api-version', version]
+        proc = subprocess.run(cmd + list(args), env=env, capture_output=True, text=True,
+                              timeout=120, cwd=str(self.state))
+        out = proc.stdout + proc.stderr
+        if check:
+            assert proc.returncode == 0, out
+        return proc.returncode, out
+
+    def sdk(self, version=None):
+        import openstack
+        kwargs = {}
+        if version:
+            kwargs['compute_api_version'] = version
+        return openstack.connect(auth_type='none', compute_endpoint_override=self.endpoint,
+                                 load_envvars=False, **kwargs)
+
+    def wait_status(self, server_id, wanted=('ACTIVE', 'ERROR'), timeout=300):
+        import json
+        deadline = time.monotonic() + timeout
+        while True:
+            with urllib.request.urlopen('%s/servers/%s' % (self.endpoint, server_id),
+                                        timeout=10) as r:
+                server = json.load(r)['server']
+            if server['status'] in wanted or time.monotonic() > deadline:
+                return server
+            time.sleep(0.5)
+
+
+@pytest.fixture(scope='module')
+def disabled_api(tmp_path_factory):
+    """inject-api as installed: injection disabled (-2), one empty base image."""
+    state = tmp_path_factory.mktemp('inject-api')
+    support.make_image(state)
+    api = InjectApi(state)
+    yield api
+    api.stop()

@@ -1,0 +1,109 @@
+"""Requests over RPC: InjectionRequest <-> JSON-safe dict."""
+
+import copy
+import json
+
+import pytest
+
+from inject import exception
+from inject import image
+from inject.agent import payload
+from inject.request import InjectionRequest
+
+KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPayloadTestKeyPayloadTestKeyPayload00 p@t'
+
+
+def full_request(**kwargs):
+    return InjectionRequest(
+        image.DiskImage('/var/lib/nova/instances/u/disk', 'qcow2'),
+        files=[('/etc/motd', b'\x00\xff binary \n'), ('/etc/app.ini', 'text é\n')],
+        key=KEY, net=b'auto lo\niface lo inet loopback\n', metadata={'role': 'web'},
+        admin_password='s3cret', partition=3, request_id='req-1', **kwargs)
+
+
+def wire(req, **kwargs):
+    """What the other side of the RPC gets: the dict, through JSON."""
+    return json.loads(json.dumps(payload.to_dict(req, **kwargs)))
+
+
+def test_round_trip():
+    original = full_request()
+    data = wire(original, instance_id='i-1', project_id='p-1')
+    assert (data['instance_id'], data['project_id']) == ('i-1', 'p-1')
+    back = payload.from_dict(data)
+    assert (back.image.path, back.image.format) == (original.image.path, 'qcow2')
+    assert back.files == [('/etc/motd', b'\x00\xff binary \n'),
+                          ('/etc/app.ini', 'text é\n'.encode('utf-8'))]
+    assert back.net == original.net and isinstance(back.net, bytes)
+    assert back.key == original.key
+    assert back.metadata == {'role': 'web'}
+    assert back.admin_password == 's3cret'
+    assert (back.partition, back.request_id) == (3, 'req-1')
+
+
+def test_contents_travel_as_base64_text():
+    data = payload.to_dict(full_request())
+    assert data['files'][0] == {'path': '/etc/motd', 'contents': 'AP8gYmluYXJ5IAo='}
+    assert isinstance(data['net'], str)
+
+
+def test_round_trip_of_an_empty_request():
+    req = InjectionRequest(image.DiskImage('/d.raw', 'raw'))
+    data = wire(req)
+    assert data['instance_id'] is None and data['project_id'] is None
+    back = payload.from_dict(data)
+    assert back.files == [] and back.net is None and back.key is None
+    assert back.metadata is None and back.admin_password is None
+    assert back.partition is None and back.request_id is None
+
+
+def test_partition_0_survives():
+    req = InjectionRequest(image.DiskImage('/d.raw', 'raw'), partition=0)
+    assert payload.from_dict(wire(req)).partition == 0
+
+
+@pytest.mark.parametrize('text', ['not base64!', 'aGk', 'é', 'aGk=!', 'aG k='])
+def test_invalid_base64_names_the_file(text):
+    data = wire(full_request())
+    data['files'][1]['contents'] = text         # the last two decode unless validated
+    with pytest.raises(exception.InvalidRequest, match='file /etc/app.ini is not valid'):
+        payload.from_dict(data)
+
+
+def test_invalid_base64_net():
+    data = wire(full_request())
+    data['net'] = 'é'
+    with pytest.raises(exception.InvalidRequest, match='network config is not valid'):
+        payload.from_dict(data)
+
+
+@pytest.mark.parametrize('mangle', [
+    lambda d: d.pop('image'),
+    lambda d: d['image'].pop('format'),
+    lambda d: d['image'].pop('path'),
+    lambda d: d['files'][0].pop('path'),
+    lambda d: d['files'][0].pop('contents'),
+    lambda d: d['files'][0].__setitem__('contents', 5),
+], ids=['image', 'format', 'path', 'file path', 'file contents', 'contents not text'])
+def test_missing_or_mistyped_keys_are_invalid_requests(mangle):
+    data = copy.deepcopy(wire(full_request()))
+    mangle(data)
+    with pytest.raises(exception.InvalidRequest):
+        payload.from_dict(data)
+
+
+@pytest.mark.parametrize('data', [None, [], 'x', {'image': 'x'}])
+def test_not_a_dict_is_an_invalid_request(data):
+    with pytest.raises(exception.InvalidRequest, match='malformed request payload'):
+        payload.from_dict(data)
+
+
+def test_request_checks_still_apply():
+    data = wire(full_request())
+    data['files'][0]['path'] = '/etc/../../x'
+    with pytest.raises(exception.InvalidGuestPath):
+        payload.from_dict(data)
+    data = wire(full_request())
+    data['image']['format'] = 'vmdk'
+    with pytest.raises(exception.InvalidImage):
+        payload.from_dict(data)

@@ -1,0 +1,377 @@
+"""The agent service over the in-process oslo.messaging transport, its client, its
+configuration (transport_url, reload) and its sizing."""
+
+import concurrent.futures
+import logging
+import re
+import uuid
+
+from futurist import _thread as futurist_thread
+from oslo_config import cfg
+import pytest
+
+from inject import exception
+from inject import image
+from inject import manager as manager_mod
+from inject import report as report_mod
+from inject.agent import rpcapi
+from inject.agent import service as service_mod
+from inject.conf import agent as agent_conf
+from inject.request import InjectionRequest
+
+RABBIT = 'rabbit://u:p@127.0.0.1:5672/'
+TIMEOUT = 5
+
+
+# --- transport_url ------------------------------------------------------------------------
+# A fresh ConfigOpts for each: oslo.config keeps an option's location at set_override
+# after clear_override, so overriding [DEFAULT]transport_url on the shared CONF would
+# leave every later test of this process on rabbit://.
+
+def fresh_conf(tmp_path=None, text=None):
+    c = cfg.ConfigOpts()
+    # by group name: the shared OptGroup object would carry CONF's overrides along
+    c.register_opts(agent_conf.agent_opts, group='agent')
+    files = []
+    if text is not None:
+        path = tmp_path / 'inject.conf'
+        path.write_text(text)
+        files = [str(path)]
+    c([], project='inject', default_config_files=files)
+    return c
+
+
+def test_transport_url_defaults_to_in_process():
+    c = fresh_conf()
+    assert rpcapi.transport_url(c) == rpcapi.IN_PROCESS_URL == 'fake:/'
+    assert rpcapi.in_process(c)
+
+
+def test_transport_url_set_override_counts_as_set():
+    c = fresh_conf()
+    assert rpcapi.transport_url(c) == 'fake:/'      # registers [DEFAULT]transport_url
+    c.set_override('transport_url', RABBIT)
+    assert c.get_location('transport_url').location == cfg.Locations.set_override
+    assert rpcapi.transport_url(c) == RABBIT
+    assert not rpcapi.in_process(c)
+
+
+def test_transport_url_from_a_config_file(tmp_path):
+    c = fresh_conf(tmp_path, '[DEFAULT]\ntransport_url = %s\n' % RABBIT)
+    assert rpcapi.transport_url(c) == RABBIT
+    assert c.get_location('transport_url').location == cfg.Locations.user
+    assert not rpcapi.in_process(c)
+
+
+def test_transport_url_of_the_shared_conf_is_in_process(conf):
+    assert rpcapi.transport_url(conf) == 'fake:/'    # what the service tests below use
+
+
+# --- default_max_appliances ---------------------------------------------------------------
+
+@pytest.fixture
+def meminfo(tmp_path):
+    def write(text):
+        path = tmp_path / 'meminfo'
+        path.write_text(text)
+        return str(path)
+    return write
+
+
+def mem(mb):
+    return ('MemTotal:       16384000 kB\nMemFree:          100000 kB\n'
+            'MemAvailable:   %8d kB\nBuffers:            1234 kB\n' % (mb * 1024))
+
+
+@pytest.mark.parametrize('cores, available_mb, max_batch, expected', [
+    (8, 64000, 16, 8),          # memory for all: one per core
+    (8, 3600, 16, 4),           # 3600 // (500 + 16 * 25) = 4
+    (8, 3599, 16, 3),
+    (8, 3600, 1, 6),            # 3600 // 525
+    (2, 3600, 1, 2),
+    (8, 100, 16, 1),            # never 0
+])
+def test_default_max_appliances(monkeypatch, meminfo, cores, available_mb, max_batch,
+                                expected):
+    monkeypatch.setattr(service_mod.os, 'cpu_count', lambda: cores)
+    assert service_mod.default_max_appliances(max_batch, meminfo(mem(available_mb))) == \
+        expected
+
+
+@pytest.mark.parametrize('text', [
+    None, 'MemTotal: 1000 kB\n', 'MemAvailable: lots kB\n',
+    'MemAvailable:\n',
+], ids=['unreadable', 'no MemAvailable', 'not a number', 'empty'])
+def test_default_max_appliances_without_memory_figure_is_one_per_core(
+        monkeypatch, tmp_path, meminfo, text):
+    monkeypatch.setattr(service_mod.os, 'cpu_count', lambda: 6)
+    path = str(tmp_path / 'missing') if text is None else meminfo(text)
+    assert service_mod.default_max_appliances(16, path) == 6
+
+
+def test_default_max_appliances_without_cpu_count(monkeypatch, meminfo):
+    monkeypatch.setattr(service_mod.os, 'cpu_count', lambda: None)
+    assert service_mod.default_max_appliances(16, meminfo(mem(64000))) == 1
+
+
+# --- the service, in-process ----------------------------------------------------------------
+
+class StubManager:
+    """Stands in for inject.manager.Manager: records batches, answers a status."""
+
+    def __init__(self):
+        self.batches = []
+        self.status_result = {'accelerator': 'tcg', 'launch_seconds': 14.2, 'reason': None}
+
+    def inject(self, requests):
+        self.batches.append(list(requests))
+        reports = []
+        for r in requests:
+            rep = report_mod.Report(image=r.image.path, format=r.image.format,
+                                    request_id=r.request_id, accelerator='tcg',
+                                    committed=True)
+            rep.items = [report_mod.ItemResult(kind='file', target=p,
+                                               status=report_mod.INJECTED)
+                         for p, _ in r.files]
+            reports.append(rep)
+        return reports
+
+    def exclusive_keys(self, request):
+        return {'disk:' + request.image.path}
+
+    def status(self):
+        return dict(self.status_result)
+
+
+@pytest.fixture(autouse=True)
+def quick_rpc_server_stop(monkeypatch):
+    """The RPC server's worker threads notice a stop only after idling this long (1 s
+    in futurist), which rpc_server.wait() sits out."""
+    monkeypatch.setattr(futurist_thread.ThreadWorker, 'MAX_IDLE_FOR', 0.02)
+
+
+@pytest.fixture
+def start(conf, override):
+    """``start()``: an AgentService on the in-process transport with a StubManager, and
+    a client sharing that transport. Every service is stopped afterwards."""
+    started = []
+    override('batch_window', 0.0, 'agent')
+    override('drain_timeout', 1, 'agent')
+    override('max_appliances', 2, 'agent')
+    override('selftest_interval', 0, 'agent')
+
+    def start():
+        override('host', 'agent-%s' % uuid.uuid4().hex[:8], 'agent')
+        transport = rpcapi.get_transport(conf)
+        service = service_mod.AgentService(conf, transport=transport,
+                                           manager=StubManager())
+        service.start(selftest=False)
+        started.append(service)
+        return service, rpcapi.AgentClient(conf, transport=transport)
+
+    yield start
+    for service in started:
+        service.stop()
+        conf._mutate_hooks.discard(service._mutated)
+        service.transport.cleanup()
+        service.scheduler._dispatcher.join(TIMEOUT)
+        assert not service.scheduler._dispatcher.is_alive()
+
+
+@pytest.fixture
+def agent(start):
+    return start()
+
+
+def request(path='/images/d.qcow2', **kwargs):
+    return InjectionRequest(image.DiskImage(path, 'qcow2'),
+                            files=[('/etc/motd', b'hi\n')], **kwargs)
+
+
+def test_inject_returns_the_report_with_host_and_instance(agent):
+    service, client = agent
+    result = client.inject(service.host, request(request_id='req-1'), instance_id='i-1',
+                           project_id='p-1', timeout=TIMEOUT)
+    assert result['host'] == service.host and result['instance_id'] == 'i-1'
+    assert result['image'] == '/images/d.qcow2' and result['format'] == 'qcow2'
+    assert result['ok'] is True and result['request_id'] == 'req-1'
+    assert result['items'][0]['target'] == '/etc/motd'
+    [[got]] = service.manager.batches
+    assert got.files == [('/etc/motd', b'hi\n')] and got.request_id == 'req-1'
+
+
+def test_inject_without_instance_id(agent):
+    service, client = agent
+    result = client.inject(service.host, request(), timeout=TIMEOUT)
+    assert result['instance_id'] is None and result['host'] == service.host
+
+
+def test_requests_of_one_project_share_a_batch(start, override):
+    override('batch_window', 0.2, 'agent')
+    service, client = start()
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        calls = [pool.submit(client.inject, service.host, request(path), project_id=project,
+                             timeout=TIMEOUT)
+                 for path, project in (('/i/a', 'p1'), ('/i/b', 'p2'), ('/i/c', 'p1'))]
+        results = [c.result() for c in calls]
+    assert [r['image'] for r in results] == ['/i/a', '/i/b', '/i/c']
+    assert sorted(sorted(r.image.path for r in batch)
+                  for batch in service.manager.batches) == [
+        ['/i/a', '/i/c'], ['/i/b']]
+
+
+def test_invalid_payload_comes_back_as_a_failed_report(agent):
+    service, client = agent
+    bad = {'instance_id': 'i-2', 'image': {'path': '/images/d.raw', 'format': 'raw'},
+           'files': [{'path': '/etc/motd', 'contents': '%%% not base64'}]}
+    result = client._call(service.host, 'inject', TIMEOUT, payload=bad)
+    assert result['ok'] is False
+    assert 'file /etc/motd is not valid base64' in result['error']
+    assert (result['image'], result['format']) == ('/images/d.raw', 'raw')
+    assert (result['host'], result['instance_id']) == (service.host, 'i-2')
+    assert service.manager.batches == []
+
+
+@pytest.mark.parametrize('bad', [None, [], {'files': 'x'}], ids=['None', 'list', 'no image'])
+def test_malformed_payloads_come_back_as_failed_reports(agent, bad):
+    service, _ = agent
+    result = service.inject(bad)
+    assert result['ok'] is False and 'malformed request payload' in result['error']
+    assert result['image'] is None and result['host'] == service.host
+
+
+def test_image_that_is_not_a_dict_comes_back_as_a_failed_report(agent):
+    service, _ = agent
+    result = service.inject({'image': 'd.raw'})
+    assert result['ok'] is False and 'malformed request payload' in result['error']
+
+
+def test_capabilities_follow_inject_partition_live(agent, override):
+    service, client = agent
+    override('inject_partition', -2, 'injection')
+    caps = client.capabilities(service.host, timeout=TIMEOUT)
+    assert caps['host'] == service.host
+    assert (caps['inject_partition'], caps['injection_enabled']) == (-2, False)
+    assert caps['can_inject'] is False
+    override('inject_partition', 1, 'injection')
+    caps = client.capabilities(service.host, timeout=TIMEOUT)
+    assert (caps['inject_partition'], caps['injection_enabled']) == (1, True)
+    assert (caps['max_appliances'], caps['max_batch'], caps['batch_window']) == (2, 16, 0.0)
+    assert (caps['running'], caps['queued']) == (0, 0)
+
+
+def test_capabilities_report_the_last_selftest(agent, override):
+    service, client = agent
+    override('inject_partition', 1, 'injection')
+    caps = client.capabilities(service.host, timeout=TIMEOUT)
+    assert caps['last_selftest']['reason'] == 'not run yet'
+    assert caps['can_inject'] is False and caps['accelerator'] is None
+
+    service.run_selftest()
+    caps = client.capabilities(service.host, timeout=TIMEOUT)
+    assert caps['can_inject'] is True and caps['accelerator'] == 'tcg'
+    assert caps['last_selftest']['ok'] is True
+    assert caps['last_selftest']['launch_seconds'] == 14.2
+    assert caps['last_selftest']['reason'] is None and caps['last_selftest']['when']
+
+    service.manager.status_result = {'accelerator': None, 'launch_seconds': None,
+                                     'reason': 'qemu exited unexpectedly'}
+    service.run_selftest()
+    caps = client.capabilities(service.host, timeout=TIMEOUT)
+    assert caps['can_inject'] is False and caps['accelerator'] is None
+    assert caps['last_selftest']['ok'] is False
+    assert caps['last_selftest']['reason'] == 'qemu exited unexpectedly'
+
+
+def test_selftest_ok_but_injection_disabled_cannot_inject(agent, override):
+    service, client = agent
+    override('inject_partition', -2, 'injection')
+    service.run_selftest()
+    assert client.capabilities(service.host, timeout=TIMEOUT)['can_inject'] is False
+
+
+def test_unknown_host_times_out(agent):
+    _, client = agent
+    with pytest.raises(exception.AgentTimeout) as e:
+        client.capabilities('no-such-host', timeout=1)
+    assert 'no-such-host' in str(e.value) and 'within 1 s' in str(e.value)
+
+
+def test_inject_after_stop_answers_agent_stopping(start):
+    service, _ = start()
+    service.stop()
+    result = service.inject({'image': {'path': '/d.raw', 'format': 'raw'}})
+    assert result['ok'] is False and 'stopped before this request was done' in \
+        result['error']
+    assert service.manager.batches == []
+
+
+def test_max_appliances_from_conf_or_default(start, override, monkeypatch):
+    service, _ = start()
+    assert service.max_appliances == 2 and service.scheduler.max_appliances == 2
+    override('max_appliances', 0, 'agent')
+    monkeypatch.setattr(service_mod, 'default_max_appliances', lambda max_batch: 7)
+    service, _ = start()
+    assert service.max_appliances == 7
+
+
+def test_start_in_process(conf, override):
+    override('host', 'agent-%s' % uuid.uuid4().hex[:8], 'agent')
+    override('drain_timeout', 1, 'agent')
+    override('max_appliances', 1, 'agent')
+    service, client = service_mod.start_in_process(conf, selftest=False)
+    try:
+        assert isinstance(service.manager, manager_mod.Manager)
+        assert client.transport is service.transport
+        assert client.capabilities(service.host, timeout=TIMEOUT)['host'] == service.host
+    finally:
+        service.stop()
+        conf._mutate_hooks.discard(service._mutated)
+        service.transport.cleanup()
+
+
+# --- reload ------------------------------------------------------------------------------------
+
+@pytest.fixture
+def conf_file(conf, tmp_path):
+    """CONF parsed from a config file (written by the test); reparsed without it after."""
+    path = tmp_path / 'inject.conf'
+
+    def parse(text):
+        path.write_text(text)
+        conf([], project='inject', default_config_files=[str(path)])
+        return path
+
+    yield parse
+    conf([], project='inject', default_config_files=[])
+
+
+def test_reload_changes_mutable_options_and_logs_them(start, conf, conf_file, caplog):
+    path = conf_file('[injection]\ninject_partition = -2\n[agent]\nbatch_window = 0.5\n')
+    assert conf.injection.inject_partition == -2
+    service, client = start()
+    assert client.capabilities(service.host, timeout=TIMEOUT)['inject_partition'] == -2
+
+    path.write_text('[injection]\ninject_partition = 1\n[agent]\nbatch_window = 0.5\n')
+    with caplog.at_level(logging.WARNING, logger='inject.agent.service'):
+        service.reload()
+    assert conf.injection.inject_partition == 1
+    assert client.capabilities(service.host, timeout=TIMEOUT)['inject_partition'] == 1
+    changed = [r.getMessage() for r in caplog.records
+               if r.name == 'inject.agent.service' and r.levelno == logging.WARNING
+               and r.getMessage().startswith('Configuration changed')]
+    # oslo.config hands the hook the values as written in the file (strings)
+    assert len(changed) == 1, changed
+    assert re.fullmatch(r"Configuration changed: \[injection\]inject_partition = "
+                        r"'?1'? \(was '?-2'?\)", changed[0]), changed[0]
+
+
+def test_reload_updates_the_scheduler(conf, conf_file, start, override):
+    path = conf_file('[agent]\nmax_batch = 4\n')
+    service, _ = start()
+    # the fixture's override of batch_window hides the file's value; max_batch is not
+    assert service.scheduler.max_batch == 4
+    path.write_text('[agent]\nmax_batch = 9\n')
+    service.reload()
+    assert service.scheduler.max_batch == 9
+    assert service.capabilities()['max_batch'] == 9
