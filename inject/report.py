@@ -88,6 +88,23 @@ class Report:
             'request_id': self.request_id,
         }
 
+    @classmethod
+    def from_dict(cls, data):
+        """The report :meth:`to_dict` described (as an agent's RPC reply carries it)."""
+        fields = {f.name for f in dataclasses.fields(ItemResult)}
+        report = cls(image=data.get('image'), format=data.get('format'),
+                     partition_requested=data.get('partition_requested'),
+                     mountpoints=[list(m) for m in data.get('mountpoints') or ()],
+                     root_found_by=data.get('root_found_by'),
+                     accelerator=data.get('accelerator'), error=data.get('error'),
+                     committed=bool(data.get('committed')),
+                     notes=list(data.get('notes') or ()),
+                     timings=dict(data.get('timings') or {}),
+                     request_id=data.get('request_id'))
+        report.items = [ItemResult(**{k: v for k, v in item.items() if k in fields})
+                        for item in data.get('items') or ()]
+        return report
+
     def to_json(self, **kwargs):
         return json.dumps(self.to_dict(), **kwargs)
 

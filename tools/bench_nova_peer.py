@@ -4,7 +4,9 @@
 
 Injects the benchmark's files and key into each disk in turn with
 nova.virt.disk.api.inject_data, as the libvirt driver does (mandatory files and key),
-after force_tcg() as the driver does when virt_type is not kvm. Prints one JSON line.
+after force_tcg() as the driver does when virt_type is not kvm, and after the one-time
+capability probe a running nova-compute has already done. Prints one JSON line with
+each disk's time.
 """
 
 import json
@@ -16,6 +18,7 @@ os.environ.setdefault('LIBGUESTFS_BACKEND_SETTINGS', 'force_tcg')
 
 import nova.conf  # noqa: E402
 from nova.virt.disk import api as disk_api  # noqa: E402
+from nova.virt.disk.vfs import api as vfs_api  # noqa: E402
 from nova.virt.disk.vfs import guestfs as vfs_guestfs  # noqa: E402
 from nova.virt.image import model as imgmodel  # noqa: E402
 
@@ -26,6 +29,10 @@ def main():
     key = os.environ['BENCH_KEY']
     nova.conf.CONF([], project='nova')
     vfs_guestfs.force_tcg()
+    # A running nova-compute has already paid its one-time capability probe (a whole
+    # appliance launch): pay it here, untimed, so the loop below is Nova's steady state.
+    vfs_api.VFS.instance_for_image(
+        imgmodel.LocalFileImage(sys.argv[2], imgmodel.FORMAT_QCOW2), partition)
     results = []
     for disk in sys.argv[2:]:
         start = time.monotonic()

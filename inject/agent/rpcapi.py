@@ -5,6 +5,8 @@ Version history:
 * 1.0 -- inject(payload) -> report dict; capabilities() -> dict
 """
 
+import importlib
+
 from oslo_config import cfg
 import oslo_messaging as messaging
 from oslo_messaging import transport as messaging_transport
@@ -32,13 +34,28 @@ def in_process(conf):
     return transport_url(conf).startswith('fake:')
 
 
-def get_transport(conf, url=None):
-    """The RPC transport for ``url``, by default the configured one (see above).
+def _register_global_only_opts(conf):
+    """oslo.messaging reads some options on every call but registers them on the global
+    CONF only (its dispatcher, metrics and tracing options); a caller with a ConfigOpts
+    of its own (a compute driver, inject-api's tests) needs them registered there too."""
+    if conf is cfg.CONF:
+        return
+    for module, name, group in (('oslo_messaging.rpc.dispatcher', '_dispatcher_opts', None),
+                                ('oslo_messaging._metrics.client', 'oslo_messaging_metrics',
+                                 'oslo_messaging_metrics'),
+                                ('oslo_messaging._tracing.client', 'oslo_messaging_tracing',
+                                 'oslo_messaging_tracing')):
+        try:
+            opts = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError):     # another oslo.messaging release
+            continue
+        conf.register_opts(opts, group=group)
 
-    oslo.messaging registers some of its options on the global CONF only, so ``conf``
-    should be inject's CONF.
-    """
+
+def get_transport(conf, url=None):
+    """The RPC transport for ``url``, by default the configured one (see above)."""
     messaging.set_transport_defaults(control_exchange='inject')
+    _register_global_only_opts(conf)
     return messaging.get_rpc_transport(conf, url=url or transport_url(conf))
 
 

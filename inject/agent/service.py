@@ -4,6 +4,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 
 import oslo_messaging as messaging
 
@@ -18,6 +19,17 @@ LOG = logging.getLogger(__name__)
 
 APPLIANCE_MB = 500       # qemu RSS of one TCG appliance, measured
 DRIVE_MB = 25            # and what each extra drive adds
+
+_LIVE = weakref.WeakSet()     # running services, told about configuration changes
+
+
+def _log_and_apply_changes(conf, fresh):
+    """oslo.config mutate hook: log each changed option, then update live services."""
+    for (group, name), (old, new) in sorted(fresh.items(), key=str):
+        LOG.warning('Configuration changed: [%s]%s = %s (was %s)',
+                    group or 'DEFAULT', name, new, old)
+    for service in list(_LIVE):
+        service.apply_config(conf)
 
 
 def default_max_appliances(max_batch, meminfo='/proc/meminfo'):
@@ -65,7 +77,8 @@ class AgentService:
         self.selftest = {'when': None, 'ok': None, 'reason': 'not run yet'}
         self._stop = threading.Event()
         self._selftest_thread = None
-        conf.register_mutate_hook(self._mutated)
+        conf.register_mutate_hook(_log_and_apply_changes)     # a set: registered once
+        _LIVE.add(self)
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -99,6 +112,7 @@ class AgentService:
         LOG.info('inject-agent %s stopping: %d running, %d queued', self.host,
                  self.scheduler.running(), self.scheduler.queued())
         self._stop.set()
+        _LIVE.discard(self)
         self.rpc_server.stop()
         dropped = self.scheduler.stop(self.conf.agent.drain_timeout)
         self.rpc_server.wait()
@@ -110,10 +124,7 @@ class AgentService:
         LOG.info('Re-reading the configuration files')
         self.conf.mutate_config_files()
 
-    def _mutated(self, conf, fresh):
-        for (group, name), (old, new) in sorted(fresh.items(), key=str):
-            LOG.warning('Configuration changed: [%s]%s = %s (was %s)',
-                        group or 'DEFAULT', name, new, old)
+    def apply_config(self, conf):
         self.scheduler.window = conf.agent.batch_window
         self.scheduler.max_batch = conf.agent.max_batch
 

@@ -4,7 +4,8 @@ Create and rebuild return at once (202) and run :meth:`Compute.build` in a backg
 thread: the instance disk is made as a qcow2 overlay on the base image under
 ``[api]instances_path``, the data is injected through :func:`inject_disk`, and the
 server becomes ACTIVE, or ERROR with a fault saying why. :func:`inject_disk` is the one
-place that talks to the injection core; it is swapped for the agent when that lands.
+place that talks to injection: it asks this host's agent (inject.agent), in-process by
+default.
 """
 
 import logging
@@ -13,12 +14,14 @@ import shutil
 import socket
 import threading
 
+from inject import agent
 from inject import exception
 from inject import image as image_mod
 from inject import manager
 from inject import report as report_mod
 from inject import request as request_mod
 from inject import vfs
+from inject.agent import rpcapi
 from inject.db import models
 
 LOG = logging.getLogger(__name__)
@@ -26,9 +29,17 @@ LOG = logging.getLogger(__name__)
 DISABLED = manager.DISABLED
 
 
-def inject_disk(conf, injection_request):
-    """Inject one request in-process; return its :class:`inject.report.Report`."""
-    return manager.Manager(conf).inject([injection_request])[0]
+def inject_disk(conf, injection_request, instance_id=None, project_id=None,
+                agent_client=None):
+    """Inject one request through this host's agent; return its Report.
+
+    ``agent_client()`` gives the client (started on first use). The instance disk lives
+    on this host, so the agent asked is this host's. Requests of one project that
+    arrive together share an appliance launch there.
+    """
+    reply = agent_client().inject(conf.agent.host, injection_request,
+                                  instance_id=instance_id, project_id=project_id)
+    return report_mod.Report.from_dict(reply)
 
 
 class BuildRequest:
@@ -51,6 +62,26 @@ class Compute:
         self._threads = []
         self._lock = threading.Lock()
         self._driver_ok = False
+        self._agent = None          # (in-process service or None, client)
+
+    def agent_client(self):
+        """This host's agent: started in this process when no transport_url is set (the
+        embedded default), else reached over RPC by this host's [agent]host name."""
+        with self._lock:
+            if self._agent is None:
+                if rpcapi.in_process(self.conf):
+                    self._agent = agent.start_in_process(self.conf)
+                else:
+                    self._agent = (None, agent.AgentClient(self.conf))
+            return self._agent[1]
+
+    def close(self):
+        """Stop the in-process agent, if one was started (after :meth:`wait`)."""
+        with self._lock:
+            service, _ = self._agent or (None, None)
+            self._agent = None
+        if service is not None:
+            service.stop()
 
     def injection_unavailable(self):
         """Why this host cannot inject at all, as far as is known without launching the
@@ -115,7 +146,10 @@ class Compute:
                     image_mod.DiskImage(disk, 'qcow2'), files=build.files,
                     metadata=build.metadata or None,
                     admin_password=build.admin_password, request_id=build.request_id)
-                report = inject_disk(self.conf, req)
+                inst = self.db.instance_get(uuid)
+                report = inject_disk(self.conf, req, instance_id=uuid,
+                                     project_id=inst.project_id if inst else None,
+                                     agent_client=self.agent_client)
             except exception.InjectError as e:
                 message = _not_injected(build.files, str(e)) or 'Injection failed: %s' % e
                 self._error(uuid, message, details=str(e))

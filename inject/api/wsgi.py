@@ -21,6 +21,7 @@ from inject.api import policy
 from inject.api import quotas
 from inject.api.handlers import flavors
 from inject.api.handlers import images
+from inject.api.handlers import instance_actions
 from inject.api.handlers import limits
 from inject.api.handlers import quota_classes
 from inject.api.handlers import quota_sets
@@ -42,6 +43,8 @@ ROUTES = [
     ('GET', 'servers/{id}', servers.show),
     ('DELETE', 'servers/{id}', servers.delete),
     ('POST', 'servers/{id}/action', servers.action),
+    ('GET', 'servers/{id}/os-instance-actions', instance_actions.index),
+    ('GET', 'servers/{id}/os-instance-actions/{request_id}', instance_actions.show),
     ('GET', 'flavors', flavors.index),
     ('GET', 'flavors/detail', flavors.detail),
     ('GET', 'flavors/{id}', flavors.show),
@@ -62,9 +65,12 @@ ROUTES = [
 
 
 def _compile(template):
-    pattern = re.escape(template).replace(re.escape('{id}'), '(?P<id>[^/]+)')
+    pattern = re.sub(r'\\\{(\w+)\\\}', r'(?P<\1>[^/]+)', re.escape(template))
     return re.compile('^%s/?$' % pattern)
 
+
+_UNEXPECTED = ('Unexpected API Error. Please report this to the operators of this '
+               'inject-api with the request id; the inject-api log has the details.')
 
 _COMPILED = [(method, _compile(t), handler) for method, t, handler in ROUTES]
 
@@ -158,6 +164,9 @@ class Application:
                 resp = req.get_response(self._authenticated)
         except faults.Fault as f:
             resp = _fault_response(f)
+        except Exception:
+            LOG.exception('%s %s failed', req.method, req.path)
+            resp = _fault_response(faults.Fault(500, _UNEXPECTED))
         for name, value in microversion.headers(version):
             resp.headers[name] = value
         # One line per request, as Nova's request log writes it (no bodies, no query).
@@ -215,9 +224,13 @@ class Application:
             segments = [s for s in req.path_info.split('/') if s]
             url_project = (segments[1] if len(segments) > 1
                            and segments[1] not in COLLECTIONS else None)
-            project = (url_project or h.get('X-Project-Id')
+            # Nova's noauth2 convention: a token "user:project" names both.
+            token = h.get('X-Auth-Token', '')
+            token_user, _, token_project = token.partition(':') if ':' in token else (
+                None, None, None)
+            project = (url_project or h.get('X-Project-Id') or token_project
                        or self.conf.api.noauth_project)
-            user = h.get('X-User-Id') or self.conf.api.noauth_user
+            user = h.get('X-User-Id') or token_user or self.conf.api.noauth_user
             roles = ([r.strip() for r in h['X-Roles'].split(',') if r.strip()]
                      if 'X-Roles' in h else list(self.conf.api.noauth_roles))
         request_id = h.get('X-OpenStack-Request-Id') or None
@@ -236,9 +249,7 @@ class Application:
             raise
         except Exception:
             LOG.exception('%s %s failed', req.method, req.path)
-            raise faults.Fault(500, 'Unexpected API Error. Please report this at '
-                                    'the inject project and attach the inject-api log '
-                                    'if possible.')
+            raise faults.Fault(500, _UNEXPECTED)
         status, body = result[0], result[1]
         resp = webob.Response(status=status)
         if body is None:

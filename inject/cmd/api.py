@@ -55,6 +55,7 @@ def main(argv=None):
         server.stop()
     LOG.info('inject-api stopping; waiting for builds in progress')
     app.compute.wait(timeout=30)
+    app.compute.close()
     app.db.dispose()
     return 0
 

@@ -27,4 +27,7 @@ def api_disabled(tmp_path):
     """Real injection core with injection disabled (-2): no appliance is launched."""
     make_image(tmp_path)
     conf = make_conf(tmp_path)
-    yield Api(tmp_path, conf, None)
+    api = Api(tmp_path, conf, None)
+    yield api
+    api.app.compute.wait()
+    api.app.compute.close()       # the in-process agent it started

@@ -26,6 +26,8 @@ def make_conf(state_path, **overrides):
             conf.register_opts(copy.deepcopy(opts), group=name)
     conf([], project='inject', default_config_files=[])
     conf.set_override('state_path', str(state_path))
+    # the in-process agent's self-test would launch an appliance per test
+    conf.set_override('selftest_interval', -1, group='agent')
     for key, value in overrides.items():
         group, _, name = key.rpartition('.')
         conf.set_override(name, value, group=group or None)
@@ -47,7 +49,7 @@ class FakeInjection:
         self.requests = []
         self.fail_with = None
 
-    def __call__(self, conf, request):
+    def __call__(self, conf, request, **kwargs):
         self.requests.append(request)
         report = report_mod.Report(image=request.image.path, format='qcow2')
         for path, _ in request.files:

@@ -47,6 +47,12 @@ def test_noauth_project_from_url_header_or_default(api):
     api.app.compute.wait()
     inst = api.app.db.instance_get(sid)
     assert (inst.project_id, inst.user_id) == ('p-header', 'alice')
+    sid = api.request('POST', '/v2.1/servers', {'server': {
+        'name': 'a', 'imageRef': api.image_id, 'flavorRef': '1'}},
+        headers={'X-Auth-Token': 'bob:p-token'}, status=202).json['server']['id']
+    api.app.compute.wait()
+    inst = api.app.db.instance_get(sid)
+    assert (inst.project_id, inst.user_id) == ('p-token', 'bob')
     sid = api.create().json['server']['id']
     assert api.app.db.instance_get(sid).project_id == 'inject'
 

@@ -137,3 +137,11 @@ def test_quota_classes(api, version):
     resp = api.request('PUT', base, {'quota_class_set': {'injected_files': 3}},
                        version=version)
     assert resp.status_int == (400 if version == '2.57' else 200)
+
+
+def test_per_user_quota_changes_refused(api):
+    api.request('PUT', '/v2.1/os-quota-sets/demo?user_id=bob',
+                {'quota_set': {'instances': 1}}, status=400)
+    api.request('DELETE', '/v2.1/os-quota-sets/demo?user_id=bob', status=400)
+    resp = api.request('GET', '/v2.1/os-quota-sets/demo?user_id=bob', status=200)
+    assert resp.json['quota_set']['instances'] == 10

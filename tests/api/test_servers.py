@@ -280,7 +280,7 @@ def test_appliance_failure_names_the_files(api, monkeypatch):
     from inject import exception
     from inject.api import compute
 
-    def broken(conf, request):
+    def broken(conf, request, **kwargs):
         raise exception.ApplianceLaunchFailed(accelerator='tcg', reason='no kernel',
                                               hint='install linux-image-amd64')
     monkeypatch.setattr(compute, 'inject_disk', broken)

@@ -82,3 +82,12 @@ def test_project_in_url_appears_in_links(api):
     assert href == 'http://localhost/v2.1/myproject/flavors/1'
     resp = api.request('GET', '/v2.1/flavors', status=200)
     assert resp.json['flavors'][0]['links'][0]['href'] == 'http://localhost/v2.1/flavors/1'
+
+
+def test_unexpected_errors_are_500_with_headers(api, monkeypatch):
+    from inject.api.handlers import flavors
+    monkeypatch.setattr(flavors, 'catalog', None)     # index() raises AttributeError
+    resp = api.request('GET', '/v2.1/flavors', status=500)
+    assert resp.json['computeFault']['code'] == 500
+    assert 'AttributeError' not in resp.text
+    assert resp.headers['OpenStack-API-Version'] == 'compute 2.1'

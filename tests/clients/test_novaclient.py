@@ -65,3 +65,10 @@ def test_quota_class_show(disabled_api):
     assert _field(out, 'instances') == '10' and _field(out, 'injected_files') is None
     _, out = disabled_api.nova('quota-class-show', 'default', version='2.56')
     assert _field(out, 'injected_files') == '5'
+
+
+def test_instance_action_list(disabled_api, booted):
+    server_id, _ = booted
+    disabled_api.wait_status(server_id)
+    _, out = disabled_api.nova('instance-action-list', server_id, version='2.57')
+    assert re.search(r'\| create\s+\| req-', out), out

@@ -172,7 +172,6 @@ def start(conf, override):
     yield start
     for service in started:
         service.stop()
-        conf._mutate_hooks.discard(service._mutated)
         service.transport.cleanup()
         service.scheduler._dispatcher.join(TIMEOUT)
         assert not service.scheduler._dispatcher.is_alive()
@@ -326,7 +325,6 @@ def test_start_in_process(conf, override):
         assert client.capabilities(service.host, timeout=TIMEOUT)['host'] == service.host
     finally:
         service.stop()
-        conf._mutate_hooks.discard(service._mutated)
         service.transport.cleanup()
 
 
@@ -375,3 +373,11 @@ def test_reload_updates_the_scheduler(conf, conf_file, start, override):
     service.reload()
     assert service.scheduler.max_batch == 9
     assert service.capabilities()['max_batch'] == 9
+
+
+def test_a_stopped_service_is_no_longer_told_about_changes(conf, override):
+    override('drain_timeout', 1, 'agent')
+    service, _ = service_mod.start_in_process(conf, selftest=False)
+    service.stop()
+    service.transport.cleanup()
+    assert service not in service_mod._LIVE

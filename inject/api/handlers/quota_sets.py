@@ -1,4 +1,5 @@
-"""os-quota-sets: show, detail, defaults, update, delete."""
+"""os-quota-sets: show, detail, defaults, update, delete. There are no per-user quotas:
+showing with ``user_id`` gives the project's, changing with it is refused."""
 
 from inject.api import faults
 from inject.api import quotas
@@ -35,8 +36,16 @@ def defaults(req, id):
     return 200, {'quota_set': _body(req, req.app.quotas.defaults(), id)}
 
 
+def _no_user_quotas(req):
+    # Per-user quotas do not exist here; changing the project's instead would surprise.
+    if 'user_id' in req.GET:
+        raise faults.BadRequest('Per-user quotas are not supported by inject-api; '
+                                'update the project\'s quota set without user_id.')
+
+
 def update(req, id):
     req.authorize('os_compute_api:os-quota-sets:update', id)
+    _no_user_quotas(req)
     body = req.body_json()
     validation.validate(schema.update(quotas.quota_set_resources(req), 'quota_set',
                                       True), body)
@@ -56,5 +65,6 @@ def update(req, id):
 
 def delete(req, id):
     req.authorize('os_compute_api:os-quota-sets:delete', id)
+    _no_user_quotas(req)
     req.app.db.quota_destroy(id)
     return 202, None

@@ -126,7 +126,8 @@ def _hostname(inst):
     return host[:63] or 'server-%s' % inst.uuid
 
 
-def _get(req, id):
+def get_instance(req, id):
+    """The caller's instance (any project's for an administrator), or 404."""
     project = None if req.is_admin else req.context.project_id
     inst = req.app.db.instance_get(id, project_id=project)
     if inst is None:
@@ -181,7 +182,7 @@ def detail(req):
 
 
 def show(req, id):
-    inst = _get(req, id)
+    inst = get_instance(req, id)
     req.authorize('os_compute_api:servers:show', inst.project_id)
     return 200, {'server': _detail(req, inst)}
 
@@ -259,7 +260,7 @@ def create(req):
 
 
 def delete(req, id):
-    inst = _get(req, id)
+    inst = get_instance(req, id)
     req.authorize('os_compute_api:servers:delete', inst.project_id)
     if inst.locked and not req.is_admin:
         raise faults.Conflict('Instance %s is locked' % id)
@@ -282,7 +283,7 @@ def action(req, id):
 
 
 def _rebuild(req, id, body):
-    inst = _get(req, id)
+    inst = get_instance(req, id)
     req.authorize('os_compute_api:servers:rebuild', inst.project_id)
     validation.validate(schema.rebuild(req), body)
     args = body['rebuild']
