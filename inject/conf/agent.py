@@ -24,7 +24,7 @@ agent_opts = [
                  min=0,
                  mutable=True,
                  help='Seconds a request waits for others of the same project, so they '
-                      'share one appliance launch (one drive each). A launch costs 12-16 '
+                      'share one appliance launch (one drive each). A launch costs 12-31 '
                       's under TCG; each extra drive about 0.3-0.4 s.'),
     cfg.IntOpt('max_batch',
                default=16,

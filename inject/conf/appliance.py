@@ -29,8 +29,8 @@ appliance_opts = [
                default=180,
                min=5,
                help='Seconds an appliance launch may take before its qemu is killed and '
-                    'the launch reported as failed. A TCG launch takes 12-16 s here, a '
-                    'first launch (appliance build) 20-25 s.'),
+                    'the launch reported as failed. A TCG launch took 12-31 s on our '
+                    '2-core test machines, a first launch (appliance build) 5-10 s more.'),
     cfg.IntOpt('kvm_probe_timeout',
                default=60,
                min=5,
