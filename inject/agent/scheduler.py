@@ -151,6 +151,11 @@ class Scheduler:
                 for entry in batch:
                     self._busy.subtract(entry.exclusive)
                 self._busy += collections.Counter()      # drop keys that reached zero
+                # What this batch learnt (a base image's layout, by inspection) may free
+                # the requests that waited for it to share one appliance.
+                for queue in self._queues.values():
+                    for entry in queue:
+                        entry.exclusive = self._exclusive(entry.request)
                 self._cv.notify_all()
 
     # --- stopping -------------------------------------------------------------------

@@ -220,3 +220,21 @@ def test_a_later_project_is_not_starved(make):
     results(futures)
     # after each batch a project that still has requests goes behind the others
     assert b.batches == [['a1'], ['a2'], ['b1'], ['a3'], ['a4']]
+
+
+def test_exclusive_keys_are_recomputed_when_a_batch_ends(make):
+    """Disks on one base wait for the first one's inspection, then share a launch."""
+    learnt = []
+
+    def exclusive(request):
+        return set() if learnt else {'base:b'}
+
+    s, b = make(max_appliances=1)
+    s._exclusive = exclusive
+    gate = b.block('r1')
+    futures = [s.submit('p1', r) for r in (req('r1'), req('r2'), req('r3'))]
+    b.wait_started()
+    learnt.append(True)          # the first batch's inspection filled the cache
+    gate.set()
+    assert results(futures) == ['report:r1', 'report:r2', 'report:r3']
+    assert b.batches == [['r1'], ['r2', 'r3']]
