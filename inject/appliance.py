@@ -21,9 +21,11 @@ import pickle
 import signal
 import subprocess
 import sys
+import threading
 import time
 from multiprocessing import connection
 
+from inject import appliance_kernel
 from inject import exception
 from inject import vfs
 from inject.vfs import api
@@ -33,13 +35,19 @@ LOG = logging.getLogger(__name__)
 KVM_DEVICE = '/dev/kvm'
 QEMU_BINARY = '/usr/bin/qemu-system-x86_64'
 RECORD_NAME = 'accelerator.json'
+KERNEL_RECORD_NAME = 'kernel-boot.json'
+PVH_APPLIANCE_DIR = 'pvh-appliance'
+
+_running_lock = threading.Lock()
+_running = 0         # appliance sessions of this process now running (for smp auto)
 
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
     accelerator: str = 'auto'
     memsize: int = 512
-    smp: int = 1
+    smp: int = 0             # 0: auto (see launch_settings)
+    kernel_boot: str = 'stock'
     launch_timeout: float = 180
     kvm_probe_timeout: float = 60
     inject_timeout: float = 120
@@ -51,7 +59,7 @@ class Settings:
     def from_conf(cls, conf):
         a = conf.appliance
         return cls(accelerator=a.accelerator, memsize=a.memsize, smp=a.smp,
-                   launch_timeout=a.launch_timeout, kvm_probe_timeout=a.kvm_probe_timeout,
+                   kernel_boot=a.kernel_boot, launch_timeout=a.launch_timeout, kvm_probe_timeout=a.kvm_probe_timeout,
                    inject_timeout=a.inject_timeout, cache_dir=a.cache_dir, debug=a.debug)
 
 
@@ -82,6 +90,8 @@ class SessionOutcome:
     error: str = None        # launch or shutdown failed: no job's writes can be trusted
     notes: list = dataclasses.field(default_factory=list)
     timings: dict = dataclasses.field(default_factory=dict)
+    kernel_boot: str = None  # 'pvh' or 'stock'
+    smp: int = None
 
 
 # --- accelerator choice ---------------------------------------------------------------
@@ -103,13 +113,14 @@ def _host_key():
     return '%s %s' % (os.uname().release, qemu)
 
 
-def _record_path(settings):
-    return os.path.join(settings.cache_dir, RECORD_NAME) if settings.cache_dir else None
+def _record_path(settings, name):
+    return os.path.join(settings.cache_dir, name) if settings.cache_dir else None
 
 
-def read_record(settings):
-    """The remembered outcome of the last KVM probe on this kernel and qemu, or None."""
-    path = _record_path(settings)
+def read_record(settings, name=RECORD_NAME):
+    """The remembered outcome of the last KVM probe (or, with KERNEL_RECORD_NAME, PVH
+    boot) on this kernel and qemu, or None."""
+    path = _record_path(settings, name)
     try:
         with open(path) as f:
             record = json.load(f)
@@ -118,8 +129,8 @@ def read_record(settings):
     return record if isinstance(record, dict) and record.get('host') == _host_key() else None
 
 
-def _write_record(settings, accelerator, reason):
-    path = _record_path(settings)
+def _write_record(settings, accelerator, reason, name=RECORD_NAME):
+    path = _record_path(settings, name)
     if not path:
         return
     try:
@@ -148,6 +159,30 @@ def choose_accelerator(settings):
                          else '%s is accessible; trying KVM' % KVM_DEVICE)
 
 
+def boot_kernel(settings, accelerator):
+    """The extracted kernel to PVH-boot (appliance_kernel.Kernel), or None for stock."""
+    if settings.kernel_boot == 'stock' or (settings.kernel_boot == 'auto'
+                                           and accelerator != 'tcg'):
+        return None
+    if read_record(settings, KERNEL_RECORD_NAME):
+        return None       # PVH failed here before, and the stock kernel worked
+    return appliance_kernel.prepare(settings.cache_dir)
+
+
+def launch_settings(settings, accelerator, kernel=None, others_running=0):
+    """The driver's LaunchSettings, with smp auto resolved."""
+    smp = settings.smp
+    if not smp:
+        smp = 1 if others_running else max(1, min(2, os.cpu_count() or 1))
+    cache_dir = settings.cache_dir
+    if kernel and cache_dir:
+        # The PVH appliance is built apart: supermin would not notice the kernel change
+        # in an appliance it has already built.
+        cache_dir = os.path.join(cache_dir, PVH_APPLIANCE_DIR)
+    return api.LaunchSettings(accelerator=accelerator, memsize=settings.memsize, smp=smp,
+                              debug=settings.debug, cache_dir=cache_dir, kernel=kernel)
+
+
 # --- running a session ----------------------------------------------------------------
 
 def run(jobs, settings):
@@ -160,28 +195,52 @@ def run(jobs, settings):
     outcome = SessionOutcome()
     LOG.info('Launching the appliance with %s (%s) for %d disk(s)', accelerator, why,
              len(jobs))
+    kernel = boot_kernel(settings, accelerator)
     _session(jobs, settings, accelerator,
-             settings.kvm_probe_timeout if probing else settings.launch_timeout, outcome)
+             settings.kvm_probe_timeout if probing else settings.launch_timeout, outcome,
+             kernel)
     if probing:
         if outcome.accelerator is None:
             reason = 'KVM failed here (%s)' % outcome.error
             LOG.warning('%s; falling back to TCG', reason)
             _write_record(settings, 'tcg', reason)
+            accelerator, kernel = 'tcg', boot_kernel(settings, 'tcg')
             outcome = SessionOutcome(notes=[reason + '; used TCG instead'])
-            _session(jobs, settings, 'tcg', settings.launch_timeout, outcome)
+            _session(jobs, settings, accelerator, settings.launch_timeout, outcome, kernel)
         else:
             _write_record(settings, 'kvm', 'KVM launched in %.1f s'
                           % outcome.timings['launch'])
+    if outcome.accelerator is None and kernel is not None:
+        # Launch failures rarely depend on the disks (their headers were checked), but
+        # may: PVH is only blamed when the stock kernel then launches.
+        reason = 'PVH boot of %s failed (%s)' % (kernel.path, outcome.error)
+        LOG.warning('%s; retrying with the stock kernel', reason)
+        retry = SessionOutcome(notes=outcome.notes + [reason + '; used the stock kernel'])
+        _session(jobs, settings, accelerator, settings.launch_timeout, retry, None)
+        if retry.accelerator is not None:
+            _write_record(settings, accelerator, reason, KERNEL_RECORD_NAME)
+            outcome = retry
     return outcome
 
 
-def _session(jobs, settings, accelerator, launch_timeout, outcome):
+def _session(jobs, settings, accelerator, launch_timeout, outcome, kernel=None):
+    global _running
+    with _running_lock:
+        others, _running = _running, _running + 1
+    try:
+        _session_counted(jobs, settings, accelerator, launch_timeout, outcome,
+                         launch_settings(settings, accelerator, kernel, others))
+    finally:
+        with _running_lock:
+            _running -= 1
+
+
+def _session_counted(jobs, settings, accelerator, launch_timeout, outcome, launching):
     drives = [job.drive for job in jobs] or [api.Drive('/dev/null', 'raw', readonly=True)]
-    launch_settings = api.LaunchSettings(
-        accelerator=accelerator, memsize=settings.memsize, smp=settings.smp,
-        debug=settings.debug, cache_dir=settings.cache_dir)
+    outcome.kernel_boot = 'pvh' if launching.kernel else 'stock'
+    outcome.smp = launching.smp
     start = time.monotonic()
-    worker = _start_worker((settings.driver, drives, launch_settings, jobs,
+    worker = _start_worker((settings.driver, drives, launching, jobs,
                             logging.DEBUG if settings.debug else logging.INFO))
     receiver = connection.Connection(os.dup(worker.stdout.fileno()), writable=False)
     worker.stdout.close()

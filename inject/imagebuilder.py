@@ -8,6 +8,8 @@ Layouts:
   mbr-linux     MBR, partition 1 ext4 holding a minimal Debian root
   whole-linux   ext4 on the whole disk, a minimal Debian root
   lvm-linux     partition 1 ext4 /boot, partition 2 an LVM PV; <vg>/root ext4 root
+  split-linux   partition 1 ext4 /boot, partition 2 ext4 root; fstab names both by
+                UUID and LABEL, as cloud images do
   two-roots     MBR, partitions 1 and 2 each a Debian root (inspection finds two)
   no-os         MBR, partition 1 ext4 with data only
   selinux       like mbr-linux, plus /etc/selinux and /etc/rc.d (a RHEL-like layout)
@@ -25,7 +27,8 @@ from inject import vfs
 from inject.vfs import api
 from inject.vfs.guestfs import device_name
 
-LAYOUTS = ('mbr-linux', 'whole-linux', 'lvm-linux', 'two-roots', 'no-os', 'selinux')
+LAYOUTS = ('mbr-linux', 'whole-linux', 'lvm-linux', 'split-linux', 'two-roots', 'no-os',
+           'selinux')
 
 PASSWD = ('root:x:0:0:root:/root:/bin/bash\n'
           'daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n'
@@ -92,6 +95,19 @@ def _build_one(g, device, spec):
         boot_uuid = g.vfs_uuid(device + '1')
         g.write_append('/etc/fstab', '%s / ext4 defaults 0 1\nUUID=%s /boot ext4 defaults 0 2\n'
                        % (root, boot_uuid))
+    elif layout == 'split-linux':
+        g.part_init(device, 'mbr')
+        g.part_add(device, 'p', 2048, 104447)         # ~50 MiB /boot
+        g.part_add(device, 'p', 104448, -2048)
+        _format(g, device + '1', 'boot')
+        _format(g, device + '2', label)
+        g.mount(device + '2', '/')
+        _debian_root(g, label)
+        g.mkdir('/boot')
+        g.mount(device + '1', '/boot')
+        g.write('/boot/README', 'the /boot of %s\n' % label)
+        g.write_append('/etc/fstab', 'UUID=%s / ext4 defaults 0 1\nLABEL=boot /boot ext4 '
+                       'defaults 0 2\n' % g.vfs_uuid(device + '2'))
     elif layout == 'two-roots':
         g.part_init(device, 'mbr')
         g.part_add(device, 'p', 2048, 204799)
@@ -121,9 +137,8 @@ def _build_one(g, device, spec):
 
 
 def _launch(drives, accelerator, settings):
-    launch_settings = api.LaunchSettings(accelerator=accelerator, memsize=settings.memsize,
-                                         smp=settings.smp, cache_dir=settings.cache_dir)
-    return vfs.load_driver(settings.driver).launch(drives, launch_settings)
+    return vfs.load_driver(settings.driver).launch(
+        drives, appliance.launch_settings(settings, accelerator))
 
 
 def _do_build(specs, accelerator, settings):

@@ -102,7 +102,8 @@ class Manager:
                 raise
             for (report, overlay, todo, _, key), outcome in zip(work, session.jobs):
                 self._finish(report, overlay, todo, outcome, session)
-                if outcome.source == 'inspection' and outcome.error is None:
+                if (outcome.source in ('inspection', 'root probe')
+                        and outcome.error is None):
                     self.inspection_cache.put(key, outcome.layout)
         for report in reports:
             report.timings['total'] = time.monotonic() - start
@@ -192,6 +193,7 @@ class Manager:
             'accelerator_setting': settings.accelerator,
             'kvm_device': 'usable' if usable else why_not,
             'accelerator': None,
+            'kernel_boot': None,
             'launch_seconds': None,
             'libguestfs': None,
             'notes': [],
@@ -204,6 +206,7 @@ class Manager:
             return result
         session = appliance.run([], settings)
         result.update(accelerator=session.accelerator, notes=session.notes,
+                      kernel_boot=session.kernel_boot if session.accelerator else None,
                       launch_seconds=round(session.timings['launch'], 2)
                       if 'launch' in session.timings else None)
         if session.error:

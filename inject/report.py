@@ -35,7 +35,8 @@ class Report:
     format: str
     partition_requested: int = None
     mountpoints: list = dataclasses.field(default_factory=list)   # [[mountpoint, device]]
-    root_found_by: str = None  # 'partition N', 'whole disk', 'inspection', 'remembered layout'
+    # 'partition N', 'whole disk', 'root probe', 'inspection' or 'remembered layout'
+    root_found_by: str = None
     accelerator: str = None
     items: list = dataclasses.field(default_factory=list)
     error: str = None          # why the disk as a whole was not injected, if it was not

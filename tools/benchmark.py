@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Benchmark: inject vs OpenStack Nova's own inject_data vs virt-copy-in, on the same images.
 
-    .venv/bin/python tools/benchmark.py [--workdir DIR] [--cases a,b,c] [--peers inject,nova,virt-copy-in]
+    .venv/bin/python tools/benchmark.py [--workdir DIR] [--cases a,b,b-burst,c]
+        [--peers inject,nova,virt-copy-in] [--appliance kernel_boot=stock ...] [--json FILE]
 
 Cases (the same work for every peer: three personality files and an SSH key for root):
   (a) one injection, partition 1;
@@ -139,12 +140,15 @@ def make_disks(images, base, count, tag):
     return disks
 
 
-def write_config(workdir):
+def write_config(workdir, appliance_options=()):
     path = os.path.join(workdir, 'inject.conf')
     with open(path, 'w') as f:
         f.write('[DEFAULT]\nstate_path = %s\n[injection]\ninject_key = true\n'
                 'image_dirs = %s\n[agent]\nmax_batch = 16\nbatch_window = 0.5\n'
-                % (os.path.join(workdir, 'state'), os.path.join(workdir, 'images')))
+                '[appliance]\n%s'
+                % (os.path.join(workdir, 'state'), os.path.join(workdir, 'images'),
+                   ''.join(option.replace('=', ' = ', 1) + '\n'
+                           for option in appliance_options)))
     return path
 
 
@@ -247,13 +251,17 @@ def main():
     parser.add_argument('--cases', default='a,b,b-burst,c')
     parser.add_argument('--peers', default='inject,nova,virt-copy-in')
     parser.add_argument('--json', metavar='FILE', help='also write the rows as JSON')
+    parser.add_argument('--appliance', metavar='OPTION=VALUE', action='append', default=[],
+                        help="an [appliance] option for inject's agent, e.g. "
+                             "kernel_boot=stock or smp=1 (repeatable; default: inject's "
+                             "defaults)")
     args = parser.parse_args()
     cases = args.cases.split(',')
     peers = args.peers.split(',')
     os.makedirs(args.workdir, exist_ok=True)
     images = os.path.join(args.workdir, 'images')
     os.makedirs(os.path.join(images, 'base'), exist_ok=True)
-    config = write_config(args.workdir)
+    config = write_config(args.workdir, args.appliance)
     python = nova_python(args.workdir) if 'nova' in peers else None
     tree = stage_tree(args.workdir)
 

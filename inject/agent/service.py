@@ -170,6 +170,7 @@ class AgentService:
             'when': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
             'ok': status['accelerator'] is not None,      # the appliance launched
             'accelerator': status['accelerator'],
+            'kernel_boot': status['kernel_boot'],
             'launch_seconds': status['launch_seconds'],
             'reason': None if status['accelerator'] else status['reason'],
         }

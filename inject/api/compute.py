@@ -70,7 +70,9 @@ class Compute:
         with self._lock:
             if self._agent is None:
                 if rpcapi.in_process(self.conf):
-                    self._agent = agent.start_in_process(self.conf)
+                    # No self-test: the API never reads the agent's capabilities, and
+                    # its launch would compete with the first build's.
+                    self._agent = agent.start_in_process(self.conf, selftest=False)
                 else:
                     self._agent = (None, agent.AgentClient(self.conf))
             return self._agent[1]

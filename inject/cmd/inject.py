@@ -137,7 +137,8 @@ def cmd_status(args):
             status['accelerator'] or '-', status['accelerator_setting'],
             status['kvm_device']))
         if status['launch_seconds'] is not None:
-            print('appliance launch:  %.2f s' % status['launch_seconds'])
+            print('appliance launch:  %.2f s (%s kernel)' % (status['launch_seconds'],
+                                                           status['kernel_boot']))
         for note in status['notes']:
             print('note:              %s' % note)
         if status['reason']:

@@ -31,6 +31,7 @@ class LaunchSettings:
     smp: int = 1
     debug: bool = False
     cache_dir: str = None
+    kernel: object = None     # an inject.appliance_kernel.Kernel to PVH-boot, or None
 
 
 class Driver(abc.ABC):
@@ -79,8 +80,8 @@ class Filesystem(abc.ABC):
     mountpoints = ()
     #: the same relative to the drive: [(mountpoint, 'whole' | 'part:N' | 'lv:VG/LV')]
     layout = ()
-    #: how the root was found: 'partition N', 'whole disk', 'inspection',
-    #: 'remembered layout'
+    #: how the root was found: 'partition N', 'whole disk', 'root probe' (a quick look
+    #: at this drive's filesystems), 'inspection', 'remembered layout'
     source = None
 
     @abc.abstractmethod

@@ -27,6 +27,7 @@ KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIntegrationTestKeyIntegrationTestKey
 FILES = [('/etc/motd', b'integration motd\n'),
          ('/opt/app/conf/app.ini', b'[app]\nport = 8080\n'),
          ('etc/relative.conf', b'relative=yes\n')]
+BOOT_FILES = [('/boot/grub/inject.cfg', b'set timeout=1\n')]
 
 
 def sha256(path):
@@ -68,6 +69,7 @@ def images(conf):
         'mbr': {'layout': 'mbr-linux'},
         'whole': {'layout': 'whole-linux', 'format': 'raw'},
         'lvm': {'layout': 'lvm-linux', 'vg': 'vgit'},
+        'split': {'layout': 'split-linux'},
         'two': {'layout': 'two-roots'},
         'noos': {'layout': 'no-os'},
         'selinux': {'layout': 'selinux'},
@@ -146,10 +148,12 @@ def static_batch(conf, images):
 
 @pytest.fixture(scope='session')
 def inspect_batch(conf, images, static_batch):
-    """inject_partition=-1: one launch for the disks that need inspection."""
+    """inject_partition=-1: one launch for the disks that need inspection, and one the
+    root probe finds without it."""
     mp = pytest.MonkeyPatch()
     requests = [
         ('lvm', _req(images['lvm'], -1, files=FILES, key=KEY)),
+        ('split', _req(images['split'], -1, files=FILES + BOOT_FILES)),
         ('two', _req(images['two'], -1, files=FILES)),
         ('noos', _req(images['noos'], -1, files=FILES)),
     ]
@@ -160,7 +164,8 @@ READ = [p for p, _ in FILES] + ['/etc/relative.conf', '/opt', '/opt/app', '/opt/
                                  '/root/.ssh', '/root/.ssh/authorized_keys', '/meta.js',
                                  '/etc/network', '/etc/network/interfaces', '/etc/shadow',
                                  '/etc/passwd', '/etc/rc.d/rc.local', '/etc/rc.local',
-                                 '/etc/first.conf', '/etc/second.conf']
+                                 '/etc/first.conf', '/etc/second.conf', '/grub/inject.cfg',
+                                 '/boot/grub/inject.cfg']
 
 
 @pytest.fixture(scope='session')
@@ -169,7 +174,7 @@ def readback(conf, images, static_batch, inspect_batch):
     targets = {
         'mbr': {'partition': 1}, 'whole': {'partition': 0}, 'instance': {'partition': 1},
         'selinux': {'partition': 1}, 'lvm': {'lv': '/dev/vgit/root'},
-        'base': {'partition': 1},
+        'base': {'partition': 1}, 'split': {'partition': 1},
     }
     specs = []
     for name, where in targets.items():

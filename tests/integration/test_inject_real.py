@@ -156,6 +156,21 @@ def test_inspection_mounts_lvm_root_and_boot(inspect_batch, readback):
         KEY.encode() + b'\n')
 
 
+def test_root_probe_mounts_root_and_boot_from_fstab_without_inspection(inspect_batch,
+                                                                        readback):
+    report = inspect_batch.reports['split']
+    assert report.ok, report.format_text()
+    assert report.root_found_by == 'root probe'
+    (root, root_dev), (boot, boot_dev) = report.mountpoints
+    assert (root, boot) == ('/', '/boot')
+    assert root_dev.endswith('2') and boot_dev == root_dev[:-1] + '1'
+    # /boot/grub/inject.cfg went into the /boot filesystem (partition 1), not into
+    # the root filesystem's empty /boot directory
+    found = readback['split']
+    assert found['/grub/inject.cfg']['content'] == b'set timeout=1\n'
+    assert found['/boot/grub/inject.cfg'] is None
+
+
 def test_inspection_with_two_roots_is_a_clear_error(inspect_batch):
     report = inspect_batch.reports['two']
     assert not report.ok

@@ -104,13 +104,18 @@ class Disk:
     ``roots``: what inspect_os finds: {root: {mountpoint: device}}, where root and
     device are a partition number of this disk, an LV path, or an absolute device name
     ('/dev/sdb1', possibly on another drive).
+    ``types``: what ``vfs_type`` says of a partition number (default: 'ext4' for a tree,
+    'LVM2_member' for the PV); ``tags``: what ``blkid`` says of it ({'UUID': ...}).
     """
 
-    def __init__(self, partitions=None, lvs=None, pv=1, roots=None):
+    def __init__(self, partitions=None, lvs=None, pv=1, roots=None, types=None,
+                 tags=None):
         self.partitions = partitions or {}
         self.lvs = lvs or {}
         self.pv = pv
         self.roots = roots or {}
+        self.types = types or {}
+        self.tags = tags or {}
 
     def tree(self, key=None):
         if key is None:
@@ -188,14 +193,23 @@ class GuestFS:
         self.disks = [DISKS.get(path) or (DEFAULT_DISK or Disk)()
                       for path, _ in self.drives]
         self.pv_uuids = {}
+        self.types, self.tags = {}, {}      # device -> vfs_type / blkid
         for index, disk in enumerate(self.disks):
             dev = _device_name(index)
             for n, tree in disk.partitions.items():
                 self.devices[dev if n == 0 else '%s%d' % (dev, n)] = tree
+                self.types[self._absolute(index, n)] = 'ext4'
             self.devices.update(disk.lvs)
+            for lv in disk.lvs:
+                self.types[lv] = 'ext4'
             if disk.lvs:
                 self.pv_uuids[dev if disk.pv == 0 else '%s%d' % (dev, disk.pv)] = (
                     'PVUUID%02d-abcd-efgh' % index)
+                self.types[self._absolute(index, disk.pv)] = 'LVM2_member'
+            for n, fstype in disk.types.items():
+                self.types[self._absolute(index, n)] = fstype
+            for n, tags in disk.tags.items():
+                self.tags[self._absolute(index, n)] = dict(tags)
 
     def shutdown(self):
         self._log('shutdown')
@@ -223,7 +237,20 @@ class GuestFS:
     def list_partitions(self):
         self._log('list_partitions')
         self._need_launch('list_partitions')
-        return sorted(d for d in self.devices if d.startswith('/dev/sd') and d[-1].isdigit())
+        return sorted(d for d in set(self.devices) | set(self.types)
+                      if d.startswith('/dev/sd') and d[-1].isdigit())
+
+    def vfs_type(self, device):
+        self._log('vfs_type', device)
+        self._need_launch('vfs_type')
+        if device not in self.types and not device.startswith('/dev/sd'):
+            raise RuntimeError('vfs_type: %s: No such file or directory' % device)
+        return self.types.get(device, '')
+
+    def blkid(self, device):
+        self._log('blkid', device)
+        self._need_launch('blkid')
+        return dict(self.tags.get(device, {}), TYPE=self.types.get(device, ''))
 
     def inspect_os(self):
         self._log('inspect_os')
@@ -267,6 +294,11 @@ class GuestFS:
             if node is None or node.type != 'dir':
                 raise RuntimeError('mount: %s: No such file or directory' % mountpoint)
         self.mounts[mountpoint] = (device, self.devices[device])
+
+    def mount_ro(self, device, mountpoint):
+        self._log('mount_ro', device, mountpoint)
+        self.mount(device, mountpoint)
+        self.calls.pop()     # logged as mount_ro only
 
     def umount_all(self):
         self._log('umount_all')
@@ -402,15 +434,21 @@ class GuestFS:
             node.uid, node.gid = owner, group
         return self._guard('chown', path, chown)
 
-    def is_dir(self, path, followsymlinks=False):
-        """True for a directory; a symlink to one only with ``followsymlinks``. A
-        missing path (or one through a file) is False, as in libguestfs."""
-        def is_dir():
+    def _is(self, name, kind, path, follow):
+        """True when ``path`` is a ``kind`` node (a symlink to one only with ``follow``).
+        A missing path (or one through a file) is False, as in libguestfs."""
+        def check():
             try:
-                node = self._lookup(self._resolve(path, follow=followsymlinks))
+                node = self._lookup(self._resolve(path, follow=follow))
             except _Errno as e:
                 if e.code == 'ROOT':
                     raise
                 return False
-            return node is not None and node.type == 'dir'
-        return self._guard('is_dir', path, is_dir)
+            return node is not None and node.type == kind
+        return self._guard(name, path, check)
+
+    def is_file(self, path, followsymlinks=False):
+        return self._is('is_file', 'file', path, followsymlinks)
+
+    def is_dir(self, path, followsymlinks=False):
+        return self._is('is_dir', 'dir', path, followsymlinks)

@@ -121,7 +121,8 @@ class StubManager:
 
     def __init__(self):
         self.batches = []
-        self.status_result = {'accelerator': 'tcg', 'launch_seconds': 14.2, 'reason': None}
+        self.status_result = {'accelerator': 'tcg', 'kernel_boot': 'pvh',
+                              'launch_seconds': 14.2, 'reason': None}
 
     def inject(self, requests):
         self.batches.append(list(requests))
@@ -269,11 +270,13 @@ def test_capabilities_report_the_last_selftest(agent, override):
     service.run_selftest()
     caps = client.capabilities(service.host, timeout=TIMEOUT)
     assert caps['can_inject'] is True and caps['accelerator'] == 'tcg'
-    assert caps['last_selftest']['ok'] is True
+    assert caps['last_selftest']['launch_seconds'] == 14.2
+    assert caps['last_selftest']['kernel_boot'] == 'pvh'
     assert caps['last_selftest']['launch_seconds'] == 14.2
     assert caps['last_selftest']['reason'] is None and caps['last_selftest']['when']
 
-    service.manager.status_result = {'accelerator': None, 'launch_seconds': None,
+    service.manager.status_result = {'accelerator': None, 'kernel_boot': None,
+                                     'launch_seconds': None,
                                      'reason': 'qemu exited unexpectedly'}
     service.run_selftest()
     caps = client.capabilities(service.host, timeout=TIMEOUT)

@@ -7,6 +7,7 @@ import time
 import pytest
 
 from inject import appliance
+from inject import appliance_kernel
 from inject import exception
 from inject import injection
 from inject import report
@@ -396,3 +397,87 @@ def test_hang_while_working_on_one_disk(tmp_path, worker, monkeypatch):
     assert [r.status for r in outcome.jobs[0].results] == [report.INJECTED]
     assert outcome.jobs[1].error == outcome.error
     assert outcome.jobs[2].error == outcome.error
+
+
+# --- the appliance kernel and its vCPUs ----------------------------------------------------
+
+KERNEL = appliance_kernel.Kernel('/cache/pvh-kernel/vmlinux-6.1', '6.1', '/lib/modules/6.1')
+
+
+@pytest.fixture
+def extracted(monkeypatch):
+    """appliance_kernel.prepare returns KERNEL; the list records its calls."""
+    calls = []
+
+    def prepare(cache_dir):
+        calls.append(cache_dir)
+        return KERNEL
+    monkeypatch.setattr(appliance_kernel, 'prepare', prepare)
+    return calls
+
+
+@pytest.mark.parametrize('kernel_boot, accelerator, expected', [
+    ('auto', 'tcg', KERNEL), ('auto', 'kvm', None), ('pvh', 'kvm', KERNEL),
+    ('pvh', 'tcg', KERNEL), ('stock', 'tcg', None),
+])
+def test_boot_kernel(tmp_path, extracted, kernel_boot, accelerator, expected):
+    s = settings(tmp_path, kernel_boot=kernel_boot)
+    assert appliance.boot_kernel(s, accelerator) == expected
+    assert extracted == ([s.cache_dir] if expected else [])
+
+
+def test_boot_kernel_stock_once_pvh_failed_here(tmp_path, extracted):
+    s = settings(tmp_path, kernel_boot='auto')
+    appliance._write_record(s, 'tcg', 'PVH boot failed', appliance.KERNEL_RECORD_NAME)
+    assert appliance.boot_kernel(s, 'tcg') is None and extracted == []
+
+
+@pytest.mark.parametrize('smp, others, expected', [
+    (0, 0, min(2, os.cpu_count())), (0, 1, 1), (0, 3, 1), (3, 0, 3), (1, 0, 1), (2, 5, 2),
+])
+def test_smp_auto_gives_a_lone_appliance_two_vcpus(tmp_path, smp, others, expected):
+    launching = appliance.launch_settings(settings(tmp_path, smp=smp), 'tcg', KERNEL, others)
+    assert launching.smp == expected
+    assert (launching.accelerator, launching.kernel) == ('tcg', KERNEL)
+
+
+def test_pvh_launch_passes_the_kernel_to_supermin(tmp_path, worker, extracted,
+                                                  monkeypatch):
+    worker('fake')
+    record = tmp_path / 'launches'
+    monkeypatch.setenv('FAKE_LAUNCH_RECORD', str(record))
+    outcome = appliance.run([job('/d0.qcow2', 0, [file_item('/x')])],
+                            settings(tmp_path, accelerator='tcg', kernel_boot='auto'))
+    assert (outcome.accelerator, outcome.kernel_boot, outcome.error) == ('tcg', 'pvh', None)
+    smp, kernel, cachedir = record.read_text().split()
+    assert kernel == KERNEL.path and smp == str(outcome.smp)
+    assert cachedir == str(tmp_path / 'cache' / 'pvh-appliance')   # built apart
+    assert 'SUPERMIN_KERNEL' not in os.environ
+
+
+def test_failing_pvh_falls_back_to_stock_and_is_remembered(tmp_path, worker, extracted,
+                                                           monkeypatch):
+    started = worker('fake')
+    monkeypatch.setenv('FAKE_LAUNCH_ERROR_PVH', 'qemu: PVH entry not found')
+    s = settings(tmp_path, accelerator='tcg', kernel_boot='auto')
+    outcome = appliance.run([job('/d0.qcow2', 0, [file_item('/x')])], s)
+    assert len(started) == 2
+    assert (outcome.accelerator, outcome.kernel_boot, outcome.error) == ('tcg', 'stock',
+                                                                         None)
+    assert [r.status for r in outcome.jobs[0].results] == [report.INJECTED]
+    [note] = outcome.notes
+    assert 'PVH boot of %s failed' % KERNEL.path in note and 'PVH entry not found' in note
+    assert note.endswith('used the stock kernel')
+    assert 'PVH entry' in appliance.read_record(s, appliance.KERNEL_RECORD_NAME)['reason']
+    # the next launch goes straight to the stock kernel
+    started.clear()
+    assert appliance.run([], s).kernel_boot == 'stock' and len(started) == 1
+
+
+def test_pvh_is_not_blamed_when_the_stock_kernel_fails_too(tmp_path, worker, extracted):
+    started = worker('die')
+    s = settings(tmp_path, accelerator='tcg', kernel_boot='pvh')
+    outcome = appliance.run([job('/d0.qcow2')], s)
+    assert len(started) == 2 and outcome.accelerator is None
+    assert 'exit code 3' in outcome.error
+    assert appliance.read_record(s, appliance.KERNEL_RECORD_NAME) is None

@@ -397,6 +397,20 @@ def test_inspection_fills_the_cache_and_the_next_disk_on_that_base_uses_it(host,
     assert '/x' in host.trees[second][1]
 
 
+def test_a_root_found_by_the_probe_is_remembered_too(host, conf):
+    base = host.disk('base.raw')
+    first, second = disk_on(host, 'a.qcow2', base), disk_on(host, 'b.qcow2', base)
+    for path in (first, second):
+        host.trees[path][1]['/etc/os-release'] = fakeguestfs.f('ID=debian\n')
+
+    [rep] = inject(conf, inspect_request(first))
+    assert rep.ok and rep.root_found_by == 'root probe'
+    assert inspections(host.fake) == 0
+    assert cached(conf, first) == [('/', 'part:1')]
+    [rep] = inject(conf, inspect_request(second))
+    assert rep.ok and rep.root_found_by == 'remembered layout'
+
+
 def test_a_remembered_layout_is_not_written_again(host, conf, monkeypatch):
     base = host.disk('base.raw')
     first, second = disk_on(host, 'a.qcow2', base), disk_on(host, 'b.qcow2', base)

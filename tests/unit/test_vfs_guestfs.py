@@ -1,7 +1,9 @@
 import logging
+import os
 
 import pytest
 
+from inject import appliance_kernel
 from inject import exception
 from inject.vfs import api
 from inject.vfs import guestfs as vfs_guestfs
@@ -479,3 +481,22 @@ def test_fake_is_dir_as_libguestfs(fake_guestfs):
     assert [g.is_dir(p) for p in ('/', '/etc', '/etc/motd', '/nope', '/etc/motd/x')] == [
         True, True, False, False, False]
     assert (g.is_dir('/lnk'), g.is_dir('/lnk', followsymlinks=True)) == (False, True)
+
+
+def test_launch_with_an_extracted_kernel(fake_guestfs, tmp_path, monkeypatch):
+    seen = {}
+    real_launch = fakeguestfs.GuestFS.launch
+
+    def launch_and_look(self):
+        seen.update({k: v for k, v in os.environ.items() if k.startswith('SUPERMIN_')})
+        return real_launch(self)
+    monkeypatch.setattr(fakeguestfs.GuestFS, 'launch', launch_and_look)
+    monkeypatch.setenv('SUPERMIN_MODULES', '/previous/value')
+    kernel = appliance_kernel.Kernel('/k/vmlinux-6.1', '6.1', '/lib/modules/6.1')
+    cache = tmp_path / 'cache'
+    g = launch(fake_guestfs, [Disk()], cache_dir=str(cache), kernel=kernel)[1]
+    assert seen == {'SUPERMIN_KERNEL': '/k/vmlinux-6.1', 'SUPERMIN_KERNEL_VERSION': '6.1',
+                    'SUPERMIN_MODULES': '/lib/modules/6.1'}
+    assert g.settings['cachedir'] == str(cache)
+    assert 'SUPERMIN_KERNEL' not in os.environ          # only for the launch
+    assert os.environ['SUPERMIN_MODULES'] == '/previous/value'

@@ -3,7 +3,10 @@
 Every drive holds an unpartitioned Linux root. Environment:
 FAKE_LAUNCH_ERROR_KVM  -- launch under force_kvm fails with this message;
 FAKE_HANG_KVM          -- launch under force_kvm hangs;
-FAKE_HANG_MOUNT        -- mounting this device (e.g. /dev/sdb) hangs.
+FAKE_HANG_MOUNT        -- mounting this device (e.g. /dev/sdb) hangs;
+FAKE_LAUNCH_ERROR_PVH  -- launch fails with this message when supermin is pointed at an
+                          extracted kernel (SUPERMIN_KERNEL set);
+FAKE_LAUNCH_RECORD     -- append the launch's smp and SUPERMIN_KERNEL to this file.
 """
 
 import os
@@ -21,8 +24,15 @@ _mount = fakeguestfs.GuestFS.mount
 
 
 def launch(self):
+    if os.environ.get('FAKE_LAUNCH_RECORD'):
+        with open(os.environ['FAKE_LAUNCH_RECORD'], 'a') as f:
+            f.write('%s %s %s\n' % (self.settings['smp'],
+                                    os.environ.get('SUPERMIN_KERNEL', '-'),
+                                    self.settings.get('cachedir')))
     if os.environ.get('FAKE_HANG_KVM') and 'force_kvm' in self.settings['backend_settings']:
         time.sleep(3600)
+    if os.environ.get('FAKE_LAUNCH_ERROR_PVH') and os.environ.get('SUPERMIN_KERNEL'):
+        raise RuntimeError('launch: ' + os.environ['FAKE_LAUNCH_ERROR_PVH'])
     return _launch(self)
 
 
