@@ -12,6 +12,7 @@ outcome is remembered in ``cache_dir`` for this kernel and qemu, so later launch
 straight to what works.
 """
 
+import contextlib
 import dataclasses
 import glob
 import json
@@ -81,6 +82,7 @@ class JobOutcome:
     source: str = None       # how the root was found (see vfs.api.Filesystem.source)
     error: str = None        # the disk could not be mounted / worked on at all
     timings: dict = dataclasses.field(default_factory=dict)
+    unattached: bool = False  # a warm appliance could not hot-plug it: nothing touched it
 
 
 @dataclasses.dataclass
@@ -92,6 +94,7 @@ class SessionOutcome:
     timings: dict = dataclasses.field(default_factory=dict)
     kernel_boot: str = None  # 'pvh' or 'stock'
     smp: int = None
+    warm: bool = False       # a warm appliance (launched ahead, disks hot-plugged)
 
 
 # --- accelerator choice ---------------------------------------------------------------
@@ -169,7 +172,7 @@ def boot_kernel(settings, accelerator):
     return appliance_kernel.prepare(settings.cache_dir)
 
 
-def launch_settings(settings, accelerator, kernel=None, others_running=0):
+def launch_settings(settings, accelerator, kernel=None, others_running=0, hotplug=False):
     """The driver's LaunchSettings, with smp auto resolved."""
     smp = settings.smp
     if not smp:
@@ -180,17 +183,47 @@ def launch_settings(settings, accelerator, kernel=None, others_running=0):
         # in an appliance it has already built.
         cache_dir = os.path.join(cache_dir, PVH_APPLIANCE_DIR)
     return api.LaunchSettings(accelerator=accelerator, memsize=settings.memsize, smp=smp,
-                              debug=settings.debug, cache_dir=cache_dir, kernel=kernel)
+                              debug=settings.debug, cache_dir=cache_dir, kernel=kernel,
+                              hotplug=hotplug)
 
 
 # --- running a session ----------------------------------------------------------------
 
-def run(jobs, settings):
+def run(jobs, settings, pool=None):
     """Launch one appliance holding every job's drive, do the jobs, shut it down.
+
+    With a :class:`inject.warm_pool.WarmPool` that has an appliance ready for these jobs,
+    no launch is waited for: their disks are hot-plugged into it. A disk it could not
+    hot-plug (nothing touched it) goes into a freshly launched appliance instead.
 
     Never raises for appliance trouble: the outcome says what happened to each job.
     With no jobs, the appliance is launched on /dev/null alone (a self-test).
     """
+    warm = pool.take(jobs) if pool is not None and jobs else None
+    if warm is None:
+        return _run_cold(jobs, settings)
+    outcome = SessionOutcome(accelerator=warm.accelerator, kernel_boot=warm.kernel_boot,
+                             smp=warm.smp, warm=True)
+    outcome.timings['launch'] = 0.0
+    outcome.timings['warm_launch'] = warm.launch_seconds
+    LOG.info('Hot-plugging %d disk(s) into a warm appliance (%s, launched in %.1f s)',
+             len(jobs), warm.accelerator, warm.launch_seconds)
+    warm.send_jobs(jobs)
+    _converse(warm.proc, warm.receiver, jobs, settings, warm.accelerator, outcome,
+              first_stage=None, start=time.monotonic())
+    again = [i for i, job in enumerate(outcome.jobs) if job.unattached]
+    if again and outcome.error is None:
+        cold = _run_cold([jobs[i] for i in again], settings)
+        for i, job in zip(again, cold.jobs):
+            job.timings.setdefault('launch', cold.timings.get('launch', 0.0))
+            outcome.jobs[i] = job if cold.error is None else JobOutcome(error=cold.error)
+        outcome.notes.append('%d disk(s) could not be hot-plugged into the warm '
+                             'appliance and went into a fresh one' % len(again))
+        outcome.notes.extend(cold.notes)
+    return outcome
+
+
+def _run_cold(jobs, settings):
     accelerator, probing, why = choose_accelerator(settings)
     outcome = SessionOutcome()
     LOG.info('Launching the appliance with %s (%s) for %d disk(s)', accelerator, why,
@@ -223,16 +256,23 @@ def run(jobs, settings):
     return outcome
 
 
-def _session(jobs, settings, accelerator, launch_timeout, outcome, kernel=None):
+@contextlib.contextmanager
+def _counted():
+    """Count a launch or session as running (for smp auto); yields how many others run."""
     global _running
     with _running_lock:
         others, _running = _running, _running + 1
     try:
-        _session_counted(jobs, settings, accelerator, launch_timeout, outcome,
-                         launch_settings(settings, accelerator, kernel, others))
+        yield others
     finally:
         with _running_lock:
             _running -= 1
+
+
+def _session(jobs, settings, accelerator, launch_timeout, outcome, kernel=None):
+    with _counted() as others:
+        _session_counted(jobs, settings, accelerator, launch_timeout, outcome,
+                         launch_settings(settings, accelerator, kernel, others))
 
 
 def _session_counted(jobs, settings, accelerator, launch_timeout, outcome, launching):
@@ -240,14 +280,35 @@ def _session_counted(jobs, settings, accelerator, launch_timeout, outcome, launc
     outcome.kernel_boot = 'pvh' if launching.kernel else 'stock'
     outcome.smp = launching.smp
     start = time.monotonic()
-    worker = _start_worker((settings.driver, drives, launching, jobs,
-                            logging.DEBUG if settings.debug else logging.INFO))
+    worker = _start_worker(worker_arguments(settings, drives, launching, jobs))
+    _converse(worker, receiver_of(worker), jobs, settings, accelerator, outcome,
+              ('launch', launch_timeout), start)
+
+
+def worker_arguments(settings, drives, launching, jobs):
+    """What a worker reads first on its stdin (jobs None: launch warm, jobs come later)."""
+    return (settings.driver, drives, launching, jobs,
+            logging.DEBUG if settings.debug else logging.INFO)
+
+
+def receiver_of(worker):
+    """The end of the worker's stdout that its messages arrive on."""
     receiver = connection.Connection(os.dup(worker.stdout.fileno()), writable=False)
     worker.stdout.close()
-    stage, seconds = 'launch', launch_timeout
-    deadline = time.monotonic() + seconds
+    return receiver
+
+
+def _converse(worker, receiver, jobs, settings, accelerator, outcome, first_stage, start):
+    """Follow the worker's messages into ``outcome`` until it shuts down, dies or misses
+    a deadline. ``first_stage``: ('launch', seconds), or None when it has launched."""
     pending = list(range(len(jobs)))
     outcome.jobs = [None] * len(jobs)
+    if first_stage is None:
+        stage = ('work on %s' % jobs[0].image_name) if jobs else 'shutdown'
+        seconds = settings.inject_timeout
+    else:
+        stage, seconds = first_stage
+    deadline = time.monotonic() + seconds
     try:
         while True:
             message = _receive(receiver, worker, stage, seconds, deadline, accelerator)
@@ -287,21 +348,94 @@ def _session_counted(jobs, settings, accelerator, launch_timeout, outcome, launc
             error=outcome.error or 'the appliance stopped before this disk was done')
 
 
+# --- warm appliances -----------------------------------------------------------------
+
+@dataclasses.dataclass
+class Warm:
+    """A launched appliance holding no disk, its worker waiting for jobs."""
+    proc: subprocess.Popen
+    receiver: connection.Connection
+    accelerator: str
+    kernel_boot: str
+    smp: int
+    launch_seconds: float
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def send_jobs(self, jobs):
+        send_jobs(self.proc, jobs)
+
+    def stop(self, timeout=30):
+        """Shut it down unused (killed if it does not go within ``timeout``)."""
+        send_jobs(self.proc, None)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            _kill(self.proc)
+        self.receiver.close()
+
+
+def launch_warm(settings):
+    """Launch an appliance with no disk, for disks hot-plugged later; returns a
+    :class:`Warm` once it is up. Raises InjectError when the launch fails or hangs
+    (the caller's cold launches then settle KVM or PVH trouble, with their fallbacks)."""
+    accelerator, probing, _ = choose_accelerator(settings)
+    kernel = boot_kernel(settings, accelerator)
+    seconds = settings.kvm_probe_timeout if probing else settings.launch_timeout
+    with _counted() as others:
+        launching = launch_settings(settings, accelerator, kernel, others, hotplug=True)
+        proc = _start_worker(worker_arguments(settings, [], launching, None),
+                             keep_stdin=True)
+        receiver = receiver_of(proc)
+        deadline = time.monotonic() + seconds
+        try:
+            while True:
+                message = _receive(receiver, proc, 'launch', seconds, deadline, accelerator)
+                if message[0] == 'log':
+                    LOG.log(message[1], '[warm appliance] %s', message[2])
+                elif message[0] == 'launched':
+                    break
+                else:
+                    raise exception.InjectError(str(message[1]))
+        except BaseException:
+            receiver.close()
+            _kill(proc)
+            raise
+    return Warm(proc, receiver, accelerator, 'pvh' if kernel else 'stock', launching.smp,
+                message[1])
+
+
 #: the worker's module (run with python -m); tests stand in workers that hang or die
 WORKER_MODULE = 'inject.cmd.appliance_worker'
 
 
-def _start_worker(arguments):
-    """Start the worker in a session of its own, so killing its group reaches qemu."""
+def _start_worker(arguments, keep_stdin=False):
+    """Start the worker in a session of its own, so killing its group reaches qemu.
+
+    ``keep_stdin``: a warm worker's stdin stays open for its jobs (send_jobs).
+    """
     worker = subprocess.Popen([sys.executable, '-m', WORKER_MODULE],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               start_new_session=True)
     try:
         worker.stdin.write(pickle.dumps(arguments))
-        worker.stdin.close()
+        if keep_stdin:
+            worker.stdin.flush()
+        else:
+            worker.stdin.close()
     except BrokenPipeError:
         pass
     return worker
+
+
+def send_jobs(worker, jobs):
+    """Hand a warm worker its jobs (None: shut down unused), and close its stdin."""
+    try:
+        worker.stdin.write(pickle.dumps(jobs))
+        worker.stdin.close()
+    except (BrokenPipeError, ValueError):
+        pass          # it is gone; the conversation that follows says so
 
 
 def _receive(receiver, worker, stage, seconds, deadline, accelerator):
@@ -362,16 +496,27 @@ def worker_main():
     root.handlers[:] = [_PipeHandler(sender.send)]
     root.setLevel(level)
     root.propagate = False
+
+    def receive_jobs():
+        try:
+            return pickle.load(sys.stdin.buffer)
+        except EOFError:
+            return None
     try:
-        serve(sender.send, vfs.load_driver(driver_name), drives, launch_settings, jobs)
+        serve(sender.send, vfs.load_driver(driver_name), drives, launch_settings, jobs,
+              receive_jobs)
     except exception.InjectError as e:
         sender.send(('launch_failed', str(e)))
     finally:
         sender.close()
 
 
-def serve(send, driver, drives, launch_settings, jobs):
+def serve(send, driver, drives, launch_settings, jobs, receive_jobs=None):
     """The worker's work, in-process: launch, each job in turn, shutdown.
+
+    With ``launch_settings.hotplug`` the appliance is launched warm, holding no disk:
+    ``receive_jobs()`` then waits for the jobs (None: shut down unused), and each job's
+    disk is hot-plugged before its work.
 
     Reports through ``send``: ('launched', s), ('launch_failed', why),
     ('job', index, JobOutcome), ('shutdown', s, error or None).
@@ -386,11 +531,24 @@ def serve(send, driver, drives, launch_settings, jobs):
         return
     send(('launched', time.monotonic() - start))
     try:
+        if launch_settings.hotplug:
+            jobs = receive_jobs() or []
         for index, job in enumerate(jobs):
             outcome = JobOutcome()
             t0 = time.monotonic()
+            drive = index
+            if launch_settings.hotplug:
+                try:
+                    drive = appliance.attach(job.drive)
+                except exception.InjectError as e:
+                    LOG.warning('Cannot hot-plug %s: %s', job.image_name, e)
+                    send(('job', index, JobOutcome(
+                        error=str(e), unattached=not getattr(e, 'touched', False))))
+                    continue
+                outcome.timings['attach'] = time.monotonic() - t0
+                t0 = time.monotonic()
             try:
-                fs = appliance.mount(index, job.partition, job.image_name, job.layout)
+                fs = appliance.mount(drive, job.partition, job.image_name, job.layout)
                 outcome.mountpoints = [list(m) for m in fs.mountpoints]
                 outcome.layout = [list(m) for m in fs.layout]
                 outcome.source = fs.source

@@ -73,6 +73,12 @@ class ApplianceDied(InjectError):
 
 # --- mounting a guest filesystem inside the appliance --------------------------------
 
+class HotplugFailed(InjectError):
+    msg_fmt = ('Attaching a disk to a warm appliance failed at %(what)s: %(reason)s. '
+               'Set [appliance]warm_appliances = 0 if this keeps happening.')
+    touched = False       # True once qemu had opened the disk: it must not be retried
+
+
 class GuestFilesystemError(InjectError):
     msg_fmt = 'Cannot mount the guest filesystem of %(image)s: %(reason)s.'
 

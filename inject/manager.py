@@ -41,8 +41,10 @@ class Manager:
     tenant: their disks share an appliance kernel.
     """
 
-    def __init__(self, conf):
+    def __init__(self, conf, pool=None):
+        """``pool``: an :class:`inject.warm_pool.WarmPool` to take appliances from."""
         self.conf = conf
+        self.pool = pool
         self.inspection_cache = inspection_cache.InspectionCache(
             os.path.join(conf.state_path, 'inspection-cache.json'))
 
@@ -95,7 +97,7 @@ class Manager:
         if work:
             jobs = [job for _, _, _, job, _ in work]
             try:
-                session = appliance.run(jobs, settings)
+                session = appliance.run(jobs, settings, pool=self.pool)
             except BaseException:
                 for _, overlay, _, _, _ in work:
                     overlay.discard()
@@ -142,7 +144,7 @@ class Manager:
         report.accelerator = session.accelerator
         report.mountpoints = outcome.mountpoints
         report.root_found_by = outcome.source
-        for key in ('launch', 'shutdown'):
+        for key in ('launch', 'warm_launch', 'shutdown'):
             if key in session.timings:
                 report.timings[key] = session.timings[key]
         report.timings.update(outcome.timings)

@@ -8,9 +8,11 @@ import weakref
 
 import oslo_messaging as messaging
 
+from inject import appliance
 from inject import exception
 from inject import manager as manager_mod
 from inject import report as report_mod
+from inject import warm_pool
 from inject.agent import payload as payload_mod
 from inject.agent import rpcapi
 from inject.agent import scheduler as scheduler_mod
@@ -64,7 +66,15 @@ class AgentService:
     def __init__(self, conf, transport=None, manager=None):
         self.conf = conf
         self.host = conf.agent.host
-        self.manager = manager or manager_mod.Manager(conf)
+        self.pool = None
+        if manager is None:
+            if conf.appliance.warm_appliances:
+                self.pool = warm_pool.WarmPool(
+                    appliance.Settings.from_conf(conf), conf.appliance.warm_appliances,
+                    conf.appliance.warm_max_disks,
+                    enabled=lambda: conf.injection.inject_partition != manager_mod.DISABLED)
+            manager = manager_mod.Manager(conf, pool=self.pool)
+        self.manager = manager
         self.transport = transport or rpcapi.get_transport(conf)
         self.max_appliances = (conf.agent.max_appliances
                                or default_max_appliances(conf.agent.max_batch))
@@ -90,6 +100,8 @@ class AgentService:
             self._refuse_duplicate_host()
         self.scheduler.start()
         self.rpc_server.start()
+        if self.pool is not None:
+            self.pool.start()
         LOG.info('inject-agent %s serving topic %s: batches of up to %d disks, %d '
                  'appliance(s) at once, inject_partition=%s', self.host,
                  self.conf.agent.topic, self.conf.agent.max_batch, self.max_appliances,
@@ -115,6 +127,8 @@ class AgentService:
         _LIVE.discard(self)
         self.rpc_server.stop()
         dropped = self.scheduler.stop(self.conf.agent.drain_timeout)
+        if self.pool is not None:
+            self.pool.close()
         self.rpc_server.wait()
         LOG.info('inject-agent %s stopped (%d request(s) answered with an error)',
                  self.host, dropped)
@@ -127,6 +141,8 @@ class AgentService:
     def apply_config(self, conf):
         self.scheduler.window = conf.agent.batch_window
         self.scheduler.max_batch = conf.agent.max_batch
+        if self.pool is not None:
+            self.pool.refill()         # injection may just have been enabled
 
     # --- requests -------------------------------------------------------------------
 
@@ -159,6 +175,7 @@ class AgentService:
             'max_appliances': self.max_appliances,
             'max_batch': self.scheduler.max_batch,
             'batch_window': self.scheduler.window,
+            'warm_appliances': self.pool.ready() if self.pool is not None else 0,
             'running': self.scheduler.running(),
             'queued': self.scheduler.queued(),
         }

@@ -32,6 +32,7 @@ class LaunchSettings:
     debug: bool = False
     cache_dir: str = None
     kernel: object = None     # an inject.appliance_kernel.Kernel to PVH-boot, or None
+    hotplug: bool = False     # launch warm: no disk yet, disks come by Appliance.attach
 
 
 class Driver(abc.ABC):
@@ -63,6 +64,11 @@ class Appliance(abc.ABC):
         -1): a :attr:`Filesystem.layout` remembered from a disk built on the same base
         image; it is mounted directly when it still fits, else the disk is inspected.
         """
+
+    def attach(self, drive):
+        """Hot-plug ``drive`` into an appliance launched with ``hotplug``; returns its
+        index for :meth:`mount`. Raises :class:`inject.exception.HotplugFailed`."""
+        raise NotImplementedError
 
     @abc.abstractmethod
     def shutdown(self):

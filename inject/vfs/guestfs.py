@@ -16,9 +16,11 @@ import logging
 import os
 import re
 import string
+import time
 
 from inject import exception
 from inject.vfs import api
+from inject.vfs import qmp
 
 LOG = logging.getLogger(__name__)
 
@@ -59,6 +61,7 @@ class GuestFSDriver(api.Driver):
     def launch(self, drives, settings):
         guestfs = self._guestfs
         g = guestfs.GuestFS(python_return_dict=True, close_on_exit=False)
+        monitor = qmp.QMP() if settings.hotplug else None
         try:
             g.set_backend_settings(['force_' + settings.accelerator])
             g.set_memsize(settings.memsize)
@@ -76,13 +79,24 @@ class GuestFSDriver(api.Driver):
                     | guestfs.EVENT_WARNING | guestfs.EVENT_TRACE)
             for drive in drives:
                 g.add_drive_opts(drive.path, format=drive.format, readonly=drive.readonly)
+            if monitor:
+                # A warm appliance holds no disk yet: /dev/null stands in (libguestfs
+                # wants one drive), and disks are hot-plugged through the monitor.
+                g.add_drive_opts('/dev/null', format='raw', readonly=True)
+                g.config('-qmp', monitor.qemu_option())
             with _supermin_kernel(settings.kernel):
                 g.launch()
-        except (RuntimeError, OSError) as e:
+            if monitor:
+                monitor.connect()
+        except (RuntimeError, OSError, exception.InjectError) as e:
             _close(g)
+            if monitor:
+                monitor.close()
             raise exception.ApplianceLaunchFailed(
                 accelerator=settings.accelerator, reason=str(e).strip())
-        return GuestFSAppliance(g, len(drives))
+        if monitor:
+            return GuestFSAppliance(g, [], monitor, set(g.list_devices()))
+        return GuestFSAppliance(g, [device_name(i) for i in range(len(drives))])
 
 
 @contextlib.contextmanager
@@ -102,6 +116,28 @@ def _supermin_kernel(kernel):
                 os.environ[name] = value
 
 
+def relative(device, dev):
+    """``dev`` as seen from its drive ``device``: 'whole', 'part:N' or 'lv:VG/LV'."""
+    if dev == device:
+        return 'whole'
+    if re.fullmatch(re.escape(device) + r'\d+', dev):
+        return 'part:' + dev[len(device):]
+    return 'lv:' + dev[len('/dev/'):]
+
+
+def absolute(device, spec):
+    """The appliance device of a spec from :func:`relative` on drive ``device``."""
+    kind, _, rest = spec.partition(':')
+    if kind == 'whole':
+        return device
+    if kind == 'part' and rest.isdigit():
+        return device + rest
+    if (kind == 'lv' and re.fullmatch(r'[\w.+-]+/[\w.+-]+', rest)
+            and not {'.', '..'} & set(rest.split('/'))):
+        return '/dev/' + rest
+    raise ValueError('not a device spec: %r' % spec)
+
+
 def _log_event(event, event_handle, buf, array):
     if isinstance(buf, bytes):
         buf = buf.decode('utf-8', 'replace')
@@ -116,14 +152,65 @@ def _close(g):
 
 
 class GuestFSAppliance(api.Appliance):
-    def __init__(self, g, drive_count):
+    def __init__(self, g, devices, monitor=None, seen=()):
         self._g = g
         self.handle = g      # the raw libguestfs handle, for tools that build images
-        self._drive_count = drive_count
+        self._devices = list(devices)     # the appliance device of each drive, by index
+        self._monitor = monitor           # a warm appliance's qemu monitor (hot-plug)
+        self._seen = set(seen)            # devices that are not (or already) a drive
+        self._attempts = 0
+        self._broken = False
         self._roots = None   # {drive index: [root device]} once inspected
 
+    @property
+    def _drive_count(self):
+        return len(self._devices)
+
+    def attach(self, drive, timeout=60):
+        if self._monitor is None:
+            raise exception.HotplugFailed(what='attach', reason='this appliance was not '
+                                          'launched warm')
+        if self._broken:
+            raise exception.HotplugFailed(what='attach', reason='an earlier disk did not '
+                                          'appear as expected; this appliance takes no more')
+        index = len(self._devices)
+        self._attempts += 1       # a failed attempt may leave its node name taken
+        node = 'drive%d' % self._attempts
+        # Until qemu has opened the file, a failure leaves it untouched (the caller may
+        # put the disk into another appliance); after that, qemu holds it open.
+        self._monitor.open_disk(node, drive.path, drive.format, drive.readonly)
+        try:
+            self._monitor.plug(node)
+            device = self._wait_for_new_device(timeout)
+        except exception.HotplugFailed as e:
+            self._broken = True   # a late device could be taken for the next disk's
+            e.touched = True
+            raise
+        self._seen.add(device)
+        self._devices.append(device)
+        return index
+
+    def _wait_for_new_device(self, timeout):
+        deadline = time.monotonic() + timeout
+        while True:
+            new = sorted(set(self._g.list_devices()) - self._seen)
+            if len(new) == 1:
+                return new[0]
+            if new:
+                raise exception.HotplugFailed(what='device_add', reason='%d disks appeared '
+                                              'at once: %s' % (len(new), ', '.join(new)))
+            if time.monotonic() > deadline:
+                raise exception.HotplugFailed(what='device_add', reason='no new disk '
+                                              'appeared in the appliance in %d s' % timeout)
+            time.sleep(0.05)
+
+    def close(self):
+        _close(self._g)
+        if self._monitor is not None:
+            self._monitor.close()
+
     def mount(self, index, partition, image_name, layout=None):
-        device = device_name(index)
+        device = self._devices[index]
         try:
             if partition == -1:
                 fs = self._mount_layout(index, layout, image_name) if layout else None
@@ -163,7 +250,7 @@ class GuestFSAppliance(api.Appliance):
                             _strip(e))
                 continue
             mounted.append((mountpoint, dev))
-        layout = [(mp, self._relative(index, dev)) for mp, dev in mounted]
+        layout = [(mp, relative(self._devices[index], dev)) for mp, dev in mounted]
         return GuestFSFilesystem(self._g, mounted, layout, source)
 
     def _mount_layout(self, index, layout, image_name):
@@ -175,7 +262,7 @@ class GuestFSAppliance(api.Appliance):
         g = self._g
         try:
             for mountpoint, spec in layout:
-                g.mount(self._absolute(index, spec), mountpoint)
+                g.mount(absolute(self._devices[index], spec), mountpoint)
             if not g.is_dir('/etc'):
                 raise RuntimeError('the remembered root has no /etc')
         except (RuntimeError, ValueError) as e:
@@ -183,30 +270,8 @@ class GuestFSAppliance(api.Appliance):
                      layout, image_name, _strip(e))
             self._umount_all()
             return None
-        mounted = [(mp, self._absolute(index, spec)) for mp, spec in layout]
+        mounted = [(mp, absolute(self._devices[index], spec)) for mp, spec in layout]
         return GuestFSFilesystem(g, mounted, [tuple(m) for m in layout], 'remembered layout')
-
-    @staticmethod
-    def _relative(index, dev):
-        """A device as seen from its drive: 'whole', 'part:N' or 'lv:VG/LV'."""
-        device = device_name(index)
-        if dev == device:
-            return 'whole'
-        if re.fullmatch(re.escape(device) + r'\d+', dev):
-            return 'part:' + dev[len(device):]
-        return 'lv:' + dev[len('/dev/'):]
-
-    @staticmethod
-    def _absolute(index, spec):
-        kind, _, rest = spec.partition(':')
-        if kind == 'whole':
-            return device_name(index)
-        if kind == 'part' and rest.isdigit():
-            return device_name(index) + rest
-        if (kind == 'lv' and re.fullmatch(r'[\w.+-]+/[\w.+-]+', rest)
-                and not {'.', '..'} & set(rest.split('/'))):
-            return '/dev/' + rest
-        raise ValueError('not a device spec: %r' % spec)
 
     def _check_partition(self, device, partition, image_name):
         """Raise PartitionNotFound when partition N is not on the drive."""
@@ -231,7 +296,7 @@ class GuestFSAppliance(api.Appliance):
         LVM, RAID, LUKS, several roots, none, or an fstab entry it cannot resolve: None.
         """
         g = self._g
-        device = device_name(index)
+        device = self._devices[index]
         candidates = [p for p in g.list_partitions()
                       if re.fullmatch(re.escape(device) + r'\d+', p)] or [device]
         types = {}
@@ -308,12 +373,10 @@ class GuestFSAppliance(api.Appliance):
     def _drive_of(self, dev):
         """Index of the drive holding device ``dev`` (a partition or an LV), or None."""
         g = self._g
-        m = re.fullmatch(r'/dev/sd([a-z]+)\d*', dev)
+        m = re.fullmatch(r'(/dev/sd[a-z]+)\d*', dev)
         if m:
-            index = 0
-            for ch in m.group(1):
-                index = index * 26 + (ord(ch) - ord('a') + 1)
-            return index - 1
+            return (self._devices.index(m.group(1)) if m.group(1) in self._devices
+                    else None)
         if g.is_lv(dev):
             vg = dev.split('/')[2]
             uuids = {u.replace('-', '') for u in g.vgpvuuids(vg)}
@@ -336,8 +399,6 @@ class GuestFSAppliance(api.Appliance):
                                             reason='flushing the appliance failed: %s'
                                             % _strip(e))
 
-    def close(self):
-        _close(self._g)
 
 
 class GuestFSFilesystem(api.Filesystem):

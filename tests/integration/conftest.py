@@ -10,6 +10,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -18,6 +19,7 @@ from inject import image
 from inject import imagebuilder
 from inject import manager
 from inject import request
+from inject import warm_pool
 from inject.conf import CONF
 
 # Kept between runs so only the first run on a machine pays the appliance build.
@@ -87,9 +89,10 @@ def images(conf):
         src = paths['whole'] if name.endswith('raw') else paths['mbr']
         paths[name] = os.path.join(d, name + os.path.splitext(src)[1])
         shutil.copyfile(src, paths[name])
-    paths['instance'] = os.path.join(d, 'instance.qcow2')
-    subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-F', 'qcow2',
-                    '-b', paths['base'], paths['instance']], check=True)
+    for name in ('instance', 'warm-a', 'warm-b'):
+        paths[name] = os.path.join(d, name + '.qcow2')
+        subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-F', 'qcow2',
+                        '-b', paths['base'], paths[name]], check=True)
     return paths
 
 
@@ -102,7 +105,7 @@ class Batch:
     """One Manager.inject call: its reports by name, hashes before and after, and what
     the host saw while it ran (commands started, mount table)."""
 
-    def __init__(self, conf, images, requests, monkeypatch):
+    def __init__(self, conf, images, requests, monkeypatch, pool=None):
         self.names = [name for name, _ in requests]
         self.before = {name: sha256(images[name]) for name in set(self.names)}
         self.base_before = sha256(images['base'])
@@ -117,7 +120,7 @@ class Batch:
         with open('/proc/self/mountinfo') as f:
             self.mounts_before = f.read()
         try:
-            reports = manager.Manager(conf).inject([r for _, r in requests])
+            reports = manager.Manager(conf, pool=pool).inject([r for _, r in requests])
         finally:
             monkeypatch.undo()
         with open('/proc/self/mountinfo') as f:
@@ -160,6 +163,27 @@ def inspect_batch(conf, images, static_batch):
     return Batch(conf, images, requests, mp)
 
 
+@pytest.fixture(scope='session')
+def warm_batch(conf, images, inspect_batch):
+    """Two disks hot-plugged into a warm appliance, launched before they were asked for."""
+    pool = warm_pool.WarmPool(appliance.Settings.from_conf(conf), 1, 4).start()
+    deadline = time.monotonic() + conf.appliance.launch_timeout + 30
+    while pool.ready() < 1:
+        assert pool.last_error is None, pool.last_error
+        assert time.monotonic() < deadline, 'the warm appliance never came up'
+        time.sleep(0.2)
+    pool.size = 0          # no replacement: nothing else here needs one
+    mp = pytest.MonkeyPatch()
+    requests = [
+        ('warm-a', _req(images['warm-a'], 1, files=FILES, key=KEY)),
+        ('warm-b', _req(images['warm-b'], -1, files=FILES)),
+    ]
+    try:
+        return Batch(conf, images, requests, mp, pool=pool)
+    finally:
+        pool.close()
+
+
 READ = [p for p, _ in FILES] + ['/etc/relative.conf', '/opt', '/opt/app', '/opt/app/conf',
                                  '/root/.ssh', '/root/.ssh/authorized_keys', '/meta.js',
                                  '/etc/network', '/etc/network/interfaces', '/etc/shadow',
@@ -169,12 +193,13 @@ READ = [p for p, _ in FILES] + ['/etc/relative.conf', '/opt', '/opt/app', '/opt/
 
 
 @pytest.fixture(scope='session')
-def readback(conf, images, static_batch, inspect_batch):
+def readback(conf, images, static_batch, inspect_batch, warm_batch):
     """What the disks hold afterwards, read in one read-only launch."""
     targets = {
         'mbr': {'partition': 1}, 'whole': {'partition': 0}, 'instance': {'partition': 1},
         'selinux': {'partition': 1}, 'lvm': {'lv': '/dev/vgit/root'},
         'base': {'partition': 1}, 'split': {'partition': 1},
+        'warm-a': {'partition': 1}, 'warm-b': {'partition': 1},
     }
     specs = []
     for name, where in targets.items():

@@ -171,6 +171,22 @@ def test_root_probe_mounts_root_and_boot_from_fstab_without_inspection(inspect_b
     assert found['/boot/grub/inject.cfg'] is None
 
 
+def test_a_warm_appliance_takes_disks_without_a_launch(warm_batch, readback):
+    for name in ('warm-a', 'warm-b'):
+        report = warm_batch.reports[name]
+        assert report.ok and report.committed, report.format_text()
+        assert report.timings['launch'] == 0.0 and report.timings['warm_launch'] > 0
+        assert report.timings['attach'] < 30
+        assert readback[name]['/etc/motd']['content'] == b'integration motd\n'
+        # hot-plugged after the appliance's own disks: not /dev/sda
+        assert not report.mountpoints[0][1].startswith('/dev/sda')
+    assert warm_batch.reports['warm-b'].root_found_by == 'root probe'
+    assert readback['warm-a']['/root/.ssh/authorized_keys']['content'].endswith(
+        KEY.encode() + b'\n')
+    # the base image under both stayed as it was
+    assert warm_batch.base_before == warm_batch.base_after
+
+
 def test_inspection_with_two_roots_is_a_clear_error(inspect_batch):
     report = inspect_batch.reports['two']
     assert not report.ok

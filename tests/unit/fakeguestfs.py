@@ -37,6 +37,7 @@ DEFAULT_DISK = None  # factory for drives not in DISKS (default: an empty Disk)
 def reset():
     global DEFAULT_DISK
     DISKS.clear()
+    HOTPLUG_ERRORS.clear()
     LAUNCH_ERRORS.clear()
     HANDLES.clear()
     DEFAULT_DISK = None
@@ -143,6 +144,7 @@ class GuestFS:
         self.launched = self.closed = False
         self.devices = {}        # device name -> tree, once launched
         self.mounts = {}         # guest mountpoint -> (device, tree)
+        self.qmp_path = self.monitor = None
         HANDLES.append(self)
 
     def _log(self, name, *args):
@@ -171,6 +173,17 @@ class GuestFS:
     set_verbose = _setter('set_verbose')
     del _setter
 
+    def config(self, flag, value):
+        """Only -qmp unix:PATH,... is understood: a FakeMonitor listens there."""
+        self._log('config', flag, value)
+        assert flag == '-qmp' and value.startswith('unix:'), (flag, value)
+        self.qmp_path = value[len('unix:'):].split(',')[0]
+
+    def list_devices(self):
+        self._log('list_devices')
+        self._need_launch('list_devices')
+        return sorted(self.disk_devices)
+
     def set_event_callback(self, callback, events):
         self._log('set_event_callback', callback, events)
         return 1
@@ -190,30 +203,40 @@ class GuestFS:
             raise RuntimeError('launch: you must call guestfs_add_drive before '
                                'guestfs_launch')
         self.launched = True
-        self.disks = [DISKS.get(path) or (DEFAULT_DISK or Disk)()
-                      for path, _ in self.drives]
+        self.disks, self.disk_devices = [], []
         self.pv_uuids = {}
         self.types, self.tags = {}, {}      # device -> vfs_type / blkid
-        for index, disk in enumerate(self.disks):
-            dev = _device_name(index)
-            for n, tree in disk.partitions.items():
-                self.devices[dev if n == 0 else '%s%d' % (dev, n)] = tree
-                self.types[self._absolute(index, n)] = 'ext4'
-            self.devices.update(disk.lvs)
-            for lv in disk.lvs:
-                self.types[lv] = 'ext4'
-            if disk.lvs:
-                self.pv_uuids[dev if disk.pv == 0 else '%s%d' % (dev, disk.pv)] = (
-                    'PVUUID%02d-abcd-efgh' % index)
-                self.types[self._absolute(index, disk.pv)] = 'LVM2_member'
-            for n, fstype in disk.types.items():
-                self.types[self._absolute(index, n)] = fstype
-            for n, tags in disk.tags.items():
-                self.tags[self._absolute(index, n)] = dict(tags)
+        for path, _ in self.drives:
+            self._plug(path, _device_name(len(self.disks)))
+        if self.qmp_path:
+            self.monitor = FakeMonitor(self, self.qmp_path)
+
+    def _plug(self, path, dev):
+        """Attach the disk registered under ``path`` as device ``dev``."""
+        disk = DISKS.get(path) or (DEFAULT_DISK or Disk)()
+        index = len(self.disks)
+        self.disks.append(disk)
+        self.disk_devices.append(dev)
+        for n, tree in disk.partitions.items():
+            self.devices[dev if n == 0 else '%s%d' % (dev, n)] = tree
+            self.types[self._absolute(index, n)] = 'ext4'
+        self.devices.update(disk.lvs)
+        for lv in disk.lvs:
+            self.types[lv] = 'ext4'
+        if disk.lvs:
+            self.pv_uuids[dev if disk.pv == 0 else '%s%d' % (dev, disk.pv)] = (
+                'PVUUID%02d-abcd-efgh' % index)
+            self.types[self._absolute(index, disk.pv)] = 'LVM2_member'
+        for n, fstype in disk.types.items():
+            self.types[self._absolute(index, n)] = fstype
+        for n, tags in disk.tags.items():
+            self.tags[self._absolute(index, n)] = dict(tags)
 
     def shutdown(self):
         self._log('shutdown')
         self.mounts.clear()
+        if self.monitor:
+            self.monitor.stop()
 
     def close(self):
         self._log('close')
@@ -229,7 +252,7 @@ class GuestFS:
     # --- devices, inspection, mounting ------------------------------------------------
 
     def _absolute(self, index, device):
-        dev = _device_name(index)
+        dev = self.disk_devices[index]
         if isinstance(device, int):
             return dev if device == 0 else '%s%d' % (dev, device)
         return device
@@ -452,3 +475,65 @@ class GuestFS:
 
     def is_dir(self, path, followsymlinks=False):
         return self._is('is_dir', 'dir', path, followsymlinks)
+
+
+HOTPLUG_ERRORS = {}  # host path -> what blockdev-add answers for it (qemu cannot open it)
+
+
+class FakeMonitor:
+    """qemu's QMP monitor, as far as hot-plugging goes: blockdev-add remembers a node,
+    device_add plugs its disk in as the next /dev/sdX (after the appliance's own root
+    disk, as in the real appliance)."""
+
+    def __init__(self, g, path):
+        import socket
+        import threading
+        self._g, self._nodes = g, {}
+        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._listener.bind(path)
+        self._listener.listen(1)
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _next_device(self):
+        used = set(self._g.disk_devices) | {_device_name(len(self._g.drives))}   # root
+        index = 0
+        while _device_name(index) in used:
+            index += 1
+        return _device_name(index)
+
+    def _serve(self):
+        import json
+        try:
+            conn, _ = self._listener.accept()
+        except OSError:
+            return
+        f = conn.makefile('rw')
+        f.write(json.dumps({'QMP': {'version': {'qemu': {'major': 7}}}}) + '\n')
+        f.write(json.dumps({'event': 'NOISE'}) + '\n')      # events come unasked
+        f.flush()
+        for line in f:
+            request = json.loads(line)
+            command, args = request['execute'], request.get('arguments', {})
+            self._g._log('qmp', command, args)
+            reply = {'return': {}}
+            if command == 'blockdev-add':
+                path = args['file']['filename']
+                if path in HOTPLUG_ERRORS:
+                    reply = {'error': {'class': 'GenericError',
+                                       'desc': HOTPLUG_ERRORS[path]}}
+                else:
+                    self._nodes[args['node-name']] = path
+            elif command == 'device_add':
+                if args['drive'] not in self._nodes:
+                    reply = {'error': {'class': 'GenericError',
+                                       'desc': "Drive '%s' not found" % args['drive']}}
+                else:
+                    self._g._plug(self._nodes[args['drive']], self._next_device())
+            elif command != 'qmp_capabilities':
+                reply = {'error': {'class': 'CommandNotFound', 'desc': command}}
+            f.write(json.dumps(reply) + '\n')
+            f.flush()
+
+    def stop(self):
+        self._listener.close()

@@ -10,6 +10,7 @@ from futurist import _thread as futurist_thread
 from oslo_config import cfg
 import pytest
 
+from inject import appliance
 from inject import exception
 from inject import image
 from inject import manager as manager_mod
@@ -384,3 +385,24 @@ def test_a_stopped_service_is_no_longer_told_about_changes(conf, override):
     service.stop()
     service.transport.cleanup()
     assert service not in service_mod._LIVE
+
+
+@pytest.mark.parametrize('size', [0, 2])
+def test_the_real_manager_gets_a_warm_pool_of_the_configured_size(conf, override, size,
+                                                                   monkeypatch):
+    override('warm_appliances', size, 'appliance')
+    override('warm_max_disks', 3, 'appliance')
+    override('host', 'agent-%s' % uuid.uuid4().hex[:8], 'agent')
+    launched = []
+    monkeypatch.setattr(appliance, 'launch_warm', lambda settings: launched.append(1))
+    transport = rpcapi.get_transport(conf)
+    service = service_mod.AgentService(conf, transport=transport)
+    try:
+        if size:
+            assert service.manager.pool is service.pool
+            assert (service.pool.size, service.pool.max_disks) == (2, 3)
+        else:
+            assert service.pool is None and service.manager.pool is None
+        assert service.capabilities()['warm_appliances'] == 0     # none launched yet
+    finally:
+        service.transport.cleanup()

@@ -256,8 +256,8 @@ def worker(monkeypatch):
     started = []
     real_start = appliance._start_worker
 
-    def start(arguments):
-        started.append(real_start(arguments))
+    def start(arguments, **kwargs):
+        started.append(real_start(arguments, **kwargs))
         return started[-1]
     monkeypatch.setattr(appliance, '_start_worker', start)
 
@@ -481,3 +481,77 @@ def test_pvh_is_not_blamed_when_the_stock_kernel_fails_too(tmp_path, worker, ext
     assert len(started) == 2 and outcome.accelerator is None
     assert 'exit code 3' in outcome.error
     assert appliance.read_record(s, appliance.KERNEL_RECORD_NAME) is None
+
+
+# --- warm appliances ----------------------------------------------------------------------
+
+class OnePool:
+    """Hands out one warm appliance, once."""
+
+    def __init__(self, warm):
+        self.warm = warm
+
+    def take(self, jobs):
+        warm, self.warm = self.warm, None
+        return warm
+
+
+def test_run_hot_plugs_disks_into_a_warm_appliance(tmp_path, worker):
+    started = worker('fake')
+    s = settings(tmp_path, accelerator='tcg', kernel_boot='stock')
+    warm = appliance.launch_warm(s)
+    assert warm.alive() and (warm.accelerator, warm.kernel_boot) == ('tcg', 'stock')
+    outcome = appliance.run([job('/d0.qcow2', 0, [file_item('/x')]),
+                             job('/d1.qcow2', 0, [file_item('/etc')])], s, OnePool(warm))
+    assert len(started) == 1                           # no launch for the request
+    assert (outcome.warm, outcome.error, outcome.accelerator) == (True, None, 'tcg')
+    assert outcome.timings['launch'] == 0.0
+    assert outcome.timings['warm_launch'] == warm.launch_seconds
+    assert [r.status for r in outcome.jobs[0].results] == [report.INJECTED]
+    assert [r.status for r in outcome.jobs[1].results] == [report.FAILED]   # its own
+    assert 'attach' in outcome.jobs[0].timings
+    assert warm.proc.returncode == 0                   # shut down after its one batch
+
+
+def test_a_disk_the_warm_appliance_cannot_take_goes_into_a_fresh_one(tmp_path, worker,
+                                                                     monkeypatch):
+    started = worker('fake')
+    monkeypatch.setenv('FAKE_HOTPLUG_ERROR', '/d1.qcow2')
+    s = settings(tmp_path, accelerator='tcg', kernel_boot='stock')
+    outcome = appliance.run([job('/d0.qcow2', 0, [file_item('/x')]),
+                             job('/d1.qcow2', 0, [file_item('/y')])], s,
+                            OnePool(appliance.launch_warm(s)))
+    assert len(started) == 2                           # the warm one, then a cold one
+    assert outcome.error is None
+    assert [[r.status for r in j.results] for j in outcome.jobs] == [
+        [report.INJECTED], [report.INJECTED]]
+    assert 'launch' in outcome.jobs[1].timings         # it paid for its launch
+    assert '1 disk(s) could not be hot-plugged' in outcome.notes[0]
+
+
+def test_run_without_a_warm_appliance_launches_as_before(tmp_path, worker):
+    started = worker('fake')
+    outcome = appliance.run([job('/d0.qcow2', 0, [file_item('/x')])],
+                            settings(tmp_path, accelerator='tcg'), OnePool(None))
+    assert len(started) == 1 and not outcome.warm and outcome.timings['launch'] > 0
+
+
+def test_warm_launch_failure_raises_and_leaves_nothing_running(tmp_path, worker):
+    started = worker('die')
+    with pytest.raises(exception.ApplianceDied):
+        appliance.launch_warm(settings(tmp_path, accelerator='tcg'))
+    assert started[0].returncode is not None
+
+
+def test_hanging_warm_launch_is_killed(tmp_path, worker):
+    started = worker('hang')
+    with pytest.raises(exception.ApplianceTimeout):
+        appliance.launch_warm(settings(tmp_path, accelerator='tcg', launch_timeout=1))
+    assert started[0].returncode == -signal.SIGKILL
+
+
+def test_an_unused_warm_appliance_shuts_down_cleanly(tmp_path, worker):
+    worker('fake')
+    warm = appliance.launch_warm(settings(tmp_path, accelerator='tcg'))
+    warm.stop()
+    assert warm.proc.returncode == 0 and not warm.alive()

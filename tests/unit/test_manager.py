@@ -54,7 +54,7 @@ class Host:
     def overlay_files(self):
         return os.listdir(self.overlays) if self.overlays.exists() else []
 
-    def run(self, jobs, settings):
+    def run(self, jobs, settings, pool=None):
         """appliance.run, with serve() in-process over the fake guestfs."""
         self.runs.append(jobs)
         for job in jobs:
@@ -274,7 +274,7 @@ def test_nothing_to_write_needs_no_appliance(host, conf, override):
 
 
 def test_interrupted_run_discards_overlays(host, conf, monkeypatch):
-    def interrupted(jobs, settings):
+    def interrupted(jobs, settings, pool=None):
         raise KeyboardInterrupt
     monkeypatch.setattr(appliance, 'run', interrupted)
     with pytest.raises(KeyboardInterrupt):

@@ -422,29 +422,30 @@ def test_a_bad_spec_is_not_mounted_and_falls_back_to_inspection(fake_guestfs, sp
     (0, '/dev/mapper/vg-root', 'lv:mapper/vg-root'),
 ])
 def test_relative_and_absolute_round_trip(index, dev, spec):
-    assert vfs_guestfs.GuestFSAppliance._relative(index, dev) == spec
-    assert vfs_guestfs.GuestFSAppliance._absolute(index, spec) == dev
+    device = vfs_guestfs.device_name(index)
+    assert vfs_guestfs.relative(device, dev) == spec
+    assert vfs_guestfs.absolute(device, spec) == dev
 
 
 def test_relative_specs_move_with_the_drive():
-    absolute = vfs_guestfs.GuestFSAppliance._absolute
-    assert [absolute(i, 'part:2') for i in (0, 1, 26)] == ['/dev/sda2', '/dev/sdb2',
-                                                           '/dev/sdaa2']
-    assert absolute(3, 'whole') == '/dev/sdd'
-    assert absolute(3, 'lv:vg/lv') == '/dev/vg/lv'
+    absolute = vfs_guestfs.absolute
+    assert [absolute(d, 'part:2') for d in ('/dev/sda', '/dev/sdb', '/dev/sdaa')] == [
+        '/dev/sda2', '/dev/sdb2', '/dev/sdaa2']
+    assert absolute('/dev/sdd', 'whole') == '/dev/sdd'
+    assert absolute('/dev/sdd', 'lv:vg/lv') == '/dev/vg/lv'
 
 
 def test_a_partition_of_another_drive_is_not_taken_for_this_one():
     # /dev/sdab1 is partition 1 of drive 27, not a partition of /dev/sda
-    assert vfs_guestfs.GuestFSAppliance._relative(0, '/dev/sdab1') != 'part:b1'
-    assert not vfs_guestfs.GuestFSAppliance._relative(0, '/dev/sdab1').startswith('part:')
+    assert vfs_guestfs.relative('/dev/sda', '/dev/sdab1') != 'part:b1'
+    assert not vfs_guestfs.relative('/dev/sda', '/dev/sdab1').startswith('part:')
 
 
 @pytest.mark.parametrize('spec', ['part:x', 'part:', 'lv:vg', 'lv:a/b/c', 'nfs:x', '',
                                   'lv:../x'])
 def test_absolute_refuses_bad_specs(spec):
     with pytest.raises(ValueError, match='not a device spec'):
-        vfs_guestfs.GuestFSAppliance._absolute(0, spec)
+        vfs_guestfs.absolute('/dev/sda', spec)
 
 
 @pytest.mark.parametrize('partition, layout, source', [
@@ -500,3 +501,95 @@ def test_launch_with_an_extracted_kernel(fake_guestfs, tmp_path, monkeypatch):
     assert g.settings['cachedir'] == str(cache)
     assert 'SUPERMIN_KERNEL' not in os.environ          # only for the launch
     assert os.environ['SUPERMIN_MODULES'] == '/previous/value'
+
+
+# --- warm appliances: disks hot-plugged after launch ------------------------------------------
+
+def launch_warm(fake, **settings):
+    appliance = vfs_guestfs.GuestFSDriver().launch(
+        [], api.LaunchSettings('tcg', hotplug=True, **settings))
+    return appliance, appliance.handle
+
+
+def test_warm_launch_holds_only_a_placeholder_and_a_monitor(fake_guestfs):
+    appliance, g = launch_warm(fake_guestfs)
+    assert g.called('add_drive_opts') == [('/dev/null', 'raw', True)]
+    [(flag, value)] = g.called('config')
+    assert flag == '-qmp' and value.startswith('unix:') and value.endswith(
+        ',server=on,wait=off')
+    sock_dir = os.path.dirname(value[len('unix:'):].split(',')[0])
+    assert os.stat(sock_dir).st_mode & 0o777 == 0o700      # only inject may talk to qemu
+    appliance.close()
+    assert not os.path.exists(sock_dir)
+
+
+def test_hot_plugged_disks_are_mounted_by_their_own_device(fake_guestfs):
+    fake_guestfs.DISKS['/images/a.qcow2'] = Disk({1: simple_tree('a')})
+    fake_guestfs.DISKS['/images/b.qcow2'] = Disk({0: simple_tree('b')})
+    appliance, g = launch_warm(fake_guestfs)
+    assert appliance.attach(api.Drive('/images/a.qcow2', 'qcow2')) == 0
+    assert appliance.attach(api.Drive('/images/b.qcow2', 'raw', readonly=True)) == 1
+    # /dev/sda is the placeholder, /dev/sdb the appliance's own root disk
+    fs = appliance.mount(0, 1, 'a')
+    assert fs.mountpoints == (('/', '/dev/sdc1'),) and fs.layout == (('/', 'part:1'),)
+    assert fs.read('/marker') == b'a'
+    fs.unmount()
+    fs = appliance.mount(1, 0, 'b')
+    assert fs.mountpoints == (('/', '/dev/sdd'),) and fs.read('/marker') == b'b'
+    adds = [args[1] for name, args in g.calls if name == 'qmp' and args[0] == 'blockdev-add']
+    node_a, node_b = [add['node-name'] for add in adds]
+    assert adds[0] == {'node-name': node_a, 'driver': 'qcow2', 'read-only': False,
+                       'file': {'driver': 'file', 'filename': '/images/a.qcow2',
+                                'read-only': False}}
+    assert adds[1]['driver'] == 'raw' and adds[1]['read-only'] is True
+    assert node_a != node_b
+
+
+def test_a_disk_qemu_cannot_open_fails_to_attach_and_the_next_one_still_does(fake_guestfs):
+    fake_guestfs.HOTPLUG_ERRORS['/images/bad.qcow2'] = "Could not open '/images/bad.qcow2'"
+    fake_guestfs.DISKS['/images/good.qcow2'] = Disk({1: simple_tree('good')})
+    appliance, _ = launch_warm(fake_guestfs)
+    with pytest.raises(exception.HotplugFailed) as e:
+        appliance.attach(api.Drive('/images/bad.qcow2', 'qcow2'))
+    assert "blockdev-add: Could not open '/images/bad.qcow2'" in str(e.value)
+    assert 'warm_appliances = 0' in str(e.value)
+    assert appliance.attach(api.Drive('/images/good.qcow2', 'qcow2')) == 0
+    assert appliance.mount(0, 1, 'good').read('/marker') == b'good'
+
+
+def test_a_disk_that_never_appears_times_out(fake_guestfs, monkeypatch):
+    appliance, g = launch_warm(fake_guestfs)
+    monkeypatch.setattr(fakeguestfs.GuestFS, '_plug', lambda self, path, dev: None)
+    with pytest.raises(exception.HotplugFailed, match='no new disk appeared'):
+        appliance.attach(api.Drive('/images/x.qcow2', 'qcow2'), timeout=0.3)
+
+
+def test_attach_needs_a_warm_appliance(fake_guestfs):
+    appliance, _ = launch(fake_guestfs, [Disk()])
+    with pytest.raises(exception.HotplugFailed, match='not launched warm'):
+        appliance.attach(api.Drive('/images/x.qcow2', 'qcow2'))
+
+
+def test_a_disk_that_appears_too_late_is_not_taken_for_the_next(fake_guestfs, monkeypatch):
+    fake_guestfs.DISKS['/images/next.qcow2'] = Disk({1: simple_tree('next')})
+    appliance, g = launch_warm(fake_guestfs)
+    real_plug = fakeguestfs.GuestFS._plug
+    late = []
+    monkeypatch.setattr(fakeguestfs.GuestFS, '_plug',
+                        lambda self, path, dev: late.append((path, dev)))
+    with pytest.raises(exception.HotplugFailed) as e:
+        appliance.attach(api.Drive('/images/slow.qcow2', 'qcow2'), timeout=0.3)
+    assert e.value.touched          # qemu had opened it: not to be put elsewhere
+    real_plug(g, *late[0])          # now it shows up
+    monkeypatch.setattr(fakeguestfs.GuestFS, '_plug', real_plug)
+    with pytest.raises(exception.HotplugFailed, match='takes no more') as e:
+        appliance.attach(api.Drive('/images/next.qcow2', 'qcow2'))
+    assert not e.value.touched      # this one may go into a fresh appliance
+
+
+def test_a_disk_qemu_cannot_open_is_untouched(fake_guestfs):
+    fake_guestfs.HOTPLUG_ERRORS['/images/bad.qcow2'] = 'Could not open it'
+    appliance, _ = launch_warm(fake_guestfs)
+    with pytest.raises(exception.HotplugFailed) as e:
+        appliance.attach(api.Drive('/images/bad.qcow2', 'qcow2'))
+    assert not e.value.touched

@@ -6,7 +6,8 @@ FAKE_HANG_KVM          -- launch under force_kvm hangs;
 FAKE_HANG_MOUNT        -- mounting this device (e.g. /dev/sdb) hangs;
 FAKE_LAUNCH_ERROR_PVH  -- launch fails with this message when supermin is pointed at an
                           extracted kernel (SUPERMIN_KERNEL set);
-FAKE_LAUNCH_RECORD     -- append the launch's smp and SUPERMIN_KERNEL to this file.
+FAKE_LAUNCH_RECORD     -- append the launch's smp and SUPERMIN_KERNEL to this file;
+FAKE_HOTPLUG_ERROR     -- a warm appliance cannot hot-plug this disk (host path).
 """
 
 import os
@@ -16,6 +17,8 @@ import time
 from tests.unit import fakeguestfs
 
 fakeguestfs.DEFAULT_DISK = lambda: fakeguestfs.Disk({0: fakeguestfs.linux_tree()})
+if os.environ.get('FAKE_HOTPLUG_ERROR'):
+    fakeguestfs.HOTPLUG_ERRORS[os.environ['FAKE_HOTPLUG_ERROR']] = 'Could not open it'
 if os.environ.get('FAKE_LAUNCH_ERROR_KVM'):
     fakeguestfs.LAUNCH_ERRORS['force_kvm'] = os.environ['FAKE_LAUNCH_ERROR_KVM']
 

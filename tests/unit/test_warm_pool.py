@@ -1,0 +1,134 @@
+"""The warm pool: appliances launched ahead, one batch each, refilled, backed off."""
+
+import threading
+import time
+
+import pytest
+
+from inject import appliance
+from inject import warm_pool
+
+
+class FakeWarm:
+    accelerator, kernel_boot, launch_seconds = 'tcg', 'pvh', 12.0
+
+    def __init__(self, n):
+        self.n, self.stopped, self.dead = n, False, False
+        self.proc = type('Proc', (), {'returncode': None})()
+        self.receiver = type('Receiver', (), {'close': lambda self: None})()
+
+    def alive(self):
+        return not self.dead
+
+    def stop(self):
+        self.stopped = True
+
+
+class Launcher:
+    """Stands in for appliance.launch_warm: numbered FakeWarms, or failures."""
+
+    def __init__(self):
+        self.count = 0
+        self.fail = None
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def __call__(self, settings):
+        self.gate.wait(10)
+        self.count += 1
+        if self.fail:
+            raise RuntimeError(self.fail)
+        return FakeWarm(self.count)
+
+
+def wait_until(predicate, seconds=5):
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def launcher():
+    return Launcher()
+
+
+def pool_of(launcher, size=1, max_disks=4, enabled=lambda: True):
+    return warm_pool.WarmPool(appliance.Settings(), size, max_disks, enabled=enabled,
+                              launch=launcher)
+
+
+def test_start_fills_the_pool(launcher):
+    pool = pool_of(launcher, size=2).start()
+    wait_until(lambda: pool.ready() == 2)
+    assert launcher.count == 2
+
+
+def test_take_hands_over_an_appliance_and_launches_its_replacement(launcher):
+    pool = pool_of(launcher).start()
+    wait_until(lambda: pool.ready() == 1)
+    warm = pool.take(['job'])
+    assert warm.n == 1
+    wait_until(lambda: pool.ready() == 1)
+    assert pool.take(['job']).n == 2          # never the same appliance twice
+
+
+def test_take_with_none_ready_does_not_wait(launcher):
+    launcher.gate.clear()                      # launches hang
+    pool = pool_of(launcher).start()
+    t0 = time.monotonic()
+    assert pool.take(['job']) is None
+    assert time.monotonic() - t0 < 1
+    launcher.gate.set()
+
+
+@pytest.mark.parametrize('jobs', [[], ['j'] * 5])
+def test_batches_outside_the_size_launch_their_own(launcher, jobs):
+    pool = pool_of(launcher, max_disks=4).start()
+    wait_until(lambda: pool.ready() == 1)
+    assert pool.take(jobs) is None and pool.ready() == 1
+
+
+def test_a_dead_appliance_is_not_handed_out(launcher):
+    pool = pool_of(launcher, size=2).start()
+    wait_until(lambda: pool.ready() == 2)
+    first = pool._ready[0]
+    first.dead = True
+    assert pool.take(['job']) is not first
+
+
+def test_disabled_pool_stays_empty_until_a_request_asks(launcher):
+    pool = pool_of(launcher, enabled=lambda: False).start()
+    time.sleep(0.1)
+    assert launcher.count == 0
+    assert pool.take(['job']) is None          # this request launches its own...
+    wait_until(lambda: pool.ready() == 1)      # ...and the pool fills for the next
+
+
+def test_failed_launch_backs_off(launcher, monkeypatch):
+    monkeypatch.setattr(warm_pool, 'RETRY_FIRST', 0.2)
+    launcher.fail = 'qemu: failed to set MSR'
+    pool = pool_of(launcher).start()
+    wait_until(lambda: pool.last_error is not None)
+    assert 'failed to set MSR' in pool.last_error and pool.ready() == 0
+    count = launcher.count
+    pool.refill()                              # inside the back-off: nothing happens
+    time.sleep(0.05)
+    assert launcher.count == count
+    launcher.fail = None
+    wait_until(lambda: pool.ready() == 1)      # the timer retried
+    assert pool.last_error is None
+
+
+def test_close_stops_idle_appliances_and_late_launches(launcher):
+    pool = pool_of(launcher, size=2).start()
+    wait_until(lambda: pool.ready() == 2)
+    idle = list(pool._ready)
+    launcher.gate.clear()
+    pool.take(['job'])                         # a replacement launch is now running
+    pool.close()
+    assert all(w.stopped for w in idle[1:])
+    launcher.gate.set()
+    wait_until(lambda: launcher.count == 3)
+    time.sleep(0.05)
+    assert pool.ready() == 0                   # the late one was stopped, not kept
