@@ -7,10 +7,11 @@ each), worked on, and the appliance is shut down: a warm appliance serves exactl
 batch, so one project, and is never reused for another tenant. A fresh one is launched
 in the background at once.
 
-A batch that finds none ready launches its own. Bigger batches launch their own appliance (with many drives a cold launch costs little
-more, while hot-plugging goes one disk at a time). When a warm launch fails, the pool
-waits (30 s, doubling up to 10 min) before trying again; requests meanwhile launch their
-own appliance, whose fallbacks (KVM to TCG, PVH to stock) settle the trouble.
+A batch that finds none ready launches its own, and so do batches of more disks (with
+many drives a cold launch costs little more, while hot-plugging goes one disk at a
+time). When a warm launch fails, the pool waits (30 s, doubling up to 10 min) before
+trying again; requests meanwhile launch their own appliance, whose fallbacks (KVM to
+TCG, PVH to stock) settle the trouble.
 """
 
 import logging
