@@ -378,11 +378,18 @@ class GuestFSAppliance(api.Appliance):
             return (self._devices.index(m.group(1)) if m.group(1) in self._devices
                     else None)
         if g.is_lv(dev):
+            # Not pvs_full(): its pv_name is the kernel's name, which since async disk
+            # probing need not be the drive's (libguestfs translates its device
+            # arguments and list results, not lvm's report). Ask each device instead.
             vg = dev.split('/')[2]
             uuids = {u.replace('-', '') for u in g.vgpvuuids(vg)}
-            for pv in g.pvs_full():
-                if pv['pv_uuid'].replace('-', '') in uuids:
-                    return self._drive_of(pv['pv_name'])
+            for candidate in g.list_partitions() + g.list_devices():
+                try:
+                    uuid = g.pvuuid(candidate)
+                except RuntimeError:          # not a PV
+                    continue
+                if uuid.replace('-', '') in uuids:
+                    return self._drive_of(candidate)
         return None
 
     def _umount_all(self):

@@ -299,10 +299,11 @@ class GuestFS:
                 for pv in [self._absolute(i, disk.pv)]
                 if any(lv.split('/')[2] == vg for lv in disk.lvs)]
 
-    def pvs_full(self):
-        self._log('pvs_full')
-        return [{'pv_name': pv, 'pv_uuid': uuid.replace('-', '')}
-                for pv, uuid in sorted(self.pv_uuids.items())]
+    def pvuuid(self, device):
+        self._log('pvuuid', device)
+        if device not in self.pv_uuids:
+            raise RuntimeError('pvuuid: %s: Failed to find physical volume' % device)
+        return self.pv_uuids[device].replace('-', '')
 
     def mount(self, device, mountpoint):
         self._log('mount', device, mountpoint)
