@@ -47,7 +47,7 @@ class WarmPool:
         self.last_error = None
 
     def start(self):
-        self._fill()
+        self.refill()
         return self
 
     def ready(self):
@@ -74,14 +74,12 @@ class WarmPool:
                     LOG.warning('A warm appliance died while idle (exit code %s)',
                                 candidate.proc.returncode)
                     candidate.receiver.close()
-        self._fill()
+        self.refill()
         return found
 
     def refill(self):
-        """Launch what is missing (after a configuration change, say)."""
-        self._fill()
-
-    def _fill(self):
+        """Launch what is missing (at start, after a take, after a configuration
+        change, when a back-off ends)."""
         if not (self._asked or self._enabled()):
             return
         with self._lock:
@@ -104,7 +102,7 @@ class WarmPool:
                 self.last_error = str(e)
                 closed = self._closed
                 if not closed:
-                    self._timer = threading.Timer(self._retry_delay, self._fill)
+                    self._timer = threading.Timer(self._retry_delay, self.refill)
                     self._timer.daemon = True
                     self._timer.start()
             if not closed:

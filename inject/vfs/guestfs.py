@@ -475,8 +475,7 @@ _NOT_ON_DISK = {'proc', 'sysfs', 'tmpfs', 'devtmpfs', 'devpts', 'swap', 'none', 
                 'configfs', 'pstore', 'efivarfs', 'binfmt_misc', 'autofs', 'fusectl',
                 'nfs', 'nfs4', 'cifs', 'smbfs', 'fuse', 'fuse.sshfs', 'iso9660', 'udf',
                 'auto', 'rpc_pipefs', 'nfsd', 'overlay'}
-_TAG_SPECS = {'UUID': 'UUID', 'LABEL': 'LABEL', 'PARTUUID': 'PARTUUID',
-              'PARTLABEL': 'PARTLABEL'}
+_TAGS = ('UUID', 'LABEL', 'PARTUUID', 'PARTLABEL')
 _BY_DIRS = {'/dev/disk/by-uuid/': 'UUID', '/dev/disk/by-label/': 'LABEL',
             '/dev/disk/by-partuuid/': 'PARTUUID', '/dev/disk/by-partlabel/': 'PARTLABEL'}
 
@@ -501,8 +500,8 @@ def fstab_mounts(text):
 def _spec_tag(spec):
     """('UUID', value) for UUID=..., /dev/disk/by-uuid/... and the like, else None."""
     name, sep, value = spec.partition('=')
-    if sep and name in _TAG_SPECS:
-        return _TAG_SPECS[name], value.strip('"\'')
+    if sep and name in _TAGS:
+        return name, value.strip('"\'')
     for prefix, tag in _BY_DIRS.items():
         if spec.startswith(prefix):
             return tag, spec[len(prefix):]

@@ -404,5 +404,6 @@ def test_the_real_manager_gets_a_warm_pool_of_the_configured_size(conf, override
         else:
             assert service.pool is None and service.manager.pool is None
         assert service.capabilities()['warm_appliances'] == 0     # none launched yet
+        assert launched == []          # the pool launches at start(), not before
     finally:
         service.transport.cleanup()
