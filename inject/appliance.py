@@ -28,6 +28,7 @@ from multiprocessing import connection
 
 from inject import appliance_kernel
 from inject import exception
+from inject import fileutils
 from inject import vfs
 from inject.vfs import api
 
@@ -137,12 +138,9 @@ def _write_record(settings, accelerator, reason, name=RECORD_NAME):
     if not path:
         return
     try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = path + '.tmp'
-        with open(tmp, 'w') as f:
-            json.dump({'host': _host_key(), 'accelerator': accelerator, 'reason': reason,
-                       'when': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}, f)
-        os.replace(tmp, path)
+        fileutils.atomic_write(path, json.dumps(
+            {'host': _host_key(), 'accelerator': accelerator, 'reason': reason,
+             'when': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}), mode=0o644)
     except OSError as e:
         LOG.warning('Cannot remember the accelerator probe in %s: %s', path, e)
 

@@ -22,6 +22,8 @@ import struct
 import threading
 import zlib
 
+from inject import fileutils
+
 LOG = logging.getLogger(__name__)
 
 BOOT_GLOB = '/boot/vmlinuz-*'
@@ -137,10 +139,7 @@ def prepare(cache_dir, boot_glob=BOOT_GLOB, modules_dir=MODULES_DIR):
                          'as it is', source)
                 return None
             os.makedirs(directory, mode=0o700, exist_ok=True)
-            tmp = target + '.tmp'
-            with open(tmp, 'wb') as f:
-                f.write(elf)
-            os.replace(tmp, target)
+            fileutils.atomic_write(target, elf, mode=0o644)
         except OSError as e:
             LOG.warning('Cannot extract %s into %s (%s); the appliance boots the stock '
                         'kernel', source, directory, e)

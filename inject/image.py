@@ -220,6 +220,12 @@ def qemu_img(args, path):
     return result.stdout
 
 
+def create_overlay(image, path):
+    """Make ``path`` a qcow2 file whose backing file is ``image`` (a DiskImage)."""
+    qemu_img(['create', '-q', '-f', 'qcow2', '-F', image.format, '-b', image.path, path],
+             image.path)
+
+
 class Overlay:
     """A temporary qcow2 overlay in front of a disk; commit it or discard it.
 
@@ -239,8 +245,7 @@ class Overlay:
                                     suffix='.overlay.qcow2', dir=directory)
         os.close(fd)
         try:
-            qemu_img(['create', '-q', '-f', 'qcow2', '-F', image.format,
-                      '-b', image.path, path], image.path)
+            create_overlay(image, path)
         except Exception:
             os.unlink(path)
             raise

@@ -17,6 +17,8 @@ import json
 import os
 import threading
 
+from inject import fileutils
+
 SAMPLE = 1024 * 1024
 
 
@@ -72,8 +74,4 @@ class InspectionCache:
             data[key] = [list(m) for m in layout]
             while len(data) > self.max_entries:
                 data.pop(next(iter(data)))
-            os.makedirs(os.path.dirname(self.path), exist_ok=True)
-            tmp = '%s.%d.tmp' % (self.path, os.getpid())
-            with open(tmp, 'w') as f:
-                json.dump(data, f)
-            os.replace(tmp, self.path)
+            fileutils.atomic_write(self.path, json.dumps(data))

@@ -18,14 +18,13 @@ from inject import appliance
 from inject import exception
 from inject import image as image_mod
 from inject import injection
+from inject import partitions
 from inject import inspection_cache
 from inject import report as report_mod
 from inject import vfs
 from inject.vfs import api
 
 LOG = logging.getLogger(__name__)
-
-DISABLED = -2
 
 
 def policy_from_conf(conf):
@@ -66,11 +65,10 @@ class Manager:
             entries = injection.plan(request, policy)
             report.items = [result for _, result in entries]
             todo = [(item, result) for item, result in entries if item is not None]
-            if partition == DISABLED:
+            if partition == partitions.DISABLED:
                 for _, result in todo:
                     result.status = report_mod.SKIPPED
-                    result.reason = ('not injected: disabled by inject_partition=-2 on '
-                                     'this host')
+                    result.reason = partitions.DISABLED_REASON
                 continue
             if not todo:
                 continue
@@ -82,7 +80,7 @@ class Manager:
                                'call has finished' % request.image.path)
                 disks.add(disk)
                 chain = request.image.check(conf.injection.image_dirs)
-                key = inspection_cache.key_for(chain) if partition == -1 else None
+                key = inspection_cache.key_for(chain) if partition == partitions.INSPECT else None
                 overlay = image_mod.Overlay.create(request.image, conf.injection.overlay_dir)
             except exception.InjectError as e:
                 report.error = str(e)
@@ -191,7 +189,7 @@ class Manager:
         result = {
             'ok': False,
             'inject_partition': partition,
-            'injection_enabled': partition != DISABLED,
+            'injection_enabled': partition != partitions.DISABLED,
             'accelerator_setting': settings.accelerator,
             'kvm_device': 'usable' if usable else why_not,
             'accelerator': None,
@@ -213,7 +211,7 @@ class Manager:
                       if 'launch' in session.timings else None)
         if session.error:
             result['reason'] = session.error
-        elif partition == DISABLED:
+        elif partition == partitions.DISABLED:
             result['reason'] = ('the appliance works, but injection is disabled by '
                                 'inject_partition=-2 on this host')
         else:

@@ -4,6 +4,7 @@ import json
 
 from inject import exception
 from inject import image as image_mod
+from inject import partitions
 from inject import paths
 
 
@@ -31,8 +32,7 @@ class InjectionRequest:
         self.net = _as_bytes(net, 'network config') if net is not None else None
         self.metadata = _check_metadata(metadata)
         self.admin_password = _check_password(admin_password)
-        if partition is not None and (not isinstance(partition, int)
-                                      or isinstance(partition, bool) or partition < -2):
+        if partition is not None and not partitions.is_valid(partition):
             raise exception.InvalidRequest(
                 reason='partition must be an integer >= -2, not %r' % (partition,))
         self.partition = partition

@@ -1,21 +1,16 @@
 """Requests as they travel over RPC: JSON-safe dicts, bytes in base64."""
 
-import base64
-
+from inject import encoding
 from inject import exception
 from inject import image
 from inject import request as request_mod
-
-
-def _b64(data):
-    return None if data is None else base64.b64encode(data).decode('ascii')
 
 
 def _unb64(text, what):
     if text is None:
         return None
     try:
-        return base64.b64decode(text, validate=True)
+        return encoding.b64decode(text)
     except (ValueError, TypeError):
         raise exception.InvalidRequest(reason='%s is not valid base64' % what)
 
@@ -28,9 +23,9 @@ def to_dict(req, instance_id=None, project_id=None):
         'request_id': req.request_id,
         'image': {'path': req.image.path, 'format': req.image.format},
         'partition': req.partition,
-        'files': [{'path': p, 'contents': _b64(c)} for p, c in req.files],
+        'files': [{'path': p, 'contents': encoding.b64encode(c)} for p, c in req.files],
         'key': req.key,
-        'net': _b64(req.net),
+        'net': encoding.b64encode(req.net),
         'metadata': req.metadata,
         'admin_password': req.admin_password,
     }

@@ -11,6 +11,7 @@ import oslo_messaging as messaging
 from inject import appliance
 from inject import exception
 from inject import manager as manager_mod
+from inject import partitions
 from inject import report as report_mod
 from inject import warm_pool
 from inject.agent import payload as payload_mod
@@ -72,7 +73,7 @@ class AgentService:
                 self.pool = warm_pool.WarmPool(
                     appliance.Settings.from_conf(conf), conf.appliance.warm_appliances,
                     conf.appliance.warm_max_disks,
-                    enabled=lambda: conf.injection.inject_partition != manager_mod.DISABLED)
+                    enabled=lambda: conf.injection.inject_partition != partitions.DISABLED)
             manager = manager_mod.Manager(conf, pool=self.pool)
         self.manager = manager
         self.transport = transport or rpcapi.get_transport(conf)
@@ -166,9 +167,9 @@ class AgentService:
         selftest = dict(self.selftest)
         return {
             'host': self.host,
-            'can_inject': bool(selftest['ok']) and partition != manager_mod.DISABLED,
+            'can_inject': bool(selftest['ok']) and partition != partitions.DISABLED,
             'inject_partition': partition,
-            'injection_enabled': partition != manager_mod.DISABLED,
+            'injection_enabled': partition != partitions.DISABLED,
             'accelerator': selftest.get('accelerator'),
             'accelerator_setting': self.conf.appliance.accelerator,
             'last_selftest': selftest,

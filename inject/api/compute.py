@@ -18,6 +18,7 @@ from inject import agent
 from inject import exception
 from inject import image as image_mod
 from inject import manager
+from inject import partitions
 from inject import report as report_mod
 from inject import request as request_mod
 from inject import vfs
@@ -26,7 +27,6 @@ from inject.db import models
 
 LOG = logging.getLogger(__name__)
 
-DISABLED = manager.DISABLED
 
 
 def inject_disk(conf, injection_request, instance_id=None, project_id=None,
@@ -88,7 +88,7 @@ class Compute:
     def injection_unavailable(self):
         """Why this host cannot inject at all, as far as is known without launching the
         appliance (injection disabled, the libguestfs binding missing), or None."""
-        if self.conf.injection.inject_partition == DISABLED:
+        if self.conf.injection.inject_partition == partitions.DISABLED:
             return 'injection is disabled ([injection]inject_partition = -2)'
         if not self._driver_ok:
             try:
@@ -134,8 +134,7 @@ class Compute:
         self.remove_disk(uuid)
         os.makedirs(os.path.dirname(disk), mode=0o700, exist_ok=True)
         try:
-            image_mod.qemu_img(['create', '-q', '-f', 'qcow2', '-F', build.image.format,
-                                '-b', build.image.path, disk], build.image.path)
+            image_mod.create_overlay(build.image, disk)
         except exception.InjectError as e:
             message = 'Could not create the disk from image %s: %s' % (build.image.name, e)
             self._error(uuid, message)

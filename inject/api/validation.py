@@ -1,34 +1,12 @@
 """Request bodies checked against JSON schemas, with Nova's error wording, and the
 strict base64 decoding personality and user_data go through."""
 
-import base64
-import binascii
-import re
-
 import jsonschema
 
+from inject import encoding
 from inject.api import faults
 
-_WHITESPACE = re.compile(rb'[ \t\r\n]+')
-
-
-def decode_base64(text):
-    """Bytes of ``text``, or ValueError saying why it is not base64.
-
-    Strict, unlike Nova (which silently dropped characters outside the alphabet):
-    only line breaks and blanks between groups are tolerated, as written by
-    base64(1); anything else, or wrong padding, is refused.
-    """
-    if not isinstance(text, str):
-        raise ValueError('not a string')
-    try:
-        raw = _WHITESPACE.sub(b'', text.encode('ascii'))
-    except UnicodeEncodeError:
-        raise ValueError('it contains characters outside the base64 alphabet')
-    try:
-        return base64.b64decode(raw, validate=True)
-    except binascii.Error as e:
-        raise ValueError(str(e))
+decode_base64 = encoding.b64decode
 
 
 _checker = jsonschema.FormatChecker()

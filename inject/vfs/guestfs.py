@@ -19,6 +19,7 @@ import string
 import time
 
 from inject import exception
+from inject import partitions
 from inject.vfs import api
 from inject.vfs import qmp
 
@@ -212,7 +213,7 @@ class GuestFSAppliance(api.Appliance):
     def mount(self, index, partition, image_name, layout=None):
         device = self._devices[index]
         try:
-            if partition == -1:
+            if partition == partitions.INSPECT:
                 fs = self._mount_layout(index, layout, image_name) if layout else None
                 if fs is not None:
                     return fs
@@ -221,7 +222,7 @@ class GuestFSAppliance(api.Appliance):
                     return self._mount_all(index, probed, image_name, 'root probe')
                 return self._mount_all(index, self._inspected_mountpoints(index, image_name),
                                        image_name, 'inspection')
-            if partition == 0:
+            if partition == partitions.WHOLE_DISK:
                 return self._mount_all(index, [('/', device)], image_name, 'whole disk')
             wanted = '%s%d' % (device, partition)
             try:

@@ -62,10 +62,10 @@ def test_partition_0_survives():
     assert payload.from_dict(wire(req)).partition == 0
 
 
-@pytest.mark.parametrize('text', ['not base64!', 'aGk', 'é', 'aGk=!', 'aG k='])
+@pytest.mark.parametrize('text', ['not base64!', 'aGk', 'é', 'aGk=!', 'aGk==', 'YR=='])
 def test_invalid_base64_names_the_file(text):
     data = wire(full_request())
-    data['files'][1]['contents'] = text         # the last two decode unless validated
+    data['files'][1]['contents'] = text         # the last three decode unless strict
     with pytest.raises(exception.InvalidRequest, match='file /etc/app.ini is not valid'):
         payload.from_dict(data)
 
