@@ -11,6 +11,8 @@ when every mandatory item succeeded, otherwise it is thrown away and the disk is
 byte-for-byte what it was.
 """
 
+import contextlib
+import fcntl
 import os
 import struct
 import subprocess
@@ -226,30 +228,59 @@ def create_overlay(image, path):
              image.path)
 
 
+OVERLAY_SUFFIX = '.overlay.qcow2'
+# NAME_MAX is 255 bytes; mkstemp adds 8 characters and a dot, the suffix 14.
+_PREFIX_BYTES = 200
+
+
+@contextlib.contextmanager
+def _directory_lock(directory, kind):
+    """flock ``directory/.lock``: shared while creating overlays, exclusive to sweep."""
+    fd = os.open(os.path.join(directory, '.lock'), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
+                 0o600)
+    try:
+        fcntl.flock(fd, kind)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _overlay_prefix(image_path):
+    name = os.fsencode(os.path.basename(image_path))[:_PREFIX_BYTES]
+    return os.fsdecode(name.decode('utf-8', 'ignore').encode('utf-8')) + '.'
+
+
 class Overlay:
     """A temporary qcow2 overlay in front of a disk; commit it or discard it.
 
     Create it with :meth:`create`; give :attr:`path` (format qcow2) to the appliance;
     then :meth:`commit` copies what was written into the disk, or :meth:`discard` drops
     it. Either way the overlay file is removed.
+
+    While it exists its creator holds an ``flock`` on it (qemu's own image locks are
+    byte-range locks, which do not interact with it), so :func:`sweep_stale_overlays`
+    can tell an overlay whose process was killed from one still in use.
     """
 
-    def __init__(self, image, path):
+    def __init__(self, image, path, lock_fd=None):
         self.image = image
         self.path = path
+        self._lock_fd = lock_fd
 
     @classmethod
     def create(cls, image, directory):
         os.makedirs(directory, mode=0o700, exist_ok=True)
-        fd, path = tempfile.mkstemp(prefix=os.path.basename(image.path) + '.',
-                                    suffix='.overlay.qcow2', dir=directory)
-        os.close(fd)
+        with _directory_lock(directory, fcntl.LOCK_SH):
+            fd, path = tempfile.mkstemp(prefix=_overlay_prefix(image.path),
+                                        suffix=OVERLAY_SUFFIX, dir=directory)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        overlay = cls(image, path, fd)
         try:
             create_overlay(image, path)
-        except Exception:
-            os.unlink(path)
+        except BaseException:
+            overlay._remove()
             raise
-        return cls(image, path)
+        return overlay
 
     def commit(self):
         """Write the overlay's clusters into the disk, then remove the overlay."""
@@ -266,3 +297,40 @@ class Overlay:
             os.unlink(self.path)
         except FileNotFoundError:
             pass
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+
+def sweep_stale_overlays(directory):
+    """Remove the overlays in ``directory`` that no live process holds; return their paths.
+
+    An overlay is left behind only when its process was killed (its disk was never
+    touched: nothing is committed from a stale overlay). Overlays other processes are
+    using are locked and kept.
+    """
+    try:
+        names = [n for n in os.listdir(directory) if n.endswith(OVERLAY_SUFFIX)]
+    except FileNotFoundError:
+        return []
+    removed = []
+    with _directory_lock(directory, fcntl.LOCK_EX):
+        for name in names:
+            path = os.path.join(directory, name)
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            except OSError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                continue   # in use
+            try:
+                os.unlink(path)
+                removed.append(path)
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
+    return removed

@@ -46,6 +46,9 @@ class Manager:
         self.pool = pool
         self.inspection_cache = inspection_cache.InspectionCache(
             os.path.join(conf.state_path, 'inspection-cache.json'))
+        for path in image_mod.sweep_stale_overlays(conf.injection.overlay_dir):
+            LOG.warning('Removed %s: an overlay left by a process that was killed (its '
+                        'disk was never written)', path)
 
     def inject(self, requests):
         """Return one :class:`inject.report.Report` per request, in order."""

@@ -424,7 +424,7 @@ def test_discard_removes_overlay(tmp_path):
     overlay.discard()
     overlay.discard()              # twice is harmless
     assert not os.path.exists(overlay.path)
-    assert os.listdir(tmp_path / 'overlays') == []
+    assert [n for n in os.listdir(tmp_path / 'overlays') if n != '.lock'] == []
     assert sha256(disk.path) == before
 
 
@@ -455,7 +455,7 @@ def test_overlay_create_failure_leaves_no_file(tmp_path):
         image.Overlay.create(disk, str(tmp_path / 'overlays'))
     assert 'qemu-img create' in str(e.value)
     assert disk.path in str(e.value)
-    assert os.listdir(tmp_path / 'overlays') == []
+    assert [n for n in os.listdir(tmp_path / 'overlays') if n != '.lock'] == []
 
 
 def test_qemu_img_missing(tmp_path, monkeypatch):

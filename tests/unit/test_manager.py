@@ -52,7 +52,8 @@ class Host:
         return path
 
     def overlay_files(self):
-        return os.listdir(self.overlays) if self.overlays.exists() else []
+        return ([n for n in os.listdir(self.overlays) if n.endswith(image.OVERLAY_SUFFIX)]
+                if self.overlays.exists() else [])
 
     def run(self, jobs, settings, pool=None):
         """appliance.run, with serve() in-process over the fake guestfs."""
