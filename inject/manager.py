@@ -56,15 +56,50 @@ class Manager:
         conf = self.conf
         policy = policy_from_conf(conf)
         settings = appliance.Settings.from_conf(conf)
-        work = []        # (report, overlay, [(item, result)], partition)
+        work = []        # (report, overlay, [(item, result)], job, inspection key)
         reports = []
         disks = set()    # one overlay per disk per call: two would both be committed
-        for request in requests:
-            partition = self.partition_for(request)
-            report = report_mod.Report(image=request.image.path, format=request.image.format,
-                                       partition_requested=partition,
-                                       request_id=request.request_id)
-            reports.append(report)
+        finished = 0
+        try:
+            for request in requests:
+                report, prepared = self._prepare(request, policy, disks)
+                reports.append(report)
+                if prepared is not None:
+                    work.append(prepared)
+            if work:
+                session = appliance.run([job for _, _, _, job, _ in work], settings,
+                                        pool=self.pool)
+                for (report, overlay, todo, _, key), outcome in zip(work, session.jobs):
+                    self._finish(report, overlay, todo, outcome, session)
+                    finished += 1
+                    if (outcome.source in ('inspection', 'root probe')
+                            and outcome.error is None):
+                        self.inspection_cache.put(key, outcome.layout)
+        finally:
+            # Reached with overlays left only when something raised: none may outlive
+            # this call (a committed or discarded overlay is already gone).
+            for _, overlay, _, _, _ in work[finished:]:
+                overlay.discard()
+        for report in reports:
+            report.timings['total'] = time.monotonic() - start
+            LOG.info('%s: %s', report.image, 'all injected' if report.ok
+                     else report.reason())
+        return reports
+
+    def _prepare(self, request, policy, disks):
+        """(report, work entry or None) for one request; its failures stay its own.
+
+        Any exception while planning or preparing this disk (a password the hasher
+        refuses, an unreadable image, a full overlay directory...) fails this request
+        alone, with the reason, and leaves no overlay behind.
+        """
+        conf = self.conf
+        partition = self.partition_for(request)
+        report = report_mod.Report(image=request.image.path, format=request.image.format,
+                                   partition_requested=partition,
+                                   request_id=request.request_id)
+        overlay = None
+        try:
             entries = injection.plan(request, policy)
             report.items = [result for _, result in entries]
             todo = [(item, result) for item, result in entries if item is not None]
@@ -72,47 +107,35 @@ class Manager:
                 for _, result in todo:
                     result.status = report_mod.SKIPPED
                     result.reason = partitions.DISABLED_REASON
-                continue
+                return report, None
             if not todo:
-                continue
-            try:
-                disk = os.path.realpath(request.image.path)
-                if disk in disks:
-                    raise exception.InvalidRequest(
-                        reason='%s is already in this call; send it again after this '
-                               'call has finished' % request.image.path)
-                disks.add(disk)
-                chain = request.image.check(conf.injection.image_dirs)
-                key = inspection_cache.key_for(chain) if partition == partitions.INSPECT else None
-                overlay = image_mod.Overlay.create(request.image, conf.injection.overlay_dir)
-            except exception.InjectError as e:
-                report.error = str(e)
-                report.fail_all(str(e), only_pending=True)
-                continue
+                return report, None
+            disk = os.path.realpath(request.image.path)
+            if disk in disks:
+                raise exception.InvalidRequest(
+                    reason='%s is already in this call; send it again after this '
+                           'call has finished' % request.image.path)
+            disks.add(disk)
+            chain = request.image.check(conf.injection.image_dirs)
+            key = inspection_cache.key_for(chain) if partition == partitions.INSPECT else None
+            overlay = image_mod.Overlay.create(request.image, conf.injection.overlay_dir)
             job = appliance.Job(drive=api.Drive(overlay.path, 'qcow2'),
                                 image_name=report.image, partition=partition,
                                 items=[item for item, _ in todo],
                                 layout=self.inspection_cache.get(key))
-            work.append((report, overlay, todo, job, key))
-
-        if work:
-            jobs = [job for _, _, _, job, _ in work]
-            try:
-                session = appliance.run(jobs, settings, pool=self.pool)
-            except BaseException:
-                for _, overlay, _, _, _ in work:
-                    overlay.discard()
-                raise
-            for (report, overlay, todo, _, key), outcome in zip(work, session.jobs):
-                self._finish(report, overlay, todo, outcome, session)
-                if (outcome.source in ('inspection', 'root probe')
-                        and outcome.error is None):
-                    self.inspection_cache.put(key, outcome.layout)
-        for report in reports:
-            report.timings['total'] = time.monotonic() - start
-            LOG.info('%s: %s', report.image, 'all injected' if report.ok
-                     else report.reason())
-        return reports
+        except Exception as e:
+            if overlay is not None:
+                overlay.discard()
+            if isinstance(e, exception.InjectError):
+                reason = str(e)
+            else:
+                LOG.exception('Preparing %s failed', request.image.path)
+                reason = 'preparing the disk failed: %s: %s' % (type(e).__name__, e)
+            report.error = reason
+            if report.items:
+                report.fail_all(reason, only_pending=True)
+            return report, None
+        return report, (report, overlay, todo, job, key)
 
     def partition_for(self, request):
         """The request's partition, else this host's inject_partition (read live)."""

@@ -23,6 +23,10 @@ _SCHEMES = {
 
 SCHEMES = tuple(_SCHEMES)
 
+# passlib refuses longer secrets (PasswordSizeError); requests are checked against it
+# up front so a long password is a clear error naming the limit, not a crash.
+MAX_PASSWORD_BYTES = 4096
+
 
 def make_salt(length):
     return ''.join(secrets.choice(SALT_ALPHABET) for _ in range(length))

@@ -5,6 +5,7 @@ import json
 from inject import exception
 from inject import image as image_mod
 from inject import partitions
+from inject import passwords
 from inject import paths
 
 
@@ -95,4 +96,13 @@ def _check_password(password):
         raise exception.InvalidRequest(reason='the admin password must be a non-empty string')
     if '\0' in password:
         raise exception.InvalidRequest(reason='the admin password contains a NUL byte')
+    try:
+        size = len(password.encode('utf-8'))
+    except UnicodeEncodeError:
+        raise exception.InvalidRequest(reason='the admin password is not valid Unicode '
+                                              'text (it holds a lone surrogate)')
+    if size > passwords.MAX_PASSWORD_BYTES:
+        raise exception.InvalidRequest(
+            reason='the admin password is %d bytes long; at most %d are accepted'
+            % (size, passwords.MAX_PASSWORD_BYTES))
     return password

@@ -540,3 +540,56 @@ def test_exclusive_keys_of_a_disk_without_backing_file(host, conf):
     disk = host.disk('d.raw')
     assert manager.Manager(conf).exclusive_keys(inspect_request(disk, fmt='raw')) == {
         'disk:' + real(disk)}
+
+
+def test_unexpected_error_planning_one_disk_fails_it_alone(host, conf, monkeypatch):
+    from inject import passwords
+    real = passwords.hash_password
+
+    def hash_password(password, *args, **kwargs):
+        if password == 'explodes':
+            raise ValueError('the hasher refused it')
+        return real(password, *args, **kwargs)
+
+    monkeypatch.setattr(passwords, 'hash_password', hash_password)
+    good1, bad, good2 = host.disk('a.raw'), host.disk('b.raw'), host.disk('c.raw')
+    reps = inject(conf, full_request(good1),
+                  InjectionRequest(image.DiskImage(bad, 'raw'), admin_password='explodes',
+                                   files=[('/etc/motd', b'x')]),
+                  full_request(good2))
+    assert [r.ok for r in reps] == [True, False, True]
+    assert 'preparing the disk failed: ValueError: the hasher refused it' in reps[1].error
+    assert len(host.runs) == 1 and len(host.runs[0]) == 2
+    assert host.overlay_files() == []
+
+
+def test_overlay_failure_for_one_disk_leaves_no_overlay(host, conf, monkeypatch):
+    first, second = host.disk('a.raw'), host.disk('b.raw')
+    real = image.Overlay.create
+
+    def create(img, directory):
+        if img.path == second:
+            raise OSError(28, 'No space left on device')
+        return real(img, directory)
+
+    monkeypatch.setattr(image.Overlay, 'create', create)
+    reps = inject(conf, full_request(first), full_request(second))
+    assert [r.ok for r in reps] == [True, False]
+    assert 'No space left on device' in reps[1].error
+    assert all(r.status == report.FAILED for r in reps[1].items)
+    assert host.overlay_files() == []
+
+
+def test_crash_in_the_session_discards_every_overlay(host, conf, monkeypatch):
+    disks = [host.disk('a.raw'), host.disk('b.raw')]
+    before = [sha256(d) for d in disks]
+
+    def run(jobs, settings, pool=None):
+        assert len(host.overlay_files()) == 2
+        raise RuntimeError('worker pipe broke')
+
+    monkeypatch.setattr(appliance, 'run', run)
+    with pytest.raises(RuntimeError):
+        inject(conf, *[full_request(d) for d in disks])
+    assert host.overlay_files() == []
+    assert [sha256(d) for d in disks] == before

@@ -95,3 +95,18 @@ def test_repr_hides_secrets(disk):
 def test_repr_of_empty_request(disk):
     text = repr(InjectionRequest(disk))
     assert 'admin_password=None' in text and 'key=None' in text
+
+
+def test_password_at_the_hasher_limit_is_accepted(disk):
+    assert InjectionRequest(disk, admin_password='é' * 2048).admin_password
+
+
+def test_password_over_the_hasher_limit_names_the_limit(disk):
+    with pytest.raises(exception.InvalidRequest,
+                       match='admin password is 5000 bytes long; at most 4096'):
+        InjectionRequest(disk, admin_password='x' * 5000)
+
+
+def test_password_with_lone_surrogate(disk):
+    with pytest.raises(exception.InvalidRequest, match='not valid Unicode'):
+        InjectionRequest(disk, admin_password='a\udcffb')
