@@ -9,6 +9,12 @@ from inject import passwords
 from inject import paths
 
 
+# The largest guest file (personality file, network config) one request may carry. The
+# Compute API's injected_file_content_bytes quota (10240 by default) is far below it; this
+# bounds what the CLI reads and what one RPC message carries.
+MAX_FILE_BYTES = 16 * 1024 * 1024
+
+
 class InjectionRequest:
     """One disk and the data to put into it.
 
@@ -54,12 +60,20 @@ def _given(value):
 
 
 def _as_bytes(value, what):
-    if isinstance(value, bytes):
-        return value
     if isinstance(value, str):
-        return value.encode('utf-8')
-    raise exception.InvalidRequest(reason='%s must be bytes or text, not %s'
-                                   % (what, type(value).__name__))
+        try:
+            value = value.encode('utf-8')
+        except UnicodeEncodeError:
+            raise exception.InvalidRequest(reason='%s is not valid Unicode text' % what)
+    if not isinstance(value, bytes):
+        raise exception.InvalidRequest(reason='%s must be bytes or text, not %s'
+                                       % (what, type(value).__name__))
+    if len(value) > MAX_FILE_BYTES:
+        raise exception.InvalidRequest(
+            reason='%s is %d bytes; at most %d bytes (16 MiB) are injected into a guest '
+                   'file (use a config drive or the image itself for larger data)'
+            % (what, len(value), MAX_FILE_BYTES))
+    return value
 
 
 def _check_key(key):

@@ -7,6 +7,7 @@ this host), 1 when not, with a one-line reason on stderr; 2 for bad input.
 import argparse
 import json
 import os
+import stat
 import sys
 
 from oslo_config import cfg
@@ -72,12 +73,22 @@ def _setup(args):
 
 
 def _read(path, what):
+    """The bytes of a local regular file, at most request.MAX_FILE_BYTES of them."""
+    limit = request_mod.MAX_FILE_BYTES
     try:
         with open(path, 'rb') as f:
-            return f.read()
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise exception.InvalidRequest(
+                    reason='%s %s is not a regular file' % (what, path))
+            data = f.read(limit + 1)
     except OSError as e:
-        raise exception.InvalidRequest(reason='cannot read %s %s: %s' % (what, path,
-                                                                         e.strerror))
+        raise exception.InvalidRequest(reason='cannot read %s %s: %s' % (
+            what, path, e.strerror or e))
+    if len(data) > limit:
+        raise exception.InvalidRequest(reason='%s %s is larger than %d bytes (16 MiB), the '
+                                              'most inject puts into one guest file'
+                                       % (what, path, limit))
+    return data
 
 
 def request_from_args(args):
@@ -98,8 +109,13 @@ def request_from_args(args):
             metadata[key] = value
     password = None
     if args.admin_password_file:
-        lines = _read(args.admin_password_file, 'password file').decode(
-            'utf-8', 'strict').splitlines()
+        try:
+            lines = _read(args.admin_password_file, 'password file').decode(
+                'utf-8', 'strict').splitlines()
+        except UnicodeDecodeError as e:
+            raise exception.InvalidRequest(
+                reason='password file %s is not UTF-8 text (byte %d)'
+                % (args.admin_password_file, e.start))
         password = lines[0] if lines else ''
     net = _read(args.network_file, 'network file') if args.network_file else None
     return request_mod.InjectionRequest(
@@ -113,7 +129,8 @@ def _print_report(report, as_json):
     else:
         print(report.format_text())
     if not report.ok:
-        print('inject: not everything was injected: %s' % report.reason(), file=sys.stderr)
+        print('inject: not everything was injected: %s' % _one_line(report.reason()),
+              file=sys.stderr)
         return 1
     return 0
 
@@ -161,8 +178,23 @@ def main(argv=None):
         return {'image': cmd_image, 'status': cmd_status, 'demo': cmd_demo}[
             args.command](args)
     except (exception.InjectError, cfg.Error) as e:
-        print('inject: %s' % e, file=sys.stderr)
+        print('inject: %s' % _one_line(e), file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print('inject: interrupted', file=sys.stderr)
+        return 130
+    except Exception as e:        # a bug: one line, the traceback only in the log
+        LOG.debug('inject %s failed', args.command, exc_info=True)
+        print('inject: internal error: %s: %s (run with --verbose for the traceback)'
+              % (type(e).__name__, _one_line(e)), file=sys.stderr)
+        if args.verbose:
+            import traceback
+            traceback.print_exc(file=sys.stderr)
+        return 1
+
+
+def _one_line(error):
+    return ' '.join(str(error).split())
 
 
 if __name__ == '__main__':

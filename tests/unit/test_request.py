@@ -110,3 +110,15 @@ def test_password_over_the_hasher_limit_names_the_limit(disk):
 def test_password_with_lone_surrogate(disk):
     with pytest.raises(exception.InvalidRequest, match='not valid Unicode'):
         InjectionRequest(disk, admin_password='a\udcffb')
+
+
+def test_file_over_the_guest_file_limit(disk):
+    from inject import request
+    with pytest.raises(exception.InvalidRequest,
+                       match='file /big is %d bytes; at most' % (request.MAX_FILE_BYTES + 1)):
+        InjectionRequest(disk, files=[('/big', b'\0' * (request.MAX_FILE_BYTES + 1))])
+
+
+def test_file_text_with_lone_surrogate(disk):
+    with pytest.raises(exception.InvalidRequest, match='file /x is not valid Unicode'):
+        InjectionRequest(disk, files=[('/x', 'a\udcffb')])
