@@ -14,6 +14,7 @@ byte-for-byte what it was.
 import contextlib
 import fcntl
 import os
+import stat
 import struct
 import subprocess
 import tempfile
@@ -189,13 +190,15 @@ def _check_inside(image_path, what, target, allowed):
         refuse('is a qemu protocol specification, not a file')
     real = os.path.realpath(target)
     if not any(real == d or real.startswith(d.rstrip('/') + '/') for d in allowed):
+        if real != os.path.normpath(target):
+            refuse('resolves through a symbolic link to %s, which lies outside the '
+                   'configured image directories' % real)
         refuse('lies outside the configured image directories')
     if not os.path.isfile(real):
         refuse('does not exist or is not a regular file')
 
 
 def _is_block_device(path):
-    import stat
     try:
         return stat.S_ISBLK(os.stat(path).st_mode)
     except OSError:

@@ -181,10 +181,12 @@ class Manager:
                 result.mode, result.uid, result.gid, result.size = (
                     written.mode, written.uid, written.gid, written.size)
                 result.notes.extend(written.notes)
-            failed = [item for item, result in todo
+            failed = [(item, result) for item, result in todo
                       if item.mandatory and result.status != report_mod.INJECTED]
             if failed:
-                error = 'mandatory %s %s failed' % (failed[0].kind, failed[0].target)
+                item, result = failed[0]
+                error = 'mandatory %s %s failed: %s' % (item.kind, item.target,
+                                                        result.reason or result.status)
         if error is not None:
             overlay.discard()
             report.error = error

@@ -183,11 +183,12 @@ def test_mandatory_failure_discards_and_rolls_back(host, conf):
     assert sha256(disk) == before
     assert host.overlay_files() == []
     assert not rep.ok and not rep.committed
-    assert rep.error == 'mandatory file /etc failed'
+    cause = 'Cannot write /etc in the guest: it is a directory in the guest.'
+    assert rep.error == 'mandatory file /etc failed: ' + cause
     net, metadata, bad, last = rep.items
     for rolled in (net, metadata):
         assert (rolled.status, rolled.reason) == (
-            report.FAILED, 'rolled back: mandatory file /etc failed')
+            report.FAILED, 'rolled back: mandatory file /etc failed: ' + cause)
     assert bad.status == report.FAILED and 'it is a directory in the guest' in bad.reason
     assert last.status == report.FAILED and last.reason.startswith('not attempted')
 
