@@ -41,7 +41,7 @@ class Manager:
     """
 
     def __init__(self, conf, pool=None):
-        """``pool``: an :class:`inject.warm_pool.WarmPool` to take appliances from."""
+        """``pool``: an :class:`inject.appliance.WarmPool` to take appliances from."""
         self.conf = conf
         self.pool = pool
         self.inspection_cache = inspection_cache.InspectionCache(

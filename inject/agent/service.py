@@ -13,7 +13,6 @@ from inject import exception
 from inject import manager as manager_mod
 from inject import partitions
 from inject import report as report_mod
-from inject import warm_pool
 from inject.agent import payload as payload_mod
 from inject.agent import rpcapi
 from inject.agent import scheduler as scheduler_mod
@@ -70,7 +69,7 @@ class AgentService:
         self.pool = None
         if manager is None:
             if conf.appliance.warm_appliances:
-                self.pool = warm_pool.WarmPool(
+                self.pool = appliance.WarmPool(
                     appliance.Settings.from_conf(conf), conf.appliance.warm_appliances,
                     conf.appliance.warm_max_disks,
                     enabled=lambda: conf.injection.inject_partition != partitions.DISABLED)

@@ -1,7 +1,7 @@
-"""The appliance worker process, started by :mod:`inject.appliance` as
+"""The appliance worker process, started by :mod:`inject.appliance.channel` as
 ``python -m inject.cmd.appliance_worker``; not for people to run."""
 
-from inject import appliance
+from inject.appliance import worker
 
 if __name__ == '__main__':
-    appliance.worker_main()
+    worker.worker_main()

@@ -19,7 +19,6 @@ from inject import image
 from inject import imagebuilder
 from inject import manager
 from inject import request
-from inject import warm_pool
 from inject.conf import CONF
 
 # Kept between runs so only the first run on a machine pays the appliance build.
@@ -166,7 +165,7 @@ def inspect_batch(conf, images, static_batch):
 @pytest.fixture(scope='session')
 def warm_batch(conf, images, inspect_batch):
     """Two disks hot-plugged into a warm appliance, launched before they were asked for."""
-    pool = warm_pool.WarmPool(appliance.Settings.from_conf(conf), 1, 4).start()
+    pool = appliance.WarmPool(appliance.Settings.from_conf(conf), 1, 4).start()
     deadline = time.monotonic() + conf.appliance.launch_timeout + 30
     while pool.ready() < 1:
         assert pool.last_error is None, pool.last_error

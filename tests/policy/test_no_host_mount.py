@@ -3,8 +3,9 @@
 Nova's VFSLocalFS mounted guest images on the compute host (loop, qemu-nbd, kpartx) and
 joined guest paths to host directories; that path is gone by design. These checks read
 the whole package: the only host commands inject runs are qemu-img (overlays) and its
-own Python workers; nothing names a host mount tool or device; and the modules that
-handle guest paths never touch host path functions.
+own Python workers (the appliance's worker is started in one place, and is the one
+module of inject.appliance that does the injection); nothing names a host mount tool or
+device; and the modules that handle guest paths never touch host path functions.
 """
 
 import ast
@@ -14,6 +15,7 @@ import pytest
 
 PACKAGE = pathlib.Path(__file__).resolve().parents[2] / 'inject'
 SOURCES = sorted(PACKAGE.rglob('*.py'))
+APPLIANCE_SOURCES = sorted((PACKAGE / 'appliance').glob('*.py'))
 
 FORBIDDEN_WORDS = ('losetup', 'qemu-nbd', 'kpartx', 'guestmount', 'guestunmount',
                    'fusermount', 'nbdkit', '/dev/nbd', '/dev/loop', '/dev/mapper',
@@ -30,6 +32,25 @@ GUEST_PATH_MODULES = ('paths.py', 'injection.py')
 
 def _tree(path):
     return ast.parse(path.read_text(), filename=str(path))
+
+
+def _imported(tree):
+    """Every name a tree imports: ``from a import b`` counts as a, b and a.b."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {alias.name for alias in node.names}
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names |= {'%s.%s' % (node.module, alias.name) for alias in node.names}
+    return names
+
+
+def _process_calls(tree):
+    return [node for node in ast.walk(tree)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and isinstance(node.func.value, ast.Name)
+            and (node.func.value.id, node.func.attr) in PROCESS_CALLS]
 
 
 def _strings(tree):
@@ -50,13 +71,7 @@ def test_no_mount_tool_is_named(path):
 
 @pytest.mark.parametrize('path', SOURCES, ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_only_qemu_img_and_own_workers_are_run(path):
-    tree = _tree(path)
-    for node in ast.walk(tree):
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                and isinstance(node.func.value, ast.Name)):
-            continue
-        if (node.func.value.id, node.func.attr) not in PROCESS_CALLS:
-            continue
+    for node in _process_calls(_tree(path)):
         assert node.func.value.id == 'subprocess', (
             '%s:%d uses os.%s' % (path.name, node.lineno, node.func.attr))
         argv = node.args[0] if node.args else None
@@ -73,15 +88,35 @@ def test_only_qemu_img_and_own_workers_are_run(path):
 
 @pytest.mark.parametrize('name', GUEST_PATH_MODULES)
 def test_guest_path_modules_never_touch_host_paths(name):
-    tree = _tree(PACKAGE / name)
-    imported = {alias.name for node in ast.walk(tree)
-                if isinstance(node, (ast.Import, ast.ImportFrom))
-                for alias in node.names}
-    imported |= {node.module for node in ast.walk(tree)
-                 if isinstance(node, ast.ImportFrom) and node.module}
+    imported = _imported(_tree(PACKAGE / name))
     assert not imported & {'os', 'os.path', 'pathlib', 'shutil', 'glob', 'subprocess'}, (
         '%s imports host file modules: guest paths are resolved in the appliance only'
         % name)
+
+
+def test_appliance_sources_found():
+    names = {path.name for path in APPLIANCE_SOURCES}
+    assert {'session.py', 'channel.py', 'worker.py'} <= names
+
+
+@pytest.mark.parametrize('path', APPLIANCE_SOURCES, ids=lambda p: p.name)
+def test_only_the_appliance_worker_does_the_injection(path):
+    """The parent only follows the worker's messages: what is written into a guest is
+    decided and done in the worker process, next to its appliance."""
+    imports = 'inject.injection' in _imported(_tree(path))
+    assert imports == (path.name == 'worker.py'), (
+        '%s %s inject.injection' % (path.name, 'imports' if imports else 'no longer imports'))
+
+
+@pytest.mark.parametrize('path', APPLIANCE_SOURCES, ids=lambda p: p.name)
+def test_the_appliance_worker_is_started_in_one_place(path):
+    """Only channel.py starts a process: ``python -m`` the project's worker module."""
+    calls = [ast.unparse(node) for node in _process_calls(_tree(path))]
+    if path.name != 'channel.py':
+        assert calls == [], '%s starts processes: %s' % (path.name, calls)
+        return
+    assert len(calls) == 1 and calls[0].startswith(
+        "subprocess.Popen([sys.executable, '-m', WORKER_MODULE]"), calls
 
 
 def test_the_only_vfs_driver_is_libguestfs():

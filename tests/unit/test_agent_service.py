@@ -10,13 +10,13 @@ from futurist import _thread as futurist_thread
 from oslo_config import cfg
 import pytest
 
-from inject import appliance
 from inject import exception
 from inject import image
 from inject import manager as manager_mod
 from inject import report as report_mod
 from inject.agent import rpcapi
 from inject.agent import service as service_mod
+from inject.appliance import warm as appliance_warm
 from inject.conf import agent as agent_conf
 from inject.request import InjectionRequest
 
@@ -394,7 +394,7 @@ def test_the_real_manager_gets_a_warm_pool_of_the_configured_size(conf, override
     override('warm_max_disks', 3, 'appliance')
     override('host', 'agent-%s' % uuid.uuid4().hex[:8], 'agent')
     launched = []
-    monkeypatch.setattr(appliance, 'launch_warm', lambda settings: launched.append(1))
+    monkeypatch.setattr(appliance_warm, 'launch_warm', lambda settings: launched.append(1))
     transport = rpcapi.get_transport(conf)
     service = service_mod.AgentService(conf, transport=transport)
     try:

@@ -12,6 +12,8 @@ from inject import image
 from inject import inspection_cache
 from inject import manager
 from inject import report
+from inject.appliance import channel
+from inject.appliance import worker
 from inject.request import InjectionRequest
 from inject.vfs import api
 from inject.vfs import guestfs as vfs_guestfs
@@ -68,21 +70,21 @@ class Host:
         sent = []
         drives = ([job.drive for job in jobs]
                   or [api.Drive('/dev/null', 'raw', readonly=True)])   # as _session does
-        appliance.serve(sent.append, vfs_guestfs.GuestFSDriver(), drives,
-                        api.LaunchSettings('tcg'), jobs)
+        worker.serve(sent.append, vfs_guestfs.GuestFSDriver(), drives,
+                     api.LaunchSettings('tcg'), jobs)
         outcome = appliance.SessionOutcome(jobs=[None] * len(jobs))
         for message in sent:
-            if message[0] == 'launched':
+            if isinstance(message, channel.Launched):
                 outcome.accelerator = 'tcg'
-                outcome.timings['launch'] = message[1]
-            elif message[0] == 'launch_failed':
-                outcome.error = message[1]
-                outcome.jobs = [appliance.JobOutcome(error=message[1]) for _ in jobs]
-            elif message[0] == 'job':
-                outcome.jobs[message[1]] = message[2]
-            elif message[0] == 'shutdown':
-                outcome.timings['shutdown'] = message[1]
-                outcome.error = message[2]
+                outcome.timings['launch'] = message.seconds
+            elif isinstance(message, channel.LaunchFailed):
+                outcome.error = message.reason
+                outcome.jobs = [appliance.JobOutcome(error=message.reason) for _ in jobs]
+            elif isinstance(message, channel.JobDone):
+                outcome.jobs[message.index] = message.outcome
+            elif isinstance(message, channel.Shutdown):
+                outcome.timings['shutdown'] = message.seconds
+                outcome.error = message.error
         if outcome.accelerator and QEMU_IO:
             # what the appliance wrote lands in the overlay, as with a real one
             for job in jobs:

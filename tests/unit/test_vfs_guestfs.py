@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from inject import appliance_kernel
+from inject.appliance import kernel as appliance_kernel
 from inject import exception
 from inject.vfs import api
 from inject.vfs import guestfs as vfs_guestfs

@@ -1,2 +1,3 @@
 """Stand-ins for inject.cmd.appliance_worker, run as ``python -m tests.unit.workers.X``
-by inject.appliance.run() when a test sets appliance.WORKER_MODULE."""
+by inject.appliance.session.run() when a test sets inject.appliance.channel.WORKER_MODULE
+(see the worker fixture in tests/unit/appliance/conftest.py)."""

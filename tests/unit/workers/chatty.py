@@ -7,8 +7,10 @@ import sys
 import time
 from multiprocessing import connection
 
+from inject.appliance import channel
+
 sys.stdin.buffer.read()
 sender = connection.Connection(os.dup(1), readable=False)
 while True:
-    sender.send(('log', logging.DEBUG, 'still booting'))
+    sender.send(channel.Log(logging.DEBUG, 'still booting'))
     time.sleep(0.05)

@@ -1,4 +1,4 @@
-"""The real worker (inject.appliance.worker_main) over the fake guestfs module.
+"""The real worker (inject.appliance.worker.worker_main) over the fake guestfs module.
 
 Every drive holds an unpartitioned Linux root. Environment:
 FAKE_LAUNCH_ERROR_KVM  -- launch under force_kvm fails with this message;
@@ -49,7 +49,7 @@ fakeguestfs.GuestFS.launch = launch
 fakeguestfs.GuestFS.mount = mount
 sys.modules['guestfs'] = fakeguestfs
 
-from inject import appliance  # noqa: E402  (after guestfs is in place)
+from inject.appliance import worker  # noqa: E402  (after guestfs is in place)
 
 if __name__ == '__main__':
-    appliance.worker_main()
+    worker.worker_main()

@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from inject import appliance_kernel
+from inject.appliance import kernel as appliance_kernel
 
 
 def elf(pvh=True):

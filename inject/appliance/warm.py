@@ -12,13 +12,23 @@ many drives a cold launch costs little more, while hot-plugging goes one disk at
 time). When a warm launch fails, the pool waits (30 s, doubling up to 10 min) before
 trying again; requests meanwhile launch their own appliance, whose fallbacks (KVM to
 TCG, PVH to stock) settle the trouble.
+
+:func:`launch_warm` launches one (its worker then waits for jobs on its stdin);
+:class:`WarmPool` keeps them and hands each out once;
+:func:`inject.appliance.session.run` hot-plugs a batch into the one it takes.
 """
 
+import dataclasses
 import logging
+import subprocess
 import threading
 import time
+from multiprocessing import connection
 
-from inject import appliance
+from inject import exception
+from inject.appliance import accelerator as accel
+from inject.appliance import channel
+from inject.appliance import session
 
 LOG = logging.getLogger(__name__)
 
@@ -26,7 +36,71 @@ RETRY_FIRST = 30.0
 RETRY_MAX = 600.0
 
 
+@dataclasses.dataclass
+class Warm:
+    """A launched appliance holding no disk, its worker waiting for jobs."""
+    proc: subprocess.Popen
+    receiver: connection.Connection
+    accelerator: str
+    kernel_boot: str
+    smp: int
+    launch_seconds: float
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def send_jobs(self, jobs):
+        channel.send_jobs(self.proc, jobs)
+
+    def stop(self, timeout=30):
+        """Shut it down unused (killed if it does not go within ``timeout``)."""
+        channel.send_jobs(self.proc, None)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            channel.kill(self.proc)
+        self.receiver.close()
+
+
+def launch_warm(settings):
+    """Launch an appliance with no disk, for disks hot-plugged later; returns a
+    :class:`Warm` once it is up. Raises InjectError when the launch fails or hangs
+    (the caller's cold launches then settle KVM or PVH trouble, with their fallbacks)."""
+    accelerator, probing, _ = accel.choose_accelerator(settings)
+    kernel = accel.boot_kernel(settings, accelerator)
+    seconds = settings.kvm_probe_timeout if probing else settings.launch_timeout
+    with accel.counted() as others:
+        launching = accel.launch_settings(settings, accelerator, kernel, others,
+                                          hotplug=True)
+        proc = channel.start_worker(channel.Start.of(settings, [], launching, None),
+                                    keep_stdin=True)
+        receiver = channel.receiver_of(proc)
+        deadline = time.monotonic() + seconds
+        try:
+            while True:
+                message = session.receive(receiver, proc, 'launch', seconds, deadline,
+                                          accelerator)
+                match message:
+                    case channel.Log():
+                        LOG.log(message.level, '[warm appliance] %s', message.text)
+                    case channel.Launched():
+                        break
+                    case channel.LaunchFailed():
+                        raise exception.InjectError(message.reason)
+                    case _:
+                        raise exception.InjectError(
+                            'the warm appliance said %r before launching' % (message,))
+        except BaseException:
+            receiver.close()
+            channel.kill(proc)
+            raise
+    return Warm(proc, receiver, accelerator, 'pvh' if kernel else 'stock', launching.smp,
+                message.seconds)
+
+
 class WarmPool:
+    """Warm appliances launched ahead, each handed out once (see the module's text)."""
+
     def __init__(self, settings, size, max_disks, enabled=lambda: True, launch=None):
         """``enabled()``, asked before each launch: False keeps the pool empty (say,
         while injection is disabled on this host) until a request asks for an
@@ -35,9 +109,9 @@ class WarmPool:
         self.size = size
         self.max_disks = max_disks
         self._enabled = enabled
-        self._launch = launch or appliance.launch_warm
+        self._launch = launch or launch_warm
         self._lock = threading.Lock()
-        self._ready = []          # [appliance.Warm], oldest first
+        self._ready = []          # [Warm], oldest first
         self._launching = 0
         self._closed = False
         self._retry_delay = 0.0

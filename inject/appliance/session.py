@@ -1,0 +1,241 @@
+"""Appliance sessions: one appliance launched for a batch of jobs, with deadlines.
+
+Every session runs in a worker process of its own (its own process group, so qemu is in
+it too; see :mod:`inject.appliance.channel`). The parent waits for each stage with a
+deadline -- the launch, each disk's work, the shutdown -- and on expiry kills the whole
+group: a hung qemu never hangs the caller, and the caller learns which stage hung and for
+how long.
+
+When KVM is on trial and fails, the session is relaunched under TCG; when a PVH boot
+fails, it is relaunched with the stock kernel (:mod:`inject.appliance.accelerator`
+remembers both). A batch may instead be hot-plugged into a warm appliance
+(:mod:`inject.appliance.warm`), launched before it was asked for.
+"""
+
+import dataclasses
+import logging
+import subprocess
+import time
+
+from inject import exception
+from inject import vfs
+from inject.appliance import accelerator as accel
+from inject.appliance import channel
+from inject.vfs import api
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """How appliances are launched and waited for (the [appliance] options)."""
+    accelerator: str = 'auto'
+    memsize: int = 512
+    smp: int = 0             # 0: auto (see accelerator.launch_settings)
+    kernel_boot: str = 'stock'
+    launch_timeout: float = 180
+    kvm_probe_timeout: float = 60
+    inject_timeout: float = 120
+    cache_dir: str = None
+    debug: bool = False
+    driver: str = vfs.DEFAULT_DRIVER
+
+    @classmethod
+    def from_conf(cls, conf):
+        a = conf.appliance
+        return cls(accelerator=a.accelerator, memsize=a.memsize, smp=a.smp,
+                   kernel_boot=a.kernel_boot, launch_timeout=a.launch_timeout,
+                   kvm_probe_timeout=a.kvm_probe_timeout,
+                   inject_timeout=a.inject_timeout, cache_dir=a.cache_dir, debug=a.debug)
+
+
+@dataclasses.dataclass
+class Job:
+    """The work on one drive of the appliance."""
+    drive: api.Drive
+    image_name: str          # the caller's disk, for messages
+    partition: int
+    items: list              # [inject.injection.Item]
+    layout: list = None      # with partition -1: a layout remembered for its base image
+
+
+@dataclasses.dataclass
+class JobOutcome:
+    results: list = dataclasses.field(default_factory=list)   # [report.ItemResult]
+    mountpoints: list = dataclasses.field(default_factory=list)
+    layout: list = dataclasses.field(default_factory=list)     # relative to the drive
+    source: str = None       # how the root was found (see vfs.api.Filesystem.source)
+    error: str = None        # the disk could not be mounted / worked on at all
+    timings: dict = dataclasses.field(default_factory=dict)
+    unattached: bool = False  # a warm appliance could not hot-plug it: nothing touched it
+
+
+@dataclasses.dataclass
+class SessionOutcome:
+    accelerator: str = None
+    jobs: list = dataclasses.field(default_factory=list)     # [JobOutcome], job order
+    error: str = None        # launch or shutdown failed: no job's writes can be trusted
+    notes: list = dataclasses.field(default_factory=list)
+    timings: dict = dataclasses.field(default_factory=dict)
+    kernel_boot: str = None  # 'pvh' or 'stock'
+    smp: int = None
+    warm: bool = False       # a warm appliance (launched ahead, disks hot-plugged)
+
+
+# --- running a session ----------------------------------------------------------------
+
+def run(jobs, settings, pool=None):
+    """Launch one appliance holding every job's drive, do the jobs, shut it down.
+
+    With a :class:`inject.appliance.warm.WarmPool` that has an appliance ready for these
+    jobs, no launch is waited for: their disks are hot-plugged into it. A disk it could
+    not hot-plug (nothing touched it) goes into a freshly launched appliance instead.
+
+    Never raises for appliance trouble: the outcome says what happened to each job.
+    With no jobs, the appliance is launched on /dev/null alone (a self-test).
+    """
+    warm = pool.take(jobs) if pool is not None and jobs else None
+    if warm is None:
+        return _run_cold(jobs, settings)
+    outcome = SessionOutcome(accelerator=warm.accelerator, kernel_boot=warm.kernel_boot,
+                             smp=warm.smp, warm=True)
+    outcome.timings['launch'] = 0.0
+    outcome.timings['warm_launch'] = warm.launch_seconds
+    LOG.info('Hot-plugging %d disk(s) into a warm appliance (%s, launched in %.1f s)',
+             len(jobs), warm.accelerator, warm.launch_seconds)
+    warm.send_jobs(jobs)
+    _converse(warm.proc, warm.receiver, jobs, settings, warm.accelerator, outcome,
+              first_stage=None, start=time.monotonic())
+    again = [i for i, job in enumerate(outcome.jobs) if job.unattached]
+    if again and outcome.error is None:
+        cold = _run_cold([jobs[i] for i in again], settings)
+        for i, job in zip(again, cold.jobs):
+            job.timings.setdefault('launch', cold.timings.get('launch', 0.0))
+            outcome.jobs[i] = job if cold.error is None else JobOutcome(error=cold.error)
+        outcome.notes.append('%d disk(s) could not be hot-plugged into the warm '
+                             'appliance and went into a fresh one' % len(again))
+        outcome.notes.extend(cold.notes)
+    return outcome
+
+
+def _run_cold(jobs, settings):
+    accelerator, probing, why = accel.choose_accelerator(settings)
+    outcome = SessionOutcome()
+    LOG.info('Launching the appliance with %s (%s) for %d disk(s)', accelerator, why,
+             len(jobs))
+    kernel = accel.boot_kernel(settings, accelerator)
+    _session(jobs, settings, accelerator,
+             settings.kvm_probe_timeout if probing else settings.launch_timeout, outcome,
+             kernel)
+    if probing:
+        if outcome.accelerator is None:
+            reason = 'KVM failed here (%s)' % outcome.error
+            LOG.warning('%s; falling back to TCG', reason)
+            accel.write_record(settings, 'tcg', reason)
+            accelerator, kernel = 'tcg', accel.boot_kernel(settings, 'tcg')
+            outcome = SessionOutcome(notes=[reason + '; used TCG instead'])
+            _session(jobs, settings, accelerator, settings.launch_timeout, outcome, kernel)
+        else:
+            accel.write_record(settings, 'kvm', 'KVM launched in %.1f s'
+                               % outcome.timings['launch'])
+    if outcome.accelerator is None and kernel is not None:
+        # Launch failures rarely depend on the disks (their headers were checked), but
+        # may: PVH is only blamed when the stock kernel then launches.
+        reason = 'PVH boot of %s failed (%s)' % (kernel.path, outcome.error)
+        LOG.warning('%s; retrying with the stock kernel', reason)
+        retry = SessionOutcome(notes=outcome.notes + [reason + '; used the stock kernel'])
+        _session(jobs, settings, accelerator, settings.launch_timeout, retry, None)
+        if retry.accelerator is not None:
+            accel.write_record(settings, accelerator, reason, accel.KERNEL_RECORD_NAME)
+            outcome = retry
+    return outcome
+
+
+def _session(jobs, settings, accelerator, launch_timeout, outcome, kernel=None):
+    drives = [job.drive for job in jobs] or [api.Drive('/dev/null', 'raw', readonly=True)]
+    with accel.counted() as others:
+        launching = accel.launch_settings(settings, accelerator, kernel, others)
+        outcome.kernel_boot = 'pvh' if launching.kernel else 'stock'
+        outcome.smp = launching.smp
+        start = time.monotonic()
+        worker = channel.start_worker(channel.Start.of(settings, drives, launching, jobs))
+        _converse(worker, channel.receiver_of(worker), jobs, settings, accelerator,
+                  outcome, ('launch', launch_timeout), start)
+
+
+# --- the conversation with the worker -------------------------------------------------
+
+def _converse(worker, receiver, jobs, settings, accelerator, outcome, first_stage, start):
+    """Follow the worker's messages into ``outcome`` until it shuts down, dies or misses
+    a deadline. ``first_stage``: ('launch', seconds), or None when it has launched."""
+    pending = list(range(len(jobs)))
+    outcome.jobs = [None] * len(jobs)
+    if first_stage is None:
+        stage = ('work on %s' % jobs[0].image_name) if jobs else 'shutdown'
+        seconds = settings.inject_timeout
+    else:
+        stage, seconds = first_stage
+    deadline = time.monotonic() + seconds
+    try:
+        while True:
+            message = receive(receiver, worker, stage, seconds, deadline, accelerator)
+            match message:
+                case channel.Log():
+                    LOG.log(message.level, '[appliance] %s', message.text)
+                    continue
+                case channel.Launched():
+                    outcome.accelerator = accelerator
+                    outcome.timings['launch'] = message.seconds
+                case channel.LaunchFailed():
+                    outcome.error = message.reason
+                    break
+                case channel.JobDone():
+                    outcome.jobs[message.index] = message.outcome
+                    pending.remove(message.index)
+                case channel.Shutdown():
+                    outcome.timings['shutdown'] = message.seconds
+                    if message.error:
+                        outcome.error = message.error
+                    break
+            stage = ('work on %s' % jobs[pending[0]].image_name) if pending else 'shutdown'
+            seconds = settings.inject_timeout
+            deadline = time.monotonic() + seconds
+    except exception.InjectError as e:
+        outcome.error = str(e)
+        channel.kill(worker)
+    finally:
+        receiver.close()
+        try:
+            worker.wait(10)
+        except subprocess.TimeoutExpired:
+            channel.kill(worker)
+        outcome.timings['session'] = time.monotonic() - start
+    for index in pending:
+        outcome.jobs[index] = JobOutcome(
+            error=outcome.error or 'the appliance stopped before this disk was done')
+
+
+def receive(receiver, worker, stage, seconds, deadline, accelerator):
+    """The worker's next message, or ApplianceTimeout once ``deadline`` has passed
+    (``seconds`` is the stage's allowance, for the message), or ApplianceDied."""
+    try:
+        ready = receiver.poll(max(0.0, deadline - time.monotonic()))
+    except (EOFError, OSError):
+        ready = True
+    if not ready:
+        if stage == 'launch':
+            hint = ('KVM seems to hang on this host: set [appliance]accelerator = tcg.'
+                    if accelerator == 'kvm' else
+                    'If this host is only slow, raise [appliance]launch_timeout.')
+        else:
+            hint = 'The disk may be damaged or hostile; nothing was written to it.'
+        raise exception.ApplianceTimeout(stage=stage, seconds=seconds,
+                                         accelerator=accelerator, hint=hint)
+    try:
+        return receiver.recv()
+    except Exception:       # EOF, a broken pipe, or a garbled message: the worker is gone
+        try:
+            code = worker.wait(5)
+        except subprocess.TimeoutExpired:
+            code = 'none yet'
+        raise exception.ApplianceDied(stage=stage, reason='exit code %s' % code)

@@ -1,0 +1,149 @@
+"""The worker process: it launches the appliance, works on each disk, shuts it down.
+
+Started by the session (see :mod:`inject.appliance.channel`) as
+``python -m inject.cmd.appliance_worker``, in a process group of its own with qemu.
+This is the one module of the package that does the injection itself: the parent only
+follows the messages it sends.
+"""
+
+import glob
+import logging
+import os
+import time
+
+from inject import exception
+from inject import injection
+from inject import vfs
+from inject.appliance import channel
+from inject.appliance import session
+
+LOG = logging.getLogger(__name__)
+
+
+class _PipeHandler(logging.Handler):
+    """Sends the worker's log records to the session, as channel.Log messages."""
+
+    def __init__(self, send):
+        super().__init__()
+        self._send = send
+
+    def emit(self, record):
+        try:
+            self._send(channel.Log(record.levelno, record.getMessage()))
+        except Exception:
+            pass
+
+
+def worker_main():
+    """The worker process: a channel.Start comes pickled on stdin, messages go out on
+    stdout."""
+    sender, start = channel.worker_end()
+    root = logging.getLogger('inject')
+    root.handlers[:] = [_PipeHandler(sender.send)]
+    root.setLevel(start.log_level)
+    root.propagate = False
+    try:
+        serve(sender.send, vfs.load_driver(start.driver), start.drives,
+              start.launch_settings, start.jobs, channel.receive_jobs)
+    except exception.InjectError as e:
+        sender.send(channel.LaunchFailed(str(e)))
+    finally:
+        sender.close()
+
+
+def serve(send, driver, drives, launch_settings, jobs, receive_jobs=None):
+    """The worker's work, in-process: launch, each job in turn, shutdown.
+
+    With ``launch_settings.hotplug`` the appliance is launched warm, holding no disk:
+    ``receive_jobs()`` then waits for the jobs (None: shut down unused), and each job's
+    disk is hot-plugged before its work.
+
+    Reports through ``send``: channel.Launched or channel.LaunchFailed, a
+    channel.JobDone for each job, channel.Shutdown.
+    """
+    start = time.monotonic()
+    try:
+        appliance = driver.launch(drives, launch_settings)
+    except exception.ApplianceLaunchFailed as e:
+        send(channel.LaunchFailed('%s%s' % (e, _launch_hint(str(e)))))
+        return
+    send(channel.Launched(time.monotonic() - start))
+    try:
+        if launch_settings.hotplug:
+            jobs = receive_jobs() or []
+        for index, job in enumerate(jobs):
+            outcome = session.JobOutcome()
+            t0 = time.monotonic()
+            drive = index
+            if launch_settings.hotplug:
+                try:
+                    drive = appliance.attach(job.drive)
+                except exception.InjectError as e:
+                    LOG.warning('Cannot hot-plug %s: %s', job.image_name, e)
+                    send(channel.JobDone(index, session.JobOutcome(
+                        error=str(e), unattached=not getattr(e, 'touched', False))))
+                    continue
+                outcome.timings['attach'] = time.monotonic() - t0
+                t0 = time.monotonic()
+            try:
+                fs = appliance.mount(drive, job.partition, job.image_name, job.layout)
+                outcome.mountpoints = [list(m) for m in fs.mountpoints]
+                outcome.layout = [list(m) for m in fs.layout]
+                outcome.source = fs.source
+                t1 = time.monotonic()
+                outcome.timings['mount'] = t1 - t0
+                outcome.results = injection.apply(fs, job.items)
+                outcome.timings['writes'] = time.monotonic() - t1
+                fs.unmount()
+            except exception.InjectError as e:
+                outcome.error = str(e)
+            except Exception as e:   # a bug must fail this disk only, not the batch
+                LOG.exception('Unexpected error working on %s', job.image_name)
+                outcome.error = 'internal error: %s: %s' % (type(e).__name__, e)
+                _unmount_quietly(appliance)
+            send(channel.JobDone(index, outcome))
+        t2 = time.monotonic()
+        error = None
+        try:
+            appliance.shutdown()
+        except exception.InjectError as e:
+            error = str(e)
+        send(channel.Shutdown(time.monotonic() - t2, error))
+    finally:
+        appliance.close()
+
+
+def _unmount_quietly(appliance):
+    try:
+        appliance.handle.umount_all()
+    except Exception:
+        pass
+
+
+def kernels_readable():
+    """(readable, unreadable) lists of /boot/vmlinuz-* for supermin's appliance build."""
+    readable, unreadable = [], []
+    for path in sorted(glob.glob('/boot/vmlinuz-*')):
+        (readable if os.access(path, os.R_OK) else unreadable).append(path)
+    return readable, unreadable
+
+
+def _launch_hint(message):
+    lower = message.lower()
+    if 'msr' in lower or 'kvm' in lower:
+        return (' KVM does not work on this host: set [appliance]accelerator = tcg '
+                '(auto falls back to TCG by itself).')
+    if 'kernel' in lower or 'vmlinuz' in lower or 'supermin' in lower:
+        readable, unreadable = kernels_readable()
+        if unreadable:
+            return (' libguestfs cannot read the host kernel to build its appliance: '
+                    'chmod 0644 %s.' % ' '.join(unreadable))
+        if not readable:
+            return (' libguestfs needs a kernel in /boot to build its appliance: install '
+                    'linux-image-amd64.')
+    if 'qemu' in lower and ('not found' in lower or 'no such file' in lower):
+        return ' Install qemu-system-x86.'
+    if 'permission denied' in lower:
+        return (' Check that [appliance]cache_dir is writable by this user.')
+    return (' Run "inject status" with [appliance]debug = true (or libguestfs-test-tool) '
+            'to see the appliance console.')

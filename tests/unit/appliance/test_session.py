@@ -1,0 +1,204 @@
+"""Sessions: run() with real worker processes (stand-ins from tests.unit.workers), their
+deadlines, and the KVM-to-TCG and PVH-to-stock fallbacks."""
+
+import json
+import os
+import signal
+import time
+
+from inject import exception
+from inject import report
+from inject.appliance import accelerator as accel
+from inject.appliance import session
+from tests.unit.appliance.base import file_item
+from tests.unit.appliance.base import job
+from tests.unit.appliance.base import KERNEL
+from tests.unit.appliance.base import settings
+
+
+def test_settings_from_conf(conf, override):
+    override('accelerator', 'tcg', 'appliance')
+    override('inject_timeout', 30, 'appliance')
+    s = session.Settings.from_conf(conf)
+    assert (s.accelerator, s.inject_timeout, s.memsize, s.driver) == ('tcg', 30, 512,
+                                                                        'guestfs')
+
+
+def gone(pid):
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            return f.read().split(') ')[1].startswith('Z')   # a zombie no longer runs
+    except FileNotFoundError:
+        return True
+
+
+def wait_for(path, seconds=10):
+    deadline = time.monotonic() + seconds
+    while not os.path.exists(path):
+        assert time.monotonic() < deadline, '%s never appeared' % path
+        time.sleep(0.02)
+
+
+# --- deadlines ---------------------------------------------------------------------------
+
+def test_hanging_launch_is_killed(tmp_path, worker, monkeypatch):
+    started = worker('hang')
+    pidfile = tmp_path / 'pids'
+    monkeypatch.setenv('INJECT_TEST_PIDFILE', str(pidfile))
+    t0 = time.monotonic()
+    outcome = session.run([job('/d0.qcow2'), job('/d1.qcow2')],
+                          settings(tmp_path, accelerator='tcg', launch_timeout=1))
+    assert time.monotonic() - t0 < 8
+    assert outcome.accelerator is None
+    assert 'did not finish launch within 1 s' in outcome.error
+    assert 'launch_timeout' in outcome.error
+    assert len(outcome.jobs) == 2
+    for job_outcome in outcome.jobs:
+        assert 'did not finish launch' in job_outcome.error
+    [proc] = started
+    assert proc.returncode == -signal.SIGKILL
+    wait_for(pidfile)
+    worker_pid, qemu_pid = map(int, pidfile.read_text().split())
+    assert worker_pid == proc.pid
+    deadline = time.monotonic() + 5
+    while not (gone(worker_pid) and gone(qemu_pid)):
+        assert time.monotonic() < deadline, 'the worker or its child survived'
+        time.sleep(0.02)
+
+
+def test_log_messages_do_not_extend_the_launch_deadline(tmp_path, worker):
+    started = worker('chatty')
+    t0 = time.monotonic()
+    outcome = session.run([job('/d0.qcow2')],
+                          settings(tmp_path, accelerator='tcg', launch_timeout=1))
+    assert time.monotonic() - t0 < 8
+    assert 'did not finish launch within 1 s' in outcome.error
+    assert started[0].returncode == -signal.SIGKILL
+
+
+def test_dying_worker_is_reported(tmp_path, worker):
+    worker('die')
+    outcome = session.run([job('/d0.qcow2')], settings(tmp_path, accelerator='tcg'))
+    assert outcome.accelerator is None
+    assert outcome.error == str(exception.ApplianceDied(stage='launch',
+                                                        reason='exit code 3'))
+    assert outcome.jobs[0].error == outcome.error
+
+
+def test_run_with_fake_worker(tmp_path, worker):
+    worker('fake')
+    outcome = session.run([job('/d0.qcow2', 0, [file_item('/etc/x')]),
+                           job('/d1.qcow2', 0, [file_item('/etc')])],
+                          settings(tmp_path, accelerator='tcg'))
+    assert outcome.error is None
+    assert outcome.accelerator == 'tcg'
+    assert {'launch', 'shutdown', 'session'} <= set(outcome.timings)
+    assert [r.status for r in outcome.jobs[0].results] == [report.INJECTED]
+    assert outcome.jobs[0].results[0].mode == '0644'
+    assert [r.status for r in outcome.jobs[1].results] == [report.FAILED]
+    assert not os.path.exists(tmp_path / 'cache' / accel.RECORD_NAME)
+
+
+def test_hang_while_working_on_one_disk(tmp_path, worker, monkeypatch):
+    worker('fake')
+    monkeypatch.setenv('FAKE_HANG_MOUNT', '/dev/sdb')
+    outcome = session.run(
+        [job('/d0.qcow2', 0, [file_item('/x')], name='disk0'),
+         job('/d1.qcow2', 0, [file_item('/x')], name='disk1'),
+         job('/d2.qcow2', 0, [file_item('/x')], name='disk2')],
+        settings(tmp_path, accelerator='tcg', inject_timeout=1))
+    assert outcome.accelerator == 'tcg'
+    assert 'did not finish work on disk1 within 1 s' in outcome.error
+    assert 'damaged or hostile' in outcome.error
+    assert outcome.jobs[0].error is None
+    assert [r.status for r in outcome.jobs[0].results] == [report.INJECTED]
+    assert outcome.jobs[1].error == outcome.error
+    assert outcome.jobs[2].error == outcome.error
+
+
+# --- KVM on trial ------------------------------------------------------------------------
+
+def test_failing_kvm_falls_back_to_tcg_and_is_remembered(tmp_path, worker, monkeypatch):
+    started = worker('fake')
+    monkeypatch.setenv('FAKE_LAUNCH_ERROR_KVM', 'qemu: failed to set MSR 0x48b')
+    monkeypatch.setattr(accel, 'kvm_usable', lambda: (True, None))
+    s = settings(tmp_path)
+    outcome = session.run([job('/d0.qcow2', 0, [file_item('/x')])], s)
+    assert len(started) == 2
+    assert outcome.accelerator == 'tcg'
+    assert outcome.error is None
+    assert [r.status for r in outcome.jobs[0].results] == [report.INJECTED]
+    [note] = outcome.notes
+    assert 'KVM failed here' in note and 'failed to set MSR' in note
+    assert note.endswith('used TCG instead')
+    record = json.loads((tmp_path / 'cache' / accel.RECORD_NAME).read_text())
+    assert record['accelerator'] == 'tcg'
+    assert record['host'] == accel._host_key()
+    assert 'failed to set MSR' in record['reason']
+    accelerator, probing, why = accel.choose_accelerator(s)
+    assert (accelerator, probing) == ('tcg', False) and why.startswith('remembered: ')
+
+
+def test_hanging_kvm_falls_back_to_tcg(tmp_path, worker, monkeypatch):
+    started = worker('fake')
+    monkeypatch.setenv('FAKE_HANG_KVM', '1')
+    monkeypatch.setattr(accel, 'kvm_usable', lambda: (True, None))
+    outcome = session.run([], settings(tmp_path, kvm_probe_timeout=1))
+    assert outcome.accelerator == 'tcg'
+    assert 'KVM seems to hang' in outcome.notes[0]
+    assert started[0].returncode == -signal.SIGKILL
+    assert accel.read_record(settings(tmp_path))['accelerator'] == 'tcg'
+
+
+def test_working_kvm_is_remembered(tmp_path, worker, monkeypatch):
+    worker('fake')
+    monkeypatch.setattr(accel, 'kvm_usable', lambda: (True, None))
+    outcome = session.run([], settings(tmp_path))
+    assert (outcome.accelerator, outcome.error, outcome.notes) == ('kvm', None, [])
+    record = accel.read_record(settings(tmp_path))
+    assert record['accelerator'] == 'kvm'
+    assert record['reason'].startswith('KVM launched in ')
+
+
+# --- PVH boot ----------------------------------------------------------------------------
+
+def test_pvh_launch_passes_the_kernel_to_supermin(tmp_path, worker, extracted,
+                                                  monkeypatch):
+    worker('fake')
+    record = tmp_path / 'launches'
+    monkeypatch.setenv('FAKE_LAUNCH_RECORD', str(record))
+    outcome = session.run([job('/d0.qcow2', 0, [file_item('/x')])],
+                          settings(tmp_path, accelerator='tcg', kernel_boot='auto'))
+    assert (outcome.accelerator, outcome.kernel_boot, outcome.error) == ('tcg', 'pvh', None)
+    smp, kernel, cachedir = record.read_text().split()
+    assert kernel == KERNEL.path and smp == str(outcome.smp)
+    assert cachedir == str(tmp_path / 'cache' / 'pvh-appliance')   # built apart
+    assert 'SUPERMIN_KERNEL' not in os.environ
+
+
+def test_failing_pvh_falls_back_to_stock_and_is_remembered(tmp_path, worker, extracted,
+                                                           monkeypatch):
+    started = worker('fake')
+    monkeypatch.setenv('FAKE_LAUNCH_ERROR_PVH', 'qemu: PVH entry not found')
+    s = settings(tmp_path, accelerator='tcg', kernel_boot='auto')
+    outcome = session.run([job('/d0.qcow2', 0, [file_item('/x')])], s)
+    assert len(started) == 2
+    assert (outcome.accelerator, outcome.kernel_boot, outcome.error) == ('tcg', 'stock',
+                                                                         None)
+    assert [r.status for r in outcome.jobs[0].results] == [report.INJECTED]
+    [note] = outcome.notes
+    assert 'PVH boot of %s failed' % KERNEL.path in note and 'PVH entry not found' in note
+    assert note.endswith('used the stock kernel')
+    assert 'PVH entry' in accel.read_record(s, accel.KERNEL_RECORD_NAME)['reason']
+    # the next launch goes straight to the stock kernel
+    started.clear()
+    assert session.run([], s).kernel_boot == 'stock' and len(started) == 1
+
+
+def test_pvh_is_not_blamed_when_the_stock_kernel_fails_too(tmp_path, worker, extracted):
+    started = worker('die')
+    s = settings(tmp_path, accelerator='tcg', kernel_boot='pvh')
+    outcome = session.run([job('/d0.qcow2')], s)
+    assert len(started) == 2 and outcome.accelerator is None
+    assert 'exit code 3' in outcome.error
+    assert accel.read_record(s, accel.KERNEL_RECORD_NAME) is None

@@ -1,0 +1,218 @@
+"""Warm appliances: launched with no disk (real worker processes), hot-plugged by run(),
+and their pool (appliances launched ahead, one batch each, refilled, backed off)."""
+
+import signal
+import threading
+import time
+
+import pytest
+
+from inject import exception
+from inject import report
+from inject.appliance import session
+from inject.appliance import warm
+from tests.unit.appliance.base import file_item
+from tests.unit.appliance.base import job
+from tests.unit.appliance.base import settings
+
+
+# --- launching one, and run() hot-plugging into it ------------------------------------------
+
+class OnePool:
+    """Hands out one warm appliance, once."""
+
+    def __init__(self, ready):
+        self.ready = ready
+
+    def take(self, jobs):
+        ready, self.ready = self.ready, None
+        return ready
+
+
+def test_run_hot_plugs_disks_into_a_warm_appliance(tmp_path, worker):
+    started = worker('fake')
+    s = settings(tmp_path, accelerator='tcg', kernel_boot='stock')
+    ready = warm.launch_warm(s)
+    assert ready.alive() and (ready.accelerator, ready.kernel_boot) == ('tcg', 'stock')
+    outcome = session.run([job('/d0.qcow2', 0, [file_item('/x')]),
+                           job('/d1.qcow2', 0, [file_item('/etc')])], s, OnePool(ready))
+    assert len(started) == 1                           # no launch for the request
+    assert (outcome.warm, outcome.error, outcome.accelerator) == (True, None, 'tcg')
+    assert outcome.timings['launch'] == 0.0
+    assert outcome.timings['warm_launch'] == ready.launch_seconds
+    assert [r.status for r in outcome.jobs[0].results] == [report.INJECTED]
+    assert [r.status for r in outcome.jobs[1].results] == [report.FAILED]   # its own
+    assert 'attach' in outcome.jobs[0].timings
+    assert ready.proc.returncode == 0                  # shut down after its one batch
+
+
+def test_a_disk_the_warm_appliance_cannot_take_goes_into_a_fresh_one(tmp_path, worker,
+                                                                     monkeypatch):
+    started = worker('fake')
+    monkeypatch.setenv('FAKE_HOTPLUG_ERROR', '/d1.qcow2')
+    s = settings(tmp_path, accelerator='tcg', kernel_boot='stock')
+    outcome = session.run([job('/d0.qcow2', 0, [file_item('/x')]),
+                           job('/d1.qcow2', 0, [file_item('/y')])], s,
+                          OnePool(warm.launch_warm(s)))
+    assert len(started) == 2                           # the warm one, then a cold one
+    assert outcome.error is None
+    assert [[r.status for r in j.results] for j in outcome.jobs] == [
+        [report.INJECTED], [report.INJECTED]]
+    assert 'launch' in outcome.jobs[1].timings         # it paid for its launch
+    assert '1 disk(s) could not be hot-plugged' in outcome.notes[0]
+
+
+def test_run_without_a_warm_appliance_launches_as_before(tmp_path, worker):
+    started = worker('fake')
+    outcome = session.run([job('/d0.qcow2', 0, [file_item('/x')])],
+                          settings(tmp_path, accelerator='tcg'), OnePool(None))
+    assert len(started) == 1 and not outcome.warm and outcome.timings['launch'] > 0
+
+
+def test_warm_launch_failure_raises_and_leaves_nothing_running(tmp_path, worker):
+    started = worker('die')
+    with pytest.raises(exception.ApplianceDied):
+        warm.launch_warm(settings(tmp_path, accelerator='tcg'))
+    assert started[0].returncode is not None
+
+
+def test_hanging_warm_launch_is_killed(tmp_path, worker):
+    started = worker('hang')
+    with pytest.raises(exception.ApplianceTimeout):
+        warm.launch_warm(settings(tmp_path, accelerator='tcg', launch_timeout=1))
+    assert started[0].returncode == -signal.SIGKILL
+
+
+def test_an_unused_warm_appliance_shuts_down_cleanly(tmp_path, worker):
+    worker('fake')
+    ready = warm.launch_warm(settings(tmp_path, accelerator='tcg'))
+    ready.stop()
+    assert ready.proc.returncode == 0 and not ready.alive()
+
+
+# --- the pool -------------------------------------------------------------------------------
+
+
+class FakeWarm:
+    accelerator, kernel_boot, launch_seconds = 'tcg', 'pvh', 12.0
+
+    def __init__(self, n):
+        self.n, self.stopped, self.dead = n, False, False
+        self.proc = type('Proc', (), {'returncode': None})()
+        self.receiver = type('Receiver', (), {'close': lambda self: None})()
+
+    def alive(self):
+        return not self.dead
+
+    def stop(self):
+        self.stopped = True
+
+
+class Launcher:
+    """Stands in for warm.launch_warm: numbered FakeWarms, or failures."""
+
+    def __init__(self):
+        self.count = 0
+        self.fail = None
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def __call__(self, settings):
+        self.gate.wait(10)
+        self.count += 1
+        if self.fail:
+            raise RuntimeError(self.fail)
+        return FakeWarm(self.count)
+
+
+def wait_until(predicate, seconds=5):
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def launcher():
+    return Launcher()
+
+
+def pool_of(launcher, size=1, max_disks=4, enabled=lambda: True):
+    return warm.WarmPool(session.Settings(), size, max_disks, enabled=enabled,
+                         launch=launcher)
+
+
+def test_start_fills_the_pool(launcher):
+    pool = pool_of(launcher, size=2).start()
+    wait_until(lambda: pool.ready() == 2)
+    assert launcher.count == 2
+
+
+def test_take_hands_over_an_appliance_and_launches_its_replacement(launcher):
+    pool = pool_of(launcher).start()
+    wait_until(lambda: pool.ready() == 1)
+    taken = pool.take(['job'])
+    assert taken.n == 1
+    wait_until(lambda: pool.ready() == 1)
+    assert pool.take(['job']).n == 2          # never the same appliance twice
+
+
+def test_take_with_none_ready_does_not_wait(launcher):
+    launcher.gate.clear()                      # launches hang
+    pool = pool_of(launcher).start()
+    t0 = time.monotonic()
+    assert pool.take(['job']) is None
+    assert time.monotonic() - t0 < 1
+    launcher.gate.set()
+
+
+@pytest.mark.parametrize('jobs', [[], ['j'] * 5])
+def test_batches_outside_the_size_launch_their_own(launcher, jobs):
+    pool = pool_of(launcher, max_disks=4).start()
+    wait_until(lambda: pool.ready() == 1)
+    assert pool.take(jobs) is None and pool.ready() == 1
+
+
+def test_a_dead_appliance_is_not_handed_out(launcher):
+    pool = pool_of(launcher, size=2).start()
+    wait_until(lambda: pool.ready() == 2)
+    first = pool._ready[0]
+    first.dead = True
+    assert pool.take(['job']) is not first
+
+
+def test_disabled_pool_stays_empty_until_a_request_asks(launcher):
+    pool = pool_of(launcher, enabled=lambda: False).start()
+    time.sleep(0.1)
+    assert launcher.count == 0
+    assert pool.take(['job']) is None          # this request launches its own...
+    wait_until(lambda: pool.ready() == 1)      # ...and the pool fills for the next
+
+
+def test_failed_launch_backs_off(launcher, monkeypatch):
+    monkeypatch.setattr(warm, 'RETRY_FIRST', 0.2)
+    launcher.fail = 'qemu: failed to set MSR'
+    pool = pool_of(launcher).start()
+    wait_until(lambda: pool.last_error is not None)
+    assert 'failed to set MSR' in pool.last_error and pool.ready() == 0
+    count = launcher.count
+    pool.refill()                              # inside the back-off: nothing happens
+    time.sleep(0.05)
+    assert launcher.count == count
+    launcher.fail = None
+    wait_until(lambda: pool.ready() == 1)      # the timer retried
+    assert pool.last_error is None
+
+
+def test_close_stops_idle_appliances_and_late_launches(launcher):
+    pool = pool_of(launcher, size=2).start()
+    wait_until(lambda: pool.ready() == 2)
+    idle = list(pool._ready)
+    launcher.gate.clear()
+    pool.take(['job'])                         # a replacement launch is now running
+    pool.close()
+    assert all(w.stopped for w in idle[1:])
+    launcher.gate.set()
+    wait_until(lambda: launcher.count == 3)
+    time.sleep(0.05)
+    assert pool.ready() == 0                   # the late one was stopped, not kept
