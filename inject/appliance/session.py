@@ -18,6 +18,7 @@ import subprocess
 import time
 
 from inject import exception
+from inject import partitions
 from inject import vfs
 from inject.appliance import accelerator as accel
 from inject.appliance import channel
@@ -36,6 +37,7 @@ class Settings:
     launch_timeout: float = 180
     kvm_probe_timeout: float = 60
     inject_timeout: float = 120
+    inspect_timeout: float = 60
     cache_dir: str = None
     debug: bool = False
     driver: str = vfs.DEFAULT_DRIVER
@@ -46,7 +48,8 @@ class Settings:
         return cls(accelerator=a.accelerator, memsize=a.memsize, smp=a.smp,
                    kernel_boot=a.kernel_boot, launch_timeout=a.launch_timeout,
                    kvm_probe_timeout=a.kvm_probe_timeout,
-                   inject_timeout=a.inject_timeout, cache_dir=a.cache_dir, debug=a.debug)
+                   inject_timeout=a.inject_timeout, inspect_timeout=a.inspect_timeout,
+                   cache_dir=a.cache_dir, debug=a.debug)
 
 
 @dataclasses.dataclass
@@ -57,6 +60,11 @@ class Job:
     partition: int
     items: list              # [inject.injection.Item]
     layout: list = None      # with partition -1: a layout remembered for its base image
+
+    @property
+    def may_inspect(self):
+        """True when finding this disk's root may run libguestfs inspection."""
+        return self.partition == partitions.INSPECT and not self.layout
 
 
 @dataclasses.dataclass
@@ -105,7 +113,7 @@ def run(jobs, settings, pool=None):
              len(jobs), warm.accelerator, warm.launch_seconds)
     warm.send_jobs(jobs)
     _converse(warm.proc, warm.receiver, jobs, settings, warm.accelerator, outcome,
-              first_stage=None, start=time.monotonic())
+              first_stage=None, start=time.monotonic(), warm_launch=warm.launch_seconds)
     again = [i for i, job in enumerate(outcome.jobs) if job.unattached]
     if again and outcome.error is None:
         cold = _run_cold([jobs[i] for i in again], settings)
@@ -163,16 +171,60 @@ def _session(jobs, settings, accelerator, launch_timeout, outcome, kernel=None):
                   outcome, ('launch', launch_timeout), start)
 
 
+# --- deadlines --------------------------------------------------------------------------
+
+def slowness(accelerator, launch_seconds):
+    """How much slower than usual this appliance runs, from its own launch time.
+
+    A launch that took twice the usual time (a busy host, a shared CI machine) means the
+    work in that appliance will too, so every later deadline of the session is stretched
+    by that factor (at least 1, at most MAX_SLOWNESS). The same rule serves production
+    and the tests: no deadline is a tight constant that load can break.
+    """
+    usual = accel.USUAL_LAUNCH_SECONDS.get(accelerator)
+    if not usual or not launch_seconds:
+        return 1.0
+    return min(MAX_SLOWNESS, max(1.0, launch_seconds / usual))
+
+
+MAX_SLOWNESS = 4.0
+
+
+def work_allowance(settings, job, drives, factor):
+    """Seconds the work on ``job`` may take in an appliance holding ``drives`` drives.
+
+    ``inject_timeout`` for mounting, writing and unmounting; a disk that may need
+    inspection gets ``inspect_timeout`` more per drive, since libguestfs inspects every
+    drive of the appliance at once: the first such disk of a batch pays for all of them,
+    and is not charged against its own allowance.
+    """
+    seconds = settings.inject_timeout
+    if job.may_inspect:
+        seconds += settings.inspect_timeout * max(1, drives)
+    return seconds * factor
+
+
 # --- the conversation with the worker -------------------------------------------------
 
-def _converse(worker, receiver, jobs, settings, accelerator, outcome, first_stage, start):
+def _converse(worker, receiver, jobs, settings, accelerator, outcome, first_stage, start,
+              warm_launch=None):
     """Follow the worker's messages into ``outcome`` until it shuts down, dies or misses
-    a deadline. ``first_stage``: ('launch', seconds), or None when it has launched."""
+    a deadline. ``first_stage``: ('launch', seconds), or None when it has launched (a
+    warm appliance, which took ``warm_launch`` seconds to launch)."""
     pending = list(range(len(jobs)))
     outcome.jobs = [None] * len(jobs)
+    # Stretched by how slowly this appliance launched (see slowness()).
+    factor = slowness(accelerator, warm_launch)
+
+    def next_stage():
+        if pending:
+            job = jobs[pending[0]]
+            return ('work on %s' % job.image_name,
+                    round(work_allowance(settings, job, len(jobs), factor)))
+        return 'shutdown', round(settings.inject_timeout * factor)
+
     if first_stage is None:
-        stage = ('work on %s' % jobs[0].image_name) if jobs else 'shutdown'
-        seconds = settings.inject_timeout
+        stage, seconds = next_stage()
     else:
         stage, seconds = first_stage
     deadline = time.monotonic() + seconds
@@ -186,6 +238,7 @@ def _converse(worker, receiver, jobs, settings, accelerator, outcome, first_stag
                 case channel.Launched():
                     outcome.accelerator = accelerator
                     outcome.timings['launch'] = message.seconds
+                    factor = slowness(accelerator, message.seconds)
                 case channel.LaunchFailed():
                     outcome.error = message.reason
                     break
@@ -197,8 +250,7 @@ def _converse(worker, receiver, jobs, settings, accelerator, outcome, first_stag
                     if message.error:
                         outcome.error = message.error
                     break
-            stage = ('work on %s' % jobs[pending[0]].image_name) if pending else 'shutdown'
-            seconds = settings.inject_timeout
+            stage, seconds = next_stage()
             deadline = time.monotonic() + seconds
     except exception.InjectError as e:
         outcome.error = str(e)

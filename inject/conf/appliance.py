@@ -72,7 +72,16 @@ appliance_opts = [
                default=120,
                min=5,
                help='Seconds the work on one disk (mount, writes, unmount) may take once '
-                    'the appliance is up, and seconds its shutdown may take.'),
+                    'the appliance is up, and seconds its shutdown may take. Stretched by '
+                    'how much slower than usual the appliance launched (a busy host: at '
+                    'most 4 times).'),
+    cfg.IntOpt('inspect_timeout',
+               default=60,
+               min=0,
+               help='Extra seconds a disk that may need libguestfs inspection '
+                    '(inject_partition = -1 and no remembered layout) gets, per drive the '
+                    'appliance holds: inspection looks at every drive at once. Stretched '
+                    'like inject_timeout.'),
     cfg.StrOpt('cache_dir',
                default='$state_path/appliance',
                help='Where libguestfs keeps its appliance (about 700 MB on disk) and where '

@@ -202,3 +202,55 @@ def test_pvh_is_not_blamed_when_the_stock_kernel_fails_too(tmp_path, worker, ext
     assert len(started) == 2 and outcome.accelerator is None
     assert 'exit code 3' in outcome.error
     assert accel.read_record(s, accel.KERNEL_RECORD_NAME) is None
+
+
+# --- deadlines that scale with the host's speed and with what the appliance holds -------
+
+def test_slowness_comes_from_the_launch_time():
+    usual = accel.USUAL_LAUNCH_SECONDS['tcg']
+    assert session.slowness('tcg', usual / 2) == 1.0          # never tighter than usual
+    assert session.slowness('tcg', usual * 1.5) == 1.5        # a busy host
+    assert session.slowness('tcg', usual * 50) == session.MAX_SLOWNESS
+    assert session.slowness('tcg', None) == 1.0               # not launched yet
+    assert session.slowness(None, 30) == 1.0
+
+
+def test_inspection_allowance_grows_with_the_drives(tmp_path):
+    s = settings(tmp_path, inject_timeout=100, inspect_timeout=50)
+    plain = job('/d1', partition=1)
+    inspect = job('/d2', partition=-1)
+    remembered = job('/d3', partition=-1)
+    remembered.layout = [['/', 'sda1']]
+    assert session.work_allowance(s, plain, 4, 1.0) == 100
+    assert session.work_allowance(s, remembered, 4, 1.0) == 100
+    assert session.work_allowance(s, inspect, 1, 1.0) == 150
+    assert session.work_allowance(s, inspect, 4, 1.0) == 300
+    assert session.work_allowance(s, inspect, 4, 2.0) == 600
+
+
+def test_timeout_message_names_the_stretched_allowance(tmp_path, monkeypatch):
+    # A launch twice as slow as usual doubles the work deadline the message names.
+    s = settings(tmp_path, inject_timeout=7, inspect_timeout=0)
+    seen = []
+
+    def receive(receiver, worker, stage, seconds, deadline, accelerator):
+        seen.append((stage, seconds))
+        raise exception.ApplianceTimeout(stage=stage, seconds=seconds,
+                                         accelerator=accelerator, hint='')
+
+    class Worker:
+        def wait(self, timeout=None):
+            return 0
+
+    class Receiver:
+        def close(self):
+            pass
+
+    monkeypatch.setattr(session, 'receive', receive)
+    monkeypatch.setattr(session.channel, 'kill', lambda worker: None)
+    outcome = session.SessionOutcome()
+    usual = accel.USUAL_LAUNCH_SECONDS['tcg']
+    session._converse(Worker(), Receiver(), [job('/d1', partition=1)], s, 'tcg', outcome,
+                      first_stage=None, start=0, warm_launch=usual * 2)
+    assert seen == [('work on /d1', 14)]
+    assert 'within 14 s' in outcome.jobs[0].error
