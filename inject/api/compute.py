@@ -164,21 +164,8 @@ class Compute:
             return None
         self.db.instance_update(uuid, vm_state='active', task_state=None,
                                 launched_at=models.utcnow(), host=socket.gethostname())
-        self._sysmeta(uuid, sysmeta)
+        self.db.instance_system_metadata_update(uuid, sysmeta)
         return None
-
-    def _sysmeta(self, uuid, values):
-        with self.db.session() as s:
-            inst = s.get(models.Instance, uuid)
-            if inst is None:
-                return
-            have = {m.key: m for m in inst.system_metadata_items}
-            for k, v in values.items():
-                if k in have:
-                    have[k].value = v
-                else:
-                    inst.system_metadata_items.append(
-                        models.InstanceSystemMetadata(key=k, value=v))
 
     def _error(self, uuid, message, details=None, sysmeta=None):
         if self.db.instance_get(uuid) is None:
@@ -187,7 +174,7 @@ class Compute:
         self.db.instance_update(uuid, vm_state='error', task_state=None)
         self.db.fault_add(uuid, 500, message, details)
         if sysmeta:
-            self._sysmeta(uuid, sysmeta)
+            self.db.instance_system_metadata_update(uuid, sysmeta)
 
     def remove_disk(self, uuid):
         shutil.rmtree(os.path.dirname(self.disk_path(uuid)), ignore_errors=True)

@@ -1,8 +1,16 @@
-"""The microversions inject-api speaks, one line per version, and header parsing.
+"""The microversions inject-api speaks, one line per version; header parsing; and the
+version ranges that gate behaviour, as data.
 
 Every version up to the maximum is listed because clients negotiate by number; a
 version that changes nothing in the resources served here says so. Bodies follow
 Nova's at each version (tempest's response schemas are the contract).
+
+A request's version is parsed once (:func:`from_headers`) into a
+:class:`microversion_parse.Version`, a comparable ``(major, minor)`` tuple. Code compares
+it with the constants below (``req.version >= V2_57``), or picks what applies from a
+table of ``(min, max, value)`` rows with :func:`select`, as Nova's
+``@validation.schema(..., min_version, max_version)`` and placement's
+``microversion.py`` do.
 """
 
 import re
@@ -65,7 +73,7 @@ VERSIONS = [
     '2.48',  # diagnostics format (not served)
     '2.49',  # tagged attach (not served)
     '2.50',  # quota classes: server_groups, server_group_members; network quotas gone
-    '2.51',  # volume-extended event (not served)
+    '2.51',  # instance action events shown to their owner (volume-extended: not served)
     '2.52',  # "tags" on create
     '2.53',  # service and hypervisor uuids (not served)
     '2.54',  # rebuild accepts "key_name" (only null here: no keypairs) and returns it
@@ -127,12 +135,47 @@ def from_headers(headers):
     return version
 
 
+def _listed(text):
+    if text not in VERSIONS:
+        raise ValueError('%s is not a version inject-api speaks' % text)
+    return parse(text)
+
+
+# The versions that change something here (VERSIONS says what), and the last version
+# before some of them, for the upper ends of ranges in tables.
+V2_3 = _listed('2.3')
+V2_9 = _listed('2.9')
+V2_16 = _listed('2.16')
+V2_18 = _listed('2.18')
+V2_19 = _listed('2.19')
+V2_26 = _listed('2.26')
+V2_35 = _listed('2.35')
+V2_36 = _listed('2.36')
+V2_37 = _listed('2.37')
+V2_39 = _listed('2.39')
+V2_47 = _listed('2.47')
+V2_49 = _listed('2.49')
+V2_50 = _listed('2.50')
+V2_51 = _listed('2.51')
+V2_52 = _listed('2.52')
+V2_53 = _listed('2.53')
+V2_54 = _listed('2.54')
+V2_55 = _listed('2.55')
+V2_56 = _listed('2.56')
+V2_57 = _listed('2.57')
+
+
+def select(table, version):
+    """The value of the ``(min, max, value)`` row of ``table`` whose range (both ends
+    included) holds ``version``. Tables cover MIN..MAX, so a row always matches."""
+    for low, high, value in table:
+        if low <= version <= high:
+            return value
+    raise LookupError('no row for version %s' % (version,))
+
+
 def headers(version):
     """Response headers announcing ``version``."""
     return [(STANDARD_HEADER, '%s %s' % (SERVICE_TYPE, version)),
             (LEGACY_HEADER, str(version)),
             ('Vary', VARY)]
-
-
-def at_least(version, text):
-    return version >= parse(text)

@@ -1,7 +1,9 @@
-"""Quota resources, which of them each microversion shows, effective limits, and the
-personality checks Nova makes on create and rebuild (messages are Nova's)."""
+"""Quota resources, which of them each microversion shows (tables of ``(min, max,
+names)`` rows), effective limits, and the checks Nova makes on create and rebuild
+(messages are Nova's)."""
 
 from inject.api import faults
+from inject.api import microversion as mv
 
 # API name -> [quota] option name (Nova's mapping: the path limit's option differs).
 RESOURCES = {
@@ -20,25 +22,37 @@ INJECTED = ('injected_files', 'injected_file_content_bytes', 'injected_file_path
 SERVER_GROUPS = ('server_groups', 'server_group_members')
 
 
-def quota_set_resources(req):
-    """os-quota-sets resources at the request's microversion."""
-    names = list(RESOURCES)
-    if not req.at_least('2.36'):
-        names += list(NETWORK_DEFAULTS)
-    if req.at_least('2.57'):
-        names = [n for n in names if n not in INJECTED]
-    return names
+def _without(names, dropped):
+    return tuple(n for n in names if n not in dropped)
 
 
-def quota_class_resources(req):
-    """os-quota-class-sets resources: server groups only from 2.50, as in Nova."""
-    names = list(RESOURCES)
-    if not req.at_least('2.50'):
-        names = [n for n in names if n not in SERVER_GROUPS]
-        names += list(NETWORK_DEFAULTS)
-    if req.at_least('2.57'):
-        names = [n for n in names if n not in INJECTED]
-    return names
+_ALL = tuple(RESOURCES)
+
+# (min, max, resources shown) of os-quota-sets: network quotas until 2.35 (Nova kept
+# showing them), injected_* until 2.56.
+QUOTA_SET_RESOURCES = [
+    (mv.MIN, mv.V2_35, _ALL + tuple(NETWORK_DEFAULTS)),
+    (mv.V2_36, mv.V2_56, _ALL),
+    (mv.V2_57, mv.MAX, _without(_ALL, INJECTED)),
+]
+
+# (min, max, resources shown) of os-quota-class-sets: server groups only from 2.50 and
+# network quotas until 2.49, as in Nova; injected_* until 2.56.
+QUOTA_CLASS_RESOURCES = [
+    (mv.MIN, mv.V2_49, _without(_ALL, SERVER_GROUPS) + tuple(NETWORK_DEFAULTS)),
+    (mv.V2_50, mv.V2_56, _ALL),
+    (mv.V2_57, mv.MAX, _without(_ALL, INJECTED)),
+]
+
+
+def quota_set_resources(version):
+    """os-quota-sets resources at ``version``."""
+    return mv.select(QUOTA_SET_RESOURCES, version)
+
+
+def quota_class_resources(version):
+    """os-quota-class-sets resources at ``version``."""
+    return mv.select(QUOTA_CLASS_RESOURCES, version)
 
 
 class Quotas:
@@ -48,12 +62,10 @@ class Quotas:
 
     def defaults(self):
         """Configuration defaults overridden by the "default" quota class."""
-        limits = {name: getattr(self.conf.quota, opt) for name, opt in RESOURCES.items()}
-        limits.update(NETWORK_DEFAULTS)
-        limits.update(self.db.quota_class_get('default'))
-        return limits
+        return self.class_limits('default')
 
     def class_limits(self, class_name):
+        """Configuration defaults overridden by the quota class ``class_name``."""
         limits = {name: getattr(self.conf.quota, opt) for name, opt in RESOURCES.items()}
         limits.update(NETWORK_DEFAULTS)
         limits.update(self.db.quota_class_get(class_name))

@@ -1,13 +1,14 @@
-"""Request bodies checked against JSON schemas, with Nova's error wording, and the
-strict base64 decoding personality and user_data go through."""
+"""Request bodies checked against JSON schemas, with Nova's error wording.
+
+The ``base64`` format (``user_data``) is checked with :func:`inject.encoding.b64decode`,
+the one strict decoder; personality contents are decoded by
+:mod:`inject.api.personality`, which words its 400 with :func:`invalid_input` too.
+"""
 
 import jsonschema
 
 from inject import encoding
 from inject.api import faults
-
-decode_base64 = encoding.b64decode
-
 
 _checker = jsonschema.FormatChecker()
 
@@ -15,7 +16,7 @@ _checker = jsonschema.FormatChecker()
 @_checker.checks('base64', raises=ValueError)
 def _is_base64(value):
     if isinstance(value, str):
-        decode_base64(value)
+        encoding.b64decode(value)
     return True
 
 
@@ -25,24 +26,36 @@ def validate(schema, body):
     error = jsonschema.exceptions.best_match(validator.iter_errors(body))
     if error is None:
         return
-    if error.path:
-        path = list(error.path)
-        field = path[-1]
-        # Name the personality file whose contents are wrong, not just "contents".
-        if len(path) >= 3 and path[-3] == 'personality' and isinstance(body, dict):
-            item = _dig(body, path[:-1])
-            if isinstance(item, dict) and isinstance(item.get('path'), str):
-                field = '%s (personality file %s)' % (field, item['path'])
-        if error.validator == 'format' and error.validator_value == 'base64':
-            cause = error.cause or 'invalid'
-            message = "'%s' is not valid base64: %s" % (_short(error.instance), cause)
-        else:
-            message = error.message
-        detail = ('Invalid input for field/attribute %s. Value: %s. %s'
-                  % (field, _short(error.instance), message))
+    if not error.path:
+        raise faults.BadRequest(error.message)
+    path = list(error.path)
+    field = path[-1]
+    # Name the personality file whose contents are wrong, not just "contents".
+    if len(path) >= 3 and path[-3] == 'personality' and isinstance(body, dict):
+        item = _dig(body, path[:-1])
+        if isinstance(item, dict) and isinstance(item.get('path'), str):
+            field = personality_field(field, item['path'])
+    if error.validator == 'format' and error.validator_value == 'base64':
+        message = not_base64(error.instance, error.cause)
     else:
-        detail = error.message
-    raise faults.BadRequest(detail)
+        message = error.message
+    raise invalid_input(field, error.instance, message)
+
+
+def invalid_input(field, value, message):
+    """Nova's 400 for a field whose value is wrong."""
+    return faults.BadRequest('Invalid input for field/attribute %s. Value: %s. %s'
+                             % (field, _short(value), message))
+
+
+def personality_field(field, path):
+    """``contents (personality file /etc/motd)``: a field of one personality file."""
+    return '%s (personality file %s)' % (field, path)
+
+
+def not_base64(value, cause):
+    """Why ``value`` is refused as base64 (``cause`` is the decoder's ValueError)."""
+    return "'%s' is not valid base64: %s" % (_short(value), cause or 'invalid')
 
 
 def _dig(body, path):

@@ -1,83 +1,36 @@
-"""The WSGI application: routing, microversion negotiation, auth, Nova-style faults.
+"""The WSGI application: microversion negotiation, Nova-style faults and the request
+log, around :mod:`inject.api.auth` (who is calling) and :mod:`inject.api.router`
+(which handler answers).
 
 Every response, errors included, carries ``OpenStack-API-Version``,
-``X-OpenStack-Nova-API-Version`` and ``Vary``. Requests are routed by method and path
-under ``/v2.1`` (and ``/v2``, served by the same code), with or without a project id
-after the version prefix.
+``X-OpenStack-Nova-API-Version`` and ``Vary``.
 """
 
 import json
 import logging
-import re
 import time
 
 import webob
-from oslo_context import context as oslo_context
 
+from inject.api import auth
 from inject.api import compute as compute_mod
 from inject.api import faults
 from inject.api import microversion
 from inject.api import policy
 from inject.api import quotas
-from inject.api.handlers import flavors
-from inject.api.handlers import images
-from inject.api.handlers import instance_actions
-from inject.api.handlers import limits
-from inject.api.handlers import quota_classes
-from inject.api.handlers import quota_sets
-from inject.api.handlers import servers
+from inject.api import router
 from inject.api.handlers import versions
 from inject.db import api as db_api
 
 LOG = logging.getLogger(__name__)
 
-PREFIXES = ('v2.1', 'v2')
-# First path segments after the prefix that are collections, not project ids.
-COLLECTIONS = {'servers', 'flavors', 'images', 'limits', 'os-quota-sets',
-               'os-quota-class-sets', 'v2'}
-
-ROUTES = [
-    ('GET', 'servers', servers.index),
-    ('GET', 'servers/detail', servers.detail),
-    ('POST', 'servers', servers.create),
-    ('GET', 'servers/{id}', servers.show),
-    ('DELETE', 'servers/{id}', servers.delete),
-    ('POST', 'servers/{id}/action', servers.action),
-    ('GET', 'servers/{id}/os-instance-actions', instance_actions.index),
-    ('GET', 'servers/{id}/os-instance-actions/{request_id}', instance_actions.show),
-    ('GET', 'flavors', flavors.index),
-    ('GET', 'flavors/detail', flavors.detail),
-    ('GET', 'flavors/{id}', flavors.show),
-    ('GET', 'images', images.index),
-    ('GET', 'images/detail', images.detail),
-    ('GET', 'images/{id}', images.show),
-    ('GET', 'v2/images', images.glance_index),
-    ('GET', 'v2/images/{id}', images.glance_show),
-    ('GET', 'limits', limits.index),
-    ('GET', 'os-quota-sets/{id}', quota_sets.show),
-    ('GET', 'os-quota-sets/{id}/detail', quota_sets.detail),
-    ('GET', 'os-quota-sets/{id}/defaults', quota_sets.defaults),
-    ('PUT', 'os-quota-sets/{id}', quota_sets.update),
-    ('DELETE', 'os-quota-sets/{id}', quota_sets.delete),
-    ('GET', 'os-quota-class-sets/{id}', quota_classes.show),
-    ('PUT', 'os-quota-class-sets/{id}', quota_classes.update),
-]
-
-
-def _compile(template):
-    pattern = re.sub(r'\\\{(\w+)\\\}', r'(?P<\1>[^/]+)', re.escape(template))
-    return re.compile('^%s/?$' % pattern)
-
-
 _UNEXPECTED = ('Unexpected API Error. Please report this to the operators of this '
                'inject-api with the request id; the inject-api log has the details.')
-
-_COMPILED = [(method, _compile(t), handler) for method, t, handler in ROUTES]
 
 
 class Request(webob.Request):
     """A request with what the application worked out about it."""
-    version = None          # microversion_parse.Version
+    version = None          # microversion_parse.Version, parsed once per request
     context = None          # oslo_context RequestContext
     app = None              # the Application
     url_project = None      # project id given in the URL, or None
@@ -108,16 +61,13 @@ class Request(webob.Request):
         base = self.base_url()
         project = '/' + self.url_project if self.url_project else ''
         prefix = self.path_info.lstrip('/').split('/', 1)[0]
-        prefix = prefix if prefix in PREFIXES else 'v2.1'
+        prefix = prefix if prefix in router.PREFIXES else 'v2.1'
         return '%s/%s%s' % (base, prefix, project), '%s%s' % (base, project)
 
     def links(self, collection, ident):
         own, bookmark = self.link_prefix()
         return [{'rel': 'self', 'href': '%s/%s/%s' % (own, collection, ident)},
                 {'rel': 'bookmark', 'href': '%s/%s/%s' % (bookmark, collection, ident)}]
-
-    def at_least(self, text):
-        return microversion.at_least(self.version, text)
 
     def authorize(self, rule, project_id):
         self.app.policy.authorize(self.context, rule, project_id)
@@ -137,11 +87,7 @@ class Application:
         self.policy = policy.Enforcer(conf)
         self.quotas = quotas.Quotas(conf, self.db)
         self.compute = compute or compute_mod.Compute(conf, self.db)
-        self._authenticated = self._routed
-        if conf.api.auth_strategy == 'keystone':
-            from keystonemiddleware import auth_token
-            self._authenticated = auth_token.AuthProtocol(
-                self._routed, {'oslo_config_config': conf})
+        self._authenticated = auth.wrap(self._routed, conf)
 
     def __call__(self, environ, start_response):
         start = time.monotonic()
@@ -157,8 +103,8 @@ class Application:
             except microversion.UnsupportedVersion as e:
                 raise faults.Fault(406, str(e))
             environ['inject.version'] = version
-            segments = [s for s in req.path_info.split('/') if s]
-            if not segments or (len(segments) == 1 and segments[0] in PREFIXES):
+            segments = router.segments(req.path_info)
+            if router.is_version_document(segments):
                 resp = self._respond(req, versions.document, segments)
             else:
                 resp = req.get_response(self._authenticated)
@@ -179,66 +125,13 @@ class Application:
         req = Request(environ)
         try:
             req.version = environ['inject.version']
-            req.context = self._context(req)
-            handler, kwargs = self._route(req)
+            req.context = auth.context(req, self.conf)
+            handler, kwargs = router.route(
+                req, check_project=self.conf.api.auth_strategy == 'keystone')
             resp = self._respond(req, handler, **kwargs)
         except faults.Fault as f:
             resp = _fault_response(f)
         return resp(environ, start_response)
-
-    def _route(self, req):
-        segments = [s for s in req.path_info.split('/') if s]
-        if segments[0] not in PREFIXES:
-            raise faults.NotFound('The resource could not be found.')
-        rest = segments[1:]
-        if rest and rest[0] not in COLLECTIONS:
-            req.url_project = rest[0]
-            rest = rest[1:]
-            if self.conf.api.auth_strategy == 'keystone' and (
-                    req.url_project != req.context.project_id):
-                raise faults.BadRequest(
-                    "Malformed request URL: URL's project_id '%s' doesn't match "
-                    "Context's project_id '%s'" % (req.url_project,
-                                                   req.context.project_id))
-        path = '/'.join(rest)
-        allowed = False
-        for method, pattern, handler in _COMPILED:
-            match = pattern.match(path)
-            if match:
-                if method == req.method:
-                    return handler, match.groupdict()
-                allowed = True
-        if allowed:
-            raise faults.Fault(405, 'The method is not allowed for this resource.')
-        raise faults.NotFound('The resource could not be found.')
-
-    def _context(self, req):
-        h = req.headers
-        if self.conf.api.auth_strategy == 'keystone':
-            if h.get('X-Identity-Status') != 'Confirmed':
-                raise faults.Fault(401, 'Authentication required')
-            project = h.get('X-Project-Id')
-            user = h.get('X-User-Id')
-            roles = [r.strip() for r in h.get('X-Roles', '').split(',') if r.strip()]
-        else:
-            segments = [s for s in req.path_info.split('/') if s]
-            url_project = (segments[1] if len(segments) > 1
-                           and segments[1] not in COLLECTIONS else None)
-            # Nova's noauth2 convention: a token "user:project" names both.
-            token = h.get('X-Auth-Token', '')
-            token_user, _, token_project = token.partition(':') if ':' in token else (
-                None, None, None)
-            project = (url_project or h.get('X-Project-Id') or token_project
-                       or self.conf.api.noauth_project)
-            user = h.get('X-User-Id') or token_user or self.conf.api.noauth_user
-            roles = ([r.strip() for r in h['X-Roles'].split(',') if r.strip()]
-                     if 'X-Roles' in h else list(self.conf.api.noauth_roles))
-        request_id = h.get('X-OpenStack-Request-Id') or None
-        ctx = oslo_context.RequestContext(user_id=user, project_id=project, roles=roles,
-                                          request_id=request_id)
-        if not ctx.request_id.startswith('req-'):
-            ctx.request_id = oslo_context.generate_request_id()
-        return ctx
 
     def _respond(self, req, handler, *args, **kwargs):
         req.app = self

@@ -1,5 +1,6 @@
-"""Queries of inject-api. Every function opens its own short transaction, so handlers
-and the background spawn threads never share a session."""
+"""Queries of inject-api, and the only place that writes its database. Every function
+opens its own short transaction, so handlers and the background spawn threads never
+share a session."""
 
 import contextlib
 
@@ -80,6 +81,26 @@ class Database:
             inst.updated_at = models.utcnow()
         return self.instance_get(uuid)
 
+    def instance_delete(self, uuid):
+        """Mark the instance deleted (its rows stay, as Nova's soft delete)."""
+        self.instance_update(uuid, vm_state='deleted', task_state=None, deleted=True,
+                             terminated_at=models.utcnow())
+
+    def instance_system_metadata_update(self, uuid, values):
+        """Set the system metadata keys in ``values``, keeping the others; nothing
+        when the instance is gone."""
+        with self.session() as s:
+            inst = s.get(models.Instance, uuid)
+            if inst is None:
+                return
+            have = {m.key: m for m in inst.system_metadata_items}
+            for k, v in values.items():
+                if k in have:
+                    have[k].value = v
+                else:
+                    inst.system_metadata_items.append(
+                        models.InstanceSystemMetadata(key=k, value=v))
+
     def instance_usage(self, project_id):
         """(instances, cores, ram) used by the project's live instances."""
         with self.session() as s:
@@ -121,9 +142,8 @@ class Database:
     # Quotas
 
     def quota_get(self, project_id):
-        with self.session() as s:
-            return {q.resource: q.hard_limit for q in s.scalars(sa.select(
-                models.Quota).where(models.Quota.project_id == project_id))}
+        """``{resource: limit}`` set for the project."""
+        return _limits(self, models.Quota, 'project_id', project_id)
 
     def quota_set(self, project_id, limits):
         _upsert(self, models.Quota, 'project_id', project_id, limits)
@@ -133,12 +153,18 @@ class Database:
             s.execute(sa.delete(models.Quota).where(models.Quota.project_id == project_id))
 
     def quota_class_get(self, class_name):
-        with self.session() as s:
-            return {q.resource: q.hard_limit for q in s.scalars(sa.select(
-                models.QuotaClass).where(models.QuotaClass.class_name == class_name))}
+        """``{resource: limit}`` set for the quota class."""
+        return _limits(self, models.QuotaClass, 'class_name', class_name)
 
     def quota_class_set(self, class_name, limits):
         _upsert(self, models.QuotaClass, 'class_name', class_name, limits)
+
+
+def _limits(db, model, owner_column, owner):
+    """The one quota getter: ``{resource: hard_limit}`` of ``owner``'s rows."""
+    with db.session() as s:
+        return {q.resource: q.hard_limit for q in s.scalars(sa.select(model).where(
+            getattr(model, owner_column) == owner))}
 
 
 def _upsert(db, model, owner_column, owner, limits):

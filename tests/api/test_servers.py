@@ -57,33 +57,6 @@ def test_create_with_personality_injects_decoded_files(api):
     assert show.json['server']['status'] == 'ACTIVE'
 
 
-def test_personality_base64_is_strict_and_names_the_file(api):
-    resp = api.create(version='2.56', status=400, wait=False, personality=[
-        {'path': '/etc/motd', 'contents': 'aGVsbG8=$$%'}])
-    message = resp.json['badRequest']['message']
-    assert '/etc/motd' in message and 'base64' in message
-    # line breaks as written by base64(1) are fine
-    api.create(version='2.56', personality=[
-        {'path': '/etc/motd', 'contents': 'aGVs\nbG8K'}])
-    assert api.fake.requests[-1].files == [('/etc/motd', b'hello\n')]
-
-
-def test_personality_bad_padding_refused(api):
-    api.create(version='2.1', status=400, wait=False, personality=[
-        {'path': '/etc/motd', 'contents': 'aGVsbG8'}])
-
-
-def test_personality_extra_key_refused(api):
-    api.create(version='2.1', status=400, wait=False, personality=[
-        {'path': '/a', 'contents': b64(b'x'), 'mode': '0600'}])
-
-
-def test_personality_bad_path_refused(api):
-    resp = api.create(version='2.1', status=400, wait=False, personality=[
-        {'path': '/etc/../../x', 'contents': b64(b'x')}])
-    assert '/etc/../../x' in resp.json['badRequest']['message']
-
-
 @pytest.mark.parametrize('version', ['2.57'])
 def test_personality_rejected_from_257(api, version):
     resp = api.create(version=version, status=400, wait=False, personality=[

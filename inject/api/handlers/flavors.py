@@ -2,12 +2,13 @@
 
 from inject.api import catalog
 from inject.api import faults
+from inject.api import microversion as mv
 
 
 def _view(req, flavor, detail):
     body = {'id': flavor['id'], 'name': flavor['name'],
             'links': req.links('flavors', flavor['id'])}
-    if req.at_least('2.55'):
+    if req.version >= mv.V2_55:
         body['description'] = None
     if detail:
         body.update({'ram': flavor['ram'], 'disk': flavor['disk'],

@@ -4,6 +4,7 @@ overridden to inject-api."""
 
 from inject.api import catalog
 from inject.api import faults
+from inject.api import microversion as mv
 
 
 def _image_dir(req):
@@ -11,7 +12,7 @@ def _image_dir(req):
 
 
 def _proxy_check(req):
-    if req.at_least('2.36'):
+    if req.version >= mv.V2_36:
         raise faults.NotFound('The resource could not be found.')
 
 

@@ -5,22 +5,20 @@ name; its result is Success or Error (the server's fault says why).
 """
 
 from inject.api import faults
-from inject.api.handlers import servers
+from inject.api import microversion as mv
+from inject.api.handlers import util
+from inject.api.views import times
 
 _EVENTS = {'create': 'compute__do_build_and_run_instance',
            'rebuild': 'compute_rebuild_instance',
            'delete': 'compute_terminate_instance'}
 
 
-def _time(value):
-    return value.isoformat(timespec='microseconds') if value else None
-
-
 def _view(action):
     return {'action': action.action, 'instance_uuid': action.instance_uuid,
             'message': action.message, 'project_id': action.project_id,
-            'request_id': action.request_id, 'start_time': _time(action.start_time),
-            'user_id': action.user_id}
+            'request_id': action.request_id, 'user_id': action.user_id,
+            'start_time': times.isotime_usec(action.start_time)}
 
 
 def _event(req, action):
@@ -28,28 +26,28 @@ def _event(req, action):
     if action.finish_time is not None:
         result = 'Error' if action.message else 'Success'
     event = {'event': _EVENTS.get(action.action, 'compute_%s' % action.action),
-             'start_time': _time(action.start_time),
-             'finish_time': _time(action.finish_time), 'result': result}
+             'start_time': times.isotime_usec(action.start_time),
+             'finish_time': times.isotime_usec(action.finish_time), 'result': result}
     if req.is_admin:
         event['traceback'] = None
     return event
 
 
 def index(req, id):
-    inst = servers.get_instance(req, id)
+    inst = util.get_instance(req, id)
     req.authorize('os_compute_api:os-instance-actions:list', inst.project_id)
     actions = sorted(req.app.db.action_list(inst.uuid), key=lambda a: a.id, reverse=True)
     return 200, {'instanceActions': [_view(a) for a in actions]}
 
 
 def show(req, id, request_id):
-    inst = servers.get_instance(req, id)
+    inst = util.get_instance(req, id)
     req.authorize('os_compute_api:os-instance-actions:show', inst.project_id)
     found = [a for a in req.app.db.action_list(inst.uuid) if a.request_id == request_id]
     if not found:
         raise faults.NotFound('Action for request_id %s on instance %s not found'
                               % (request_id, id))
     body = _view(found[-1])
-    if req.is_admin or req.at_least('2.51'):
+    if req.is_admin or req.version >= mv.V2_51:
         body['events'] = [_event(req, found[-1])]
     return 200, {'instanceAction': body}

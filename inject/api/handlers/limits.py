@@ -1,5 +1,7 @@
 """GET /limits: absolute limits and usage of the caller's project."""
 
+from inject.api import microversion as mv
+
 _NETWORK = {'maxSecurityGroupRules': 'security_group_rules',
             'maxSecurityGroups': 'security_groups', 'maxTotalFloatingIps': 'floating_ips'}
 
@@ -22,12 +24,12 @@ def index(req):
         'totalRAMUsed': used['ram'],
         'totalServerGroupsUsed': 0,
     }
-    if not req.at_least('2.57'):
+    if req.version < mv.V2_57:
         absolute['maxPersonality'] = limits['injected_files']
         absolute['maxPersonalitySize'] = limits['injected_file_content_bytes']
-    if not req.at_least('2.39'):
+    if req.version < mv.V2_39:
         absolute['maxImageMeta'] = limits['metadata_items']
-    if not req.at_least('2.36'):
+    if req.version < mv.V2_36:
         for key, resource in _NETWORK.items():
             absolute[key] = limits[resource]
         absolute['totalFloatingIpsUsed'] = 0

@@ -2,6 +2,7 @@
 showing with ``user_id`` gives the project's, changing with it is refused."""
 
 from inject.api import faults
+from inject.api import microversion as mv
 from inject.api import quotas
 from inject.api import validation
 from inject.api.schemas import quotas as schema
@@ -10,7 +11,7 @@ _CHECKED = ('instances', 'cores', 'ram')
 
 
 def _body(req, limits, project_id=None):
-    body = {name: limits[name] for name in quotas.quota_set_resources(req)}
+    body = {name: limits[name] for name in quotas.quota_set_resources(req.version)}
     if project_id is not None:
         body['id'] = project_id
     return body
@@ -26,7 +27,7 @@ def detail(req, id):
     limits = req.app.quotas.limits(id)
     used = req.app.quotas.usage(id)
     body = {name: {'limit': limits[name], 'in_use': used.get(name, 0), 'reserved': 0}
-            for name in quotas.quota_set_resources(req)}
+            for name in quotas.quota_set_resources(req.version)}
     body['id'] = id
     return 200, {'quota_set': body}
 
@@ -47,8 +48,7 @@ def update(req, id):
     req.authorize('os_compute_api:os-quota-sets:update', id)
     _no_user_quotas(req)
     body = req.body_json()
-    validation.validate(schema.update(quotas.quota_set_resources(req), 'quota_set',
-                                      True), body)
+    validation.validate(mv.select(schema.UPDATE_QUOTA_SET, req.version), body)
     values = dict(body['quota_set'])
     force = str(values.pop('force', False)).lower() == 'true'
     values = {k: int(v) for k, v in values.items()}

@@ -1,7 +1,15 @@
-"""Request bodies of server create and rebuild at a microversion (Nova's schemas,
-restricted to what inject-api can honour)."""
+"""Request bodies of server create and rebuild (Nova's schemas, restricted to what
+inject-api can honour): one schema constant per version range, and the tables
+``CREATE`` and ``REBUILD`` of ``(min, max, schema)`` rows that
+:func:`inject.api.microversion.select` picks from.
+
+Personality ``contents`` is only checked to be a string here: it is decoded once, by
+:mod:`inject.api.personality`, which names the file in its 400.
+"""
 
 import copy
+
+from inject.api import microversion as mv
 
 _NAME = {'type': 'string', 'minLength': 1, 'maxLength': 255}
 _DESCRIPTION = {'type': ['string', 'null'], 'minLength': 0, 'maxLength': 255}
@@ -11,7 +19,7 @@ _METADATA = {'type': 'object',
 _PERSONALITY = {'type': 'array', 'items': {
     'type': 'object',
     'properties': {'path': {'type': 'string'},
-                   'contents': {'type': 'string', 'format': 'base64'}},
+                   'contents': {'type': 'string'}},
     'required': ['path', 'contents'],
     'additionalProperties': False}}
 _USER_DATA = {'type': 'string', 'format': 'base64', 'maxLength': 65535}
@@ -94,28 +102,42 @@ _REBUILD = {
 }
 
 
-def create(req):
-    schema = copy.deepcopy(_CREATE)
-    server = schema['properties']['server']
-    if req.at_least('2.19'):
-        server['properties']['description'] = _DESCRIPTION
-    if req.at_least('2.37'):
-        server['required'].append('networks')
-    if req.at_least('2.52'):
-        server['properties']['tags'] = _TAGS
-    if req.at_least('2.57'):
-        del server['properties']['personality']
+def _derive(schema, key, add=None, drop=(), require=()):
+    """A copy of ``schema`` whose ``key`` object gains properties ``add``, loses
+    ``drop`` and requires ``require`` too (built once, at import)."""
+    schema = copy.deepcopy(schema)
+    body = schema['properties'][key]
+    body['properties'].update(copy.deepcopy(add or {}))
+    for name in drop:
+        del body['properties'][name]
+    body['required'].extend(require)
     return schema
 
 
-def rebuild(req):
-    schema = copy.deepcopy(_REBUILD)
-    props = schema['properties']['rebuild']['properties']
-    if req.at_least('2.19'):
-        props['description'] = _DESCRIPTION
-    if req.at_least('2.54'):
-        props['key_name'] = {'type': ['string', 'null']}
-    if req.at_least('2.57'):
-        del props['personality']
-        props['user_data'] = dict(_USER_DATA, type=['string', 'null'])
-    return schema
+CREATE_V21 = _CREATE
+CREATE_V219 = _derive(CREATE_V21, 'server', add={'description': _DESCRIPTION})
+CREATE_V237 = _derive(CREATE_V219, 'server', require=['networks'])
+CREATE_V252 = _derive(CREATE_V237, 'server', add={'tags': _TAGS})
+CREATE_V257 = _derive(CREATE_V252, 'server', drop=['personality'])
+
+CREATE = [
+    (mv.MIN, mv.V2_18, CREATE_V21),
+    (mv.V2_19, mv.V2_36, CREATE_V219),
+    (mv.V2_37, mv.V2_51, CREATE_V237),
+    (mv.V2_52, mv.V2_56, CREATE_V252),
+    (mv.V2_57, mv.MAX, CREATE_V257),
+]
+
+REBUILD_V21 = _REBUILD
+REBUILD_V219 = _derive(REBUILD_V21, 'rebuild', add={'description': _DESCRIPTION})
+REBUILD_V254 = _derive(REBUILD_V219, 'rebuild',
+                       add={'key_name': {'type': ['string', 'null']}})
+REBUILD_V257 = _derive(REBUILD_V254, 'rebuild', drop=['personality'],
+                       add={'user_data': dict(_USER_DATA, type=['string', 'null'])})
+
+REBUILD = [
+    (mv.MIN, mv.V2_18, REBUILD_V21),
+    (mv.V2_19, mv.V2_53, REBUILD_V219),
+    (mv.V2_54, mv.V2_56, REBUILD_V254),
+    (mv.V2_57, mv.MAX, REBUILD_V257),
+]

@@ -1,0 +1,48 @@
+"""Who is calling: the request context from keystonemiddleware's headers
+(``[api]auth_strategy = keystone``) or, with ``noauth2``, from Nova's noauth
+conventions and the configured defaults."""
+
+from oslo_context import context as oslo_context
+
+from inject.api import faults
+from inject.api import router
+
+
+def wrap(app, conf):
+    """``app`` behind keystonemiddleware's auth_token with ``keystone``, else as is."""
+    if conf.api.auth_strategy != 'keystone':
+        return app
+    from keystonemiddleware import auth_token
+    return auth_token.AuthProtocol(app, {'oslo_config_config': conf})
+
+
+def context(req, conf):
+    """The oslo.context RequestContext of ``req``; 401 when keystone did not confirm
+    the token. A request id given as ``X-OpenStack-Request-Id`` is kept when it has
+    the ``req-`` form, else a new one is made."""
+    h = req.headers
+    if conf.api.auth_strategy == 'keystone':
+        if h.get('X-Identity-Status') != 'Confirmed':
+            raise faults.Fault(401, 'Authentication required')
+        project = h.get('X-Project-Id')
+        user = h.get('X-User-Id')
+        roles = _roles(h.get('X-Roles', ''))
+    else:
+        # Nova's noauth2 convention: a token "user:project" names both.
+        token = h.get('X-Auth-Token', '')
+        token_user, _, token_project = token.partition(':') if ':' in token else (
+            None, None, None)
+        project = (router.url_project(router.segments(req.path_info))
+                   or h.get('X-Project-Id') or token_project or conf.api.noauth_project)
+        user = h.get('X-User-Id') or token_user or conf.api.noauth_user
+        roles = _roles(h['X-Roles']) if 'X-Roles' in h else list(conf.api.noauth_roles)
+    request_id = h.get('X-OpenStack-Request-Id') or None
+    ctx = oslo_context.RequestContext(user_id=user, project_id=project, roles=roles,
+                                      request_id=request_id)
+    if not ctx.request_id.startswith('req-'):
+        ctx.request_id = oslo_context.generate_request_id()
+    return ctx
+
+
+def _roles(text):
+    return [r.strip() for r in text.split(',') if r.strip()]

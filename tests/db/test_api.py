@@ -1,0 +1,80 @@
+"""The database functions the API and the spawn flow write through (inject.db.api), on
+SQLite and PostgreSQL."""
+
+import types
+
+import pytest
+
+from inject.db import api as db_api
+
+
+@pytest.fixture
+def db(db_url):
+    database = db_api.Database(db_url)
+    yield database
+    database.dispose()
+
+
+def _instance(db, uuid='11111111-2222-3333-4444-555555555555', project='p1'):
+    flavor = {'id': '1', 'name': 'm1.tiny', 'ram': 512, 'disk': 1, 'vcpus': 1,
+              'swap': 0, 'ephemeral': 0, 'extra_specs': {}}
+    return db.instance_create(dict(
+        uuid=uuid, project_id=project, user_id='u', name='vm', vm_state='building',
+        task_state='scheduling', power_state=0, image_ref='img', flavor=flavor,
+        disk_config='MANUAL', availability_zone='nova', config_drive='', tags=[],
+        locked=False, deleted=False), {'k': 'v'}, {'image_base_image_ref': 'img'})
+
+
+def _sysmeta(inst):
+    return {m.key: m.value for m in inst.system_metadata_items}
+
+
+def test_system_metadata_update_sets_and_keeps(db):
+    inst = _instance(db)
+    db.instance_system_metadata_update(inst.uuid, {'injected_files': '/etc/motd'})
+    db.instance_system_metadata_update(inst.uuid, {'injected_files': '/a,/b',
+                                                   'inject_report': '{}'})
+    assert _sysmeta(db.instance_get(inst.uuid)) == {
+        'image_base_image_ref': 'img', 'injected_files': '/a,/b', 'inject_report': '{}'}
+
+
+def test_system_metadata_update_of_a_missing_instance_does_nothing(db):
+    db.instance_system_metadata_update('no-such-instance', {'a': 'b'})
+
+
+def test_instance_delete_is_soft(db):
+    inst = _instance(db)
+    db.instance_delete(inst.uuid)
+    assert db.instance_get(inst.uuid) is None
+    assert db.instance_list() == []
+    with db.session() as s:
+        row = s.get(db_api.models.Instance, inst.uuid)
+        assert (row.deleted, row.vm_state, row.task_state) == (True, 'deleted', None)
+        assert row.terminated_at is not None
+
+
+def test_quota_getters_read_their_own_rows(db):
+    db.quota_set('p1', {'instances': 3, 'cores': 4})
+    db.quota_set('p2', {'instances': 9})
+    db.quota_class_set('default', {'cores': 33})
+    db.quota_class_set('p1', {'ram': 1})
+    assert db.quota_get('p1') == {'instances': 3, 'cores': 4}
+    assert db.quota_get('p2') == {'instances': 9}
+    assert db.quota_get('nobody') == {}
+    assert db.quota_class_get('default') == {'cores': 33}
+    assert db.quota_class_get('p1') == {'ram': 1}
+    db.quota_set('p1', {'instances': 5})
+    assert db.quota_get('p1') == {'instances': 5, 'cores': 4}
+    db.quota_destroy('p1')
+    assert db.quota_get('p1') == {}
+    assert db.quota_class_get('p1') == {'ram': 1}
+
+
+def test_action_start_and_finish(db):
+    inst = _instance(db)
+    context = types.SimpleNamespace(request_id='req-1', user_id='u', project_id='p1')
+    action = db.action_start(inst.uuid, 'create', context)
+    db.action_finish(action, 'Error')
+    row, = db.action_list(inst.uuid)
+    assert (row.action, row.request_id, row.message) == ('create', 'req-1', 'Error')
+    assert row.finish_time is not None
