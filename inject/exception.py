@@ -2,7 +2,13 @@
 
 All of them derive from :class:`InjectError`; ``msg_fmt`` is formatted with the keyword
 arguments given to the constructor, so a message always names the thing that was wrong.
+What a caller needs beyond the message is a constructor argument and an attribute of the
+class (e.g. :attr:`HotplugFailed.touched`), never set on an exception after the fact.
 """
+
+import logging
+
+LOG = logging.getLogger(__name__)
 
 
 class InjectError(Exception):
@@ -13,8 +19,18 @@ class InjectError(Exception):
     def __init__(self, message=None, **kwargs):
         self.kwargs = kwargs
         if message is None:
-            message = self.msg_fmt % kwargs
+            message = self._format(kwargs)
         super().__init__(message)
+
+    def _format(self, kwargs):
+        """``msg_fmt % kwargs``; if they do not fit (a bug), still one useful line."""
+        try:
+            return self.msg_fmt % kwargs
+        except (KeyError, TypeError, ValueError) as e:
+            LOG.warning('The message of %s does not fit its arguments (%s: %s)',
+                        type(self).__name__, type(e).__name__, e)
+            given = ', '.join('%s=%r' % item for item in sorted(kwargs.items()))
+            return ' '.join(('%s [%s]' % (self.msg_fmt, given)).split())
 
 
 # --- requests and guest paths -------------------------------------------------------
@@ -74,9 +90,15 @@ class ApplianceDied(InjectError):
 # --- mounting a guest filesystem inside the appliance --------------------------------
 
 class HotplugFailed(InjectError):
+    """``touched``: True once qemu had opened the disk, so it must not be put into
+    another appliance (False: the disk is untouched and may go elsewhere)."""
+
     msg_fmt = ('Attaching a disk to a warm appliance failed at %(what)s: %(reason)s. '
                'Set [appliance]warm_appliances = 0 if this keeps happening.')
-    touched = False       # True once qemu had opened the disk: it must not be retried
+
+    def __init__(self, message=None, touched=False, **kwargs):
+        super().__init__(message, **kwargs)
+        self.touched = touched
 
 
 class GuestFilesystemError(InjectError):
@@ -100,10 +122,21 @@ class PartitionNotFound(GuestFilesystemError):
                'to inspect.')
 
 
-# --- writing into the guest ---------------------------------------------------------
+# --- reading and writing guest files ------------------------------------------------
+
+class GuestReadError(InjectError):
+    """A guest file (or its metadata, for stat) could not be read."""
+    msg_fmt = 'Cannot read %(path)s in the guest: %(reason)s.'
+
 
 class GuestWriteError(InjectError):
     msg_fmt = 'Cannot write %(path)s in the guest: %(reason)s.'
+
+
+class GuestSyncError(InjectError):
+    """Unmounting or flushing failed: what was written may not all be on the disk."""
+    msg_fmt = ('What was written to %(target)s may not have reached the disk: '
+               '%(reason)s.')
 
 
 class GuestUserNotFound(InjectError):

@@ -25,7 +25,7 @@ import sys
 from inject import appliance
 from inject import vfs
 from inject.vfs import api
-from inject.vfs.guestfs import device_name
+from inject.vfs.devices import device_name
 
 LAYOUTS = ('mbr-linux', 'whole-linux', 'lvm-linux', 'split-linux', 'two-roots', 'no-os',
            'selinux')

@@ -29,10 +29,9 @@ from inject import passwords
 from inject import paths
 from inject import report
 
+#: the kinds of item in write order; each is one word everywhere: in Item.kind, the
+#: report and [injection]mandatory (inject.conf.injection.ITEMS)
 ORDER = ('key', 'net', 'metadata', 'admin_password', 'file')
-# config-level names of the kinds, as used by [injection]mandatory
-OPTION_NAME = {'key': 'key', 'net': 'net', 'metadata': 'metadata',
-               'admin_password': 'admin_password', 'file': 'files'}
 
 NET_PATH = '/etc/network/interfaces'
 METADATA_PATH = '/meta.js'
@@ -61,7 +60,7 @@ class Policy:
     inject_key: bool = False
     inject_password: bool = False
     password_hash: str = 'sha512-crypt'
-    mandatory: tuple = ('key', 'net', 'metadata', 'admin_password', 'files')
+    mandatory: tuple = ORDER      # the kinds whose failure discards the whole disk
 
 
 def plan(request, policy):
@@ -71,7 +70,7 @@ def plan(request, policy):
     inject_password) come back with no Item and a skipped result that says why.
     """
     def item(kind, target, data):
-        return Item(kind, target, data, OPTION_NAME[kind] in policy.mandatory)
+        return Item(kind, target, data, kind in policy.mandatory)
 
     entries = []
     if request.key is not None:

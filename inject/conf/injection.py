@@ -1,6 +1,10 @@
 """What is injected, where, and whether this host injects at all."""
 
+import logging
+
 from oslo_config import cfg
+
+LOG = logging.getLogger(__name__)
 
 injection_group = cfg.OptGroup(
     'injection',
@@ -8,7 +12,29 @@ injection_group = cfg.OptGroup(
     help='What inject writes into guest disks, and where. These replace Nova\'s '
          '[libvirt]inject_* options, whose names are still read.')
 
-ITEMS = ('key', 'net', 'metadata', 'admin_password', 'files')
+#: the kinds of item, each named by one word everywhere (options, plans, reports)
+ITEMS = ('key', 'net', 'metadata', 'admin_password', 'file')
+#: spellings still read from existing configuration files: {old: current}
+DEPRECATED_ITEMS = {'files': 'file'}
+_warned = set()
+
+
+class ItemKind(cfg.types.String):
+    """One of :data:`ITEMS`; a deprecated spelling is read as its current word (with a
+    warning, once per process)."""
+
+    def __init__(self):
+        super().__init__(choices=ITEMS)
+
+    def __call__(self, value):
+        old = str(value).strip()
+        if old in DEPRECATED_ITEMS:
+            value = DEPRECATED_ITEMS[old]
+            if old not in _warned:
+                _warned.add(old)
+                LOG.warning('[injection]mandatory: "%s" is a deprecated spelling of '
+                            '"%s"; write "%s" instead.', old, value, value)
+        return super().__call__(value)
 
 injection_opts = [
     cfg.IntOpt('inject_partition',
@@ -45,12 +71,15 @@ injection_opts = [
                     'comes from the operating system\'s CSPRNG.'),
     cfg.ListOpt('mandatory',
                 default=list(ITEMS),
-                item_type=cfg.types.String(choices=ITEMS),
+                item_type=ItemKind(),
                 mutable=True,
                 help='Items whose failure leaves the disk exactly as it was: when one of '
                      'them fails, nothing at all is written. A failing item not listed '
-                     'here is reported as failed while the others are kept. Nova treated '
-                     'only "files" as mandatory.'),
+                     'here is reported as failed while the others are kept. The items are '
+                     'key, net, metadata, admin_password and file (a personality file); '
+                     '"files", the spelling of earlier releases, is still read as "file" '
+                     '(with a deprecation warning). Nova treated only personality files as '
+                     'mandatory.'),
     cfg.ListOpt('image_dirs',
                 default=['$state_path/images', '/var/lib/nova/instances'],
                 mutable=True,

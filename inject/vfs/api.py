@@ -72,7 +72,8 @@ class Appliance(abc.ABC):
 
     @abc.abstractmethod
     def shutdown(self):
-        """Flush and stop the appliance; raises if the flush failed."""
+        """Flush and stop the appliance; raises
+        :class:`inject.exception.GuestSyncError` if the flush failed."""
 
     @abc.abstractmethod
     def close(self):
@@ -96,7 +97,8 @@ class Filesystem(abc.ABC):
 
     @abc.abstractmethod
     def read(self, path):
-        """The whole content of a guest file, as bytes."""
+        """The whole content of a guest file, as bytes; raises
+        :class:`inject.exception.GuestReadError` (also from :meth:`stat`)."""
 
     @abc.abstractmethod
     def write(self, path, data):
@@ -121,4 +123,5 @@ class Filesystem(abc.ABC):
 
     @abc.abstractmethod
     def unmount(self):
-        """Unmount everything :meth:`Appliance.mount` mounted."""
+        """Unmount everything :meth:`Appliance.mount` mounted; raises
+        :class:`inject.exception.GuestSyncError` if that failed."""

@@ -9,35 +9,32 @@ RPCs (``write``, ``chmod``, ``chown``, ``mkdir``, ``statns``, ``pread``) cost ab
 file transfers and helper execs 130-220 ms, ``inspect_os`` 6-14 s, and augeas 3-5 s.
 So files are read with ``statns`` + ``pread``, augeas is never used, and inspection runs
 once per appliance however many drives it holds.
+
+This module holds the driver (launch, drives, hot-plug), the mounting of what was found
+and the file operations. What to mount for ``inject_partition`` is found by
+:mod:`inject.vfs.roots` (reading fstab text with :mod:`inject.vfs.fstab`); device names
+and layouts are :mod:`inject.vfs.devices`.
 """
 
 import contextlib
 import logging
 import os
 import re
-import string
 import time
 
 from inject import exception
 from inject import partitions
 from inject.vfs import api
+from inject.vfs import devices
+from inject.vfs import handle
 from inject.vfs import qmp
+from inject.vfs import roots
 
 LOG = logging.getLogger(__name__)
 
 PREAD_MAX = 2 * 1024 * 1024      # guestfs protocol message limit is 4 MiB
 # The Python binding has no last_errno(); these are strerror(ENOENT) and strerror(ENOTDIR).
 _MISSING = re.compile(r'No such file or directory|Not a directory')
-
-
-def device_name(index):
-    """The appliance device of the drive at ``index``: 0 -> /dev/sda, 26 -> /dev/sdaa."""
-    letters = ''
-    index += 1
-    while index:
-        index, rem = divmod(index - 1, 26)
-        letters = string.ascii_lowercase[rem] + letters
-    return '/dev/sd' + letters
 
 
 class GuestFSDriver(api.Driver):
@@ -90,14 +87,14 @@ class GuestFSDriver(api.Driver):
             if monitor:
                 monitor.connect()
         except (RuntimeError, OSError, exception.InjectError) as e:
-            _close(g)
+            handle.close(g)
             if monitor:
                 monitor.close()
             raise exception.ApplianceLaunchFailed(
                 accelerator=settings.accelerator, reason=str(e).strip())
         if monitor:
             return GuestFSAppliance(g, [], monitor, set(g.list_devices()))
-        return GuestFSAppliance(g, [device_name(i) for i in range(len(drives))])
+        return GuestFSAppliance(g, [devices.device_name(i) for i in range(len(drives))])
 
 
 @contextlib.contextmanager
@@ -117,55 +114,22 @@ def _supermin_kernel(kernel):
                 os.environ[name] = value
 
 
-def relative(device, dev):
-    """``dev`` as seen from its drive ``device``: 'whole', 'part:N' or 'lv:VG/LV'."""
-    if dev == device:
-        return 'whole'
-    if re.fullmatch(re.escape(device) + r'\d+', dev):
-        return 'part:' + dev[len(device):]
-    return 'lv:' + dev[len('/dev/'):]
-
-
-def absolute(device, spec):
-    """The appliance device of a spec from :func:`relative` on drive ``device``."""
-    kind, _, rest = spec.partition(':')
-    if kind == 'whole':
-        return device
-    if kind == 'part' and rest.isdigit():
-        return device + rest
-    if (kind == 'lv' and re.fullmatch(r'[\w.+-]+/[\w.+-]+', rest)
-            and not {'.', '..'} & set(rest.split('/'))):
-        return '/dev/' + rest
-    raise ValueError('not a device spec: %r' % spec)
-
-
 def _log_event(event, event_handle, buf, array):
     if isinstance(buf, bytes):
         buf = buf.decode('utf-8', 'replace')
     LOG.debug('guestfs event=%s buf=%r array=%s', event, buf.rstrip(), array)
 
 
-def _close(g):
-    try:
-        g.close()
-    except Exception as e:  # close must never hide the real error
-        LOG.warning('Failed to close the guestfs handle: %s', e)
-
-
 class GuestFSAppliance(api.Appliance):
-    def __init__(self, g, devices, monitor=None, seen=()):
+    def __init__(self, g, drive_devices, monitor=None, seen=()):
         self._g = g
         self.handle = g      # the raw libguestfs handle, for tools that build images
-        self._devices = list(devices)     # the appliance device of each drive, by index
+        self._devices = list(drive_devices)   # the appliance device of each drive, by index
         self._monitor = monitor           # a warm appliance's qemu monitor (hot-plug)
         self._seen = set(seen)            # devices that are not (or already) a drive
         self._attempts = 0
         self._broken = False
-        self._roots = None   # {drive index: [root device]} once inspected
-
-    @property
-    def _drive_count(self):
-        return len(self._devices)
+        self._inspection = roots.Inspection(g, self._devices)   # sees hot-plugged drives
 
     def attach(self, drive, timeout=60):
         if self._monitor is None:
@@ -185,8 +149,7 @@ class GuestFSAppliance(api.Appliance):
             device = self._wait_for_new_device(timeout)
         except exception.HotplugFailed as e:
             self._broken = True   # a late device could be taken for the next disk's
-            e.touched = True
-            raise
+            raise exception.HotplugFailed(str(e), touched=True, **e.kwargs) from e
         self._seen.add(device)
         self._devices.append(device)
         return index
@@ -206,7 +169,7 @@ class GuestFSAppliance(api.Appliance):
             time.sleep(0.05)
 
     def close(self):
-        _close(self._g)
+        handle.close(self._g)
         if self._monitor is not None:
             self._monitor.close()
 
@@ -217,10 +180,11 @@ class GuestFSAppliance(api.Appliance):
                 fs = self._mount_layout(index, layout, image_name) if layout else None
                 if fs is not None:
                     return fs
-                probed = self._probed_mountpoints(index, image_name)
+                probed = roots.probe(self._g, device, image_name,
+                                     GuestFSFilesystem(self._g, ()).read)
                 if probed:
                     return self._mount_all(index, probed, image_name, 'root probe')
-                return self._mount_all(index, self._inspected_mountpoints(index, image_name),
+                return self._mount_all(index, self._inspection.mountpoints(index, image_name),
                                        image_name, 'inspection')
             if partition == partitions.WHOLE_DISK:
                 return self._mount_all(index, [('/', device)], image_name, 'whole disk')
@@ -229,11 +193,12 @@ class GuestFSAppliance(api.Appliance):
                 return self._mount_all(index, [('/', wanted)], image_name,
                                        'partition %d' % partition)
             except exception.GuestFilesystemError:
-                self._check_partition(device, partition, image_name)
+                roots.check_partition(self._g, device, partition, image_name)
                 raise
         except RuntimeError as e:
-            self._umount_all()
-            raise exception.GuestFilesystemError(image=image_name, reason=_strip(e))
+            handle.umount_all(self._g)
+            raise exception.GuestFilesystemError(image=image_name,
+                                                 reason=handle.error_text(e))
 
     def _mount_all(self, index, mountpoints, image_name, source):
         """Mount [(mountpoint, device)] in order; the first (/) must succeed."""
@@ -243,15 +208,16 @@ class GuestFSAppliance(api.Appliance):
                 self._g.mount(dev, mountpoint)
             except RuntimeError as e:
                 if not mounted:
-                    self._umount_all()
+                    handle.umount_all(self._g)
                     raise exception.GuestFilesystemError(
                         image=image_name, reason='mounting %s at %s failed (%s)'
-                        % (dev, mountpoint, _strip(e)))
+                        % (dev, mountpoint, handle.error_text(e)))
                 LOG.warning('Skipping %s at %s in %s: %s', dev, mountpoint, image_name,
-                            _strip(e))
+                            handle.error_text(e))
                 continue
             mounted.append((mountpoint, dev))
-        layout = [(mp, relative(self._devices[index], dev)) for mp, dev in mounted]
+        layout = [(mp, devices.relative(self._devices[index], dev))
+                  for mp, dev in mounted]
         return GuestFSFilesystem(self._g, mounted, layout, source)
 
     def _mount_layout(self, index, layout, image_name):
@@ -263,150 +229,24 @@ class GuestFSAppliance(api.Appliance):
         g = self._g
         try:
             for mountpoint, spec in layout:
-                g.mount(absolute(self._devices[index], spec), mountpoint)
+                g.mount(devices.absolute(self._devices[index], spec), mountpoint)
             if not g.is_dir('/etc'):
                 raise RuntimeError('the remembered root has no /etc')
         except (RuntimeError, ValueError) as e:
             LOG.info('The remembered layout %s does not fit %s (%s); inspecting it',
-                     layout, image_name, _strip(e))
-            self._umount_all()
+                     layout, image_name, handle.error_text(e))
+            handle.umount_all(g)
             return None
-        mounted = [(mp, absolute(self._devices[index], spec)) for mp, spec in layout]
+        mounted = [(mp, devices.absolute(self._devices[index], spec)) for mp, spec in layout]
         return GuestFSFilesystem(g, mounted, [tuple(m) for m in layout], 'remembered layout')
-
-    def _check_partition(self, device, partition, image_name):
-        """Raise PartitionNotFound when partition N is not on the drive."""
-        found = [p for p in self._g.list_partitions()
-                 if re.fullmatch(re.escape(device) + r'\d+', p)]
-        if '%s%d' % (device, partition) not in found:
-            numbers = [p[len(device):] for p in found]
-            raise exception.PartitionNotFound(
-                image=image_name, partition=partition,
-                found='its partitions: ' + ', '.join(numbers) if numbers
-                else 'it has no partition table')
-
-    def _probed_mountpoints(self, index, image_name):
-        """Mountpoints of the one Linux root on drive ``index`` found without inspection,
-        or None when the quick look is not sure (the caller then inspects).
-
-        ``inspect_os`` costs 6-14 s under TCG, mostly in ``list_filesystems``; this looks
-        only at this drive's partitions (or its whole device): ``vfs_type`` each, mount
-        the ext/xfs/btrfs ones read-only and keep those with an OS's /etc. Exactly one
-        such root, whose /etc/fstab names its other filesystems by UUID or LABEL (or
-        PARTUUID, PARTLABEL) on this drive, is mounted as inspection would mount it.
-        LVM, RAID, LUKS, several roots, none, or an fstab entry it cannot resolve: None.
-        """
-        g = self._g
-        device = self._devices[index]
-        candidates = [p for p in g.list_partitions()
-                      if re.fullmatch(re.escape(device) + r'\d+', p)] or [device]
-        types = {}
-        for dev in candidates:
-            types[dev] = _vfs_type(g, dev)
-            if types[dev] in _NEEDS_INSPECTION:
-                LOG.info('%s holds %s on %s: inspecting it', image_name, types[dev], dev)
-                return None
-        roots = []
-        for dev in candidates:
-            if types[dev] not in _ROOT_FS_TYPES:
-                continue
-            try:
-                g.mount_ro(dev, '/')
-                if g.is_dir('/etc') and any(g.is_file(p) for p in _OS_MARKERS):
-                    fstab = (GuestFSFilesystem(g, ()).read('/etc/fstab')
-                             if g.is_file('/etc/fstab') else b'')
-                    roots.append((dev, fstab.decode('utf-8', 'replace')))
-            except (RuntimeError, exception.InjectError) as e:
-                LOG.debug('%s on %s is not a root: %s', dev, image_name, _strip(e))
-            finally:
-                self._umount_all()
-        if len(roots) != 1:
-            return None
-        root, fstab = roots[0]
-        mountpoints = [('/', root)]
-        ids = None
-        for spec, mountpoint in fstab_mounts(fstab):
-            if ids is None:
-                ids = {dev: _blkid(g, dev) for dev in candidates}
-            found = [dev for dev, tags in ids.items() if _matches(spec, tags)]
-            if len(found) != 1:
-                LOG.info('%s: /etc/fstab entry %s %s is not resolved to one device of this '
-                         'disk; inspecting it', image_name, spec, mountpoint)
-                return None
-            mountpoints.append((mountpoint, found[0]))
-        LOG.info('%s: root %s found without inspection', image_name, root)
-        return sorted(mountpoints, key=lambda m: (len(m[0]), m[0]))
-
-    def _inspected_mountpoints(self, index, image_name):
-        """Mountpoints of the one OS root on drive ``index``, '/' first.
-
-        ``inspect_os`` scans every drive of the appliance, so it runs once and its roots
-        are shared out to their drives. A mountpoint the guest's fstab places on another
-        drive is never mounted: in a batch that drive belongs to another disk.
-        """
-        g = self._g
-        if self._roots is None:
-            self._roots = {}
-            for root in g.inspect_os():
-                self._roots.setdefault(self._drive_of(root), []).append(root)
-        roots = self._roots.get(index, [])
-        if self._drive_count == 1:
-            roots = [r for rs in self._roots.values() for r in rs]
-        if not roots:
-            raise exception.NoOperatingSystem(image=image_name)
-        if len(roots) > 1:
-            raise exception.SeveralOperatingSystems(image=image_name,
-                                                    roots=', '.join(sorted(roots)))
-        result = []
-        for mountpoint, dev in sorted(g.inspect_get_mountpoints(roots[0]).items(),
-                                      key=lambda m: (len(m[0]), m[0])):
-            if self._drive_count > 1 and self._drive_of(dev) != index:
-                LOG.warning('Not mounting %s at %s for %s: it is not on that disk',
-                            dev, mountpoint, image_name)
-                continue
-            result.append((mountpoint, dev))
-        if not result or result[0][0] != '/':
-            raise exception.GuestFilesystemError(
-                image=image_name, reason='the inspected root %s has no / mountpoint'
-                % roots[0])
-        return result
-
-    def _drive_of(self, dev):
-        """Index of the drive holding device ``dev`` (a partition or an LV), or None."""
-        g = self._g
-        m = re.fullmatch(r'(/dev/sd[a-z]+)\d*', dev)
-        if m:
-            return (self._devices.index(m.group(1)) if m.group(1) in self._devices
-                    else None)
-        if g.is_lv(dev):
-            # Not pvs_full(): its pv_name is the kernel's name, which since async disk
-            # probing need not be the drive's (libguestfs translates its device
-            # arguments and list results, not lvm's report). Ask each device instead.
-            vg = dev.split('/')[2]
-            uuids = {u.replace('-', '') for u in g.vgpvuuids(vg)}
-            for candidate in g.list_partitions() + g.list_devices():
-                try:
-                    uuid = g.pvuuid(candidate)
-                except RuntimeError:          # not a PV
-                    continue
-                if uuid.replace('-', '') in uuids:
-                    return self._drive_of(candidate)
-        return None
-
-    def _umount_all(self):
-        try:
-            self._g.umount_all()
-        except RuntimeError as e:
-            LOG.warning('umount_all failed: %s', _strip(e))
 
     def shutdown(self):
         try:
             self._g.shutdown()
         except RuntimeError as e:
-            raise exception.GuestWriteError(path='(all drives)',
-                                            reason='flushing the appliance failed: %s'
-                                            % _strip(e))
-
+            raise exception.GuestSyncError(target="the appliance's drives",
+                                           reason='flushing the appliance failed: %s'
+                                           % handle.error_text(e))
 
 
 class GuestFSFilesystem(api.Filesystem):
@@ -416,12 +256,11 @@ class GuestFSFilesystem(api.Filesystem):
         self.layout = tuple(layout)
         self.source = source
 
-    def _call(self, path, what, fn, *args):
+    def _call(self, path, what, fn, *args, error=exception.GuestWriteError):
         try:
             return fn(*args)
         except RuntimeError as e:
-            raise exception.GuestWriteError(path=path, reason='%s failed: %s'
-                                            % (what, _strip(e)))
+            raise error(path=path, reason='%s failed: %s' % (what, handle.error_text(e)))
 
     def stat(self, path):
         try:
@@ -429,8 +268,8 @@ class GuestFSFilesystem(api.Filesystem):
         except RuntimeError as e:
             if _MISSING.search(str(e)):
                 return None
-            raise exception.GuestWriteError(path=path, reason='cannot stat it: %s'
-                                            % _strip(e))
+            raise exception.GuestReadError(path=path, reason='cannot stat it: %s'
+                                           % handle.error_text(e))
         mode = st['st_mode']
         return api.Stat(mode=mode & 0o7777, uid=st['st_uid'], gid=st['st_gid'],
                         size=st['st_size'], is_dir=(mode & 0o170000) == 0o040000,
@@ -439,11 +278,13 @@ class GuestFSFilesystem(api.Filesystem):
     def read(self, path):
         st = self.stat(path)
         if st is None:
-            raise exception.GuestWriteError(path=path, reason='it does not exist')
+            raise exception.GuestReadError(path=path, reason='it does not exist')
         if st.size <= PREAD_MAX:
-            data = self._call(path, 'pread', self._g.pread, path, st.size, 0)
+            data = self._call(path, 'pread', self._g.pread, path, st.size, 0,
+                              error=exception.GuestReadError)
         else:
-            data = self._call(path, 'read_file', self._g.read_file, path)
+            data = self._call(path, 'read_file', self._g.read_file, path,
+                              error=exception.GuestReadError)
         return data if isinstance(data, bytes) else data.encode('utf-8', 'surrogateescape')
 
     def write(self, path, data):
@@ -462,77 +303,9 @@ class GuestFSFilesystem(api.Filesystem):
         self._call(path, 'chown', self._g.chown, uid, gid, path)
 
     def unmount(self):
-        self._call('/', 'umount_all', self._g.umount_all)
-
-
-# --- the root probe's helpers ------------------------------------------------------------
-
-_ROOT_FS_TYPES = {'ext2', 'ext3', 'ext4', 'xfs', 'btrfs'}
-_NEEDS_INSPECTION = {'LVM2_member', 'linux_raid_member', 'crypto_LUKS', 'zfs_member'}
-_OS_MARKERS = ('/etc/fstab', '/etc/os-release', '/usr/lib/os-release')
-#: fstab filesystem types that are not on the disk (or not for inject to mount)
-_NOT_ON_DISK = {'proc', 'sysfs', 'tmpfs', 'devtmpfs', 'devpts', 'swap', 'none', 'cgroup',
-                'cgroup2', 'securityfs', 'debugfs', 'tracefs', 'mqueue', 'hugetlbfs',
-                'configfs', 'pstore', 'efivarfs', 'binfmt_misc', 'autofs', 'fusectl',
-                'nfs', 'nfs4', 'cifs', 'smbfs', 'fuse', 'fuse.sshfs', 'iso9660', 'udf',
-                'auto', 'rpc_pipefs', 'nfsd', 'overlay'}
-_TAGS = ('UUID', 'LABEL', 'PARTUUID', 'PARTLABEL')
-_BY_DIRS = {'/dev/disk/by-uuid/': 'UUID', '/dev/disk/by-label/': 'LABEL',
-            '/dev/disk/by-partuuid/': 'PARTUUID', '/dev/disk/by-partlabel/': 'PARTLABEL'}
-
-
-def fstab_mounts(text):
-    """[(spec, mountpoint)] of an fstab's local filesystems other than / and swap."""
-    result = []
-    for line in text.splitlines():
-        fields = line.split('#', 1)[0].split()
-        if len(fields) < 2:
-            continue
-        spec, mountpoint = fields[0], fields[1].replace('\\040', ' ')
-        fstype = fields[2] if len(fields) > 2 else ''
-        options = fields[3].split(',') if len(fields) > 3 else []
-        if (mountpoint == '/' or not mountpoint.startswith('/') or fstype in _NOT_ON_DISK
-                or 'bind' in options or 'rbind' in options or 'noauto' in options):
-            continue
-        result.append((spec, mountpoint))
-    return result
-
-
-def _spec_tag(spec):
-    """('UUID', value) for UUID=..., /dev/disk/by-uuid/... and the like, else None."""
-    name, sep, value = spec.partition('=')
-    if sep and name in _TAGS:
-        return name, value.strip('"\'')
-    for prefix, tag in _BY_DIRS.items():
-        if spec.startswith(prefix):
-            return tag, spec[len(prefix):]
-    return None
-
-
-def _matches(spec, tags):
-    tag = _spec_tag(spec)
-    if tag is None:
-        return False
-    value = tags.get(tag[0])
-    if value is None:
-        return False
-    return value.lower() == tag[1].lower() if tag[0] in ('UUID', 'PARTUUID') \
-        else value == tag[1]
-
-
-def _vfs_type(g, dev):
-    try:
-        return g.vfs_type(dev)
-    except RuntimeError:
-        return ''
-
-
-def _blkid(g, dev):
-    try:
-        return dict(g.blkid(dev))
-    except RuntimeError:
-        return {}
-
-
-def _strip(error):
-    return str(error).strip()
+        try:
+            self._g.umount_all()
+        except RuntimeError as e:
+            raise exception.GuestSyncError(target='the guest filesystem',
+                                           reason='umount_all failed: %s'
+                                           % handle.error_text(e))

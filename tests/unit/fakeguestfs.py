@@ -1,7 +1,8 @@
 """An in-memory stand-in for the ``guestfs`` Python module (python3-guestfs).
 
-Only what :mod:`inject.vfs.guestfs` calls is here. Tests install it with
-``monkeypatch.setitem(sys.modules, 'guestfs', fakeguestfs)``.
+Only what :mod:`inject.vfs.guestfs` (and :mod:`inject.vfs.roots`) calls is here. Tests
+install it with ``monkeypatch.setitem(sys.modules, 'guestfs', fakeguestfs)``. Nothing is
+imported from inject, so a bug in the code under test cannot hide in the fake.
 
 A disk is a :class:`Disk`: filesystem trees by partition number (0 = the whole,
 unpartitioned device) or by LV path, plus what ``inspect_os`` would find. A tree is a
@@ -16,8 +17,7 @@ Errors are ``RuntimeError('call: path: strerror')``, as libguestfs raises them.
 import errno
 import os
 import posixpath
-
-from inject.vfs.guestfs import device_name
+import string
 
 EVENT_APPLIANCE = 0x10
 EVENT_LIBRARY = 0x20
@@ -124,8 +124,13 @@ class Disk:
         return self.partitions[key] if not isinstance(key, str) else self.lvs[key]
 
 
-# The appliance names drives as the product expects (test_vfs_guestfs checks the names).
-_device_name = device_name
+def _device_name(index):
+    """How the appliance's kernel names the disk at ``index``: /dev/sda ... /dev/sdz,
+    /dev/sdaa ... Written here, not imported from inject, so that a mistake in inject's
+    own naming (tests/unit/test_vfs_devices.py) cannot hide behind the fake."""
+    letters = string.ascii_lowercase
+    prefix = _device_name(index // 26 - 1)[len('/dev/sd'):] if index >= 26 else ''
+    return '/dev/sd' + prefix + letters[index % 26]
 
 
 class _Errno(Exception):

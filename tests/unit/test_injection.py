@@ -1,6 +1,8 @@
 import json
+import logging
 
 import pytest
+from oslo_config import cfg
 from passlib.hash import md5_crypt
 from passlib.hash import sha512_crypt
 
@@ -9,6 +11,7 @@ from inject import image
 from inject import injection
 from inject import passwords
 from inject import report
+from inject.conf import injection as conf_injection
 from inject.request import InjectionRequest
 from inject.vfs import guestfs as vfs_guestfs
 from inject.vfs.api import Drive
@@ -117,9 +120,40 @@ def test_plan_metadata_is_json():
 
 
 def test_plan_mandatory_follows_policy():
-    policy = injection.Policy(inject_key=True, mandatory=('files',))
+    policy = injection.Policy(inject_key=True, mandatory=('file',))
     entries = injection.plan(request(key=KEY, files=[('/x', b'')]), policy)
     assert [(i.kind, i.mandatory) for i, _ in entries] == [('key', False), ('file', True)]
+
+
+def test_one_word_per_kind():
+    assert set(conf_injection.ITEMS) == set(injection.ORDER)
+    assert injection.Policy().mandatory == injection.ORDER     # the option's default
+    options = {opt.name: opt for opt in conf_injection.injection_opts}
+    assert options['mandatory'].default == list(injection.ORDER)
+
+
+def parse_mandatory(tmp_path, value):
+    path = tmp_path / 'inject.conf'
+    path.write_text('[injection]\nmandatory = %s\n' % value)
+    conf = cfg.ConfigOpts()
+    conf_injection.register_opts(conf)
+    conf(['--config-file', str(path)])
+    return conf.injection.mandatory
+
+
+def test_mandatory_reads_the_old_spelling_files_as_file(tmp_path, caplog, monkeypatch):
+    monkeypatch.setattr(conf_injection, '_warned', set())
+    with caplog.at_level(logging.WARNING, logger='inject.conf.injection'):
+        assert parse_mandatory(tmp_path, 'key,files') == ['key', 'file']
+        assert parse_mandatory(tmp_path, 'files') == ['file']
+    assert caplog.text.count('"files" is a deprecated spelling of "file"') == 1
+    assert parse_mandatory(tmp_path, 'file,net') == ['file', 'net']
+
+
+def test_mandatory_refuses_unknown_items(tmp_path):
+    with pytest.raises(cfg.ConfigFileValueError,
+                       match=r'admin_password, file\], but found .personality'):
+        parse_mandatory(tmp_path, 'key,personality')
 
 
 def test_plan_of_empty_request():

@@ -1,3 +1,8 @@
+"""The libguestfs driver (inject.vfs.guestfs): launch, mounting, file operations, hot-plug.
+
+What to mount for inject_partition=-1 or a missing partition is test_vfs_roots.py.
+"""
+
 import logging
 import os
 
@@ -12,17 +17,6 @@ from tests.unit.fakeguestfs import Disk
 from tests.unit.fakeguestfs import d
 from tests.unit.fakeguestfs import f
 from tests.unit.fakeguestfs import link
-
-
-@pytest.mark.parametrize('index, name', [
-    (0, '/dev/sda'), (1, '/dev/sdb'), (2, '/dev/sdc'), (25, '/dev/sdz'),
-    (26, '/dev/sdaa'), (27, '/dev/sdab')])
-def test_device_name(index, name):
-    assert vfs_guestfs.device_name(index) == name
-
-
-def test_device_name_beyond_two_letters():
-    assert vfs_guestfs.device_name(26 + 26 * 26) == '/dev/sdaaa'
 
 
 def launch(fake, disks, accelerator='tcg', **settings):
@@ -100,25 +94,6 @@ def test_mount_partition_on_second_drive(fake_guestfs):
     assert g.called('mount') == [('/dev/sdb1', '/')]
 
 
-def test_missing_partition_lists_existing(fake_guestfs):
-    appliance, g = launch(fake_guestfs, [Disk({1: simple_tree(), 2: simple_tree()}),
-                                         Disk({3: simple_tree()})])
-    with pytest.raises(exception.PartitionNotFound) as e:
-        appliance.mount(0, 3, 'disk0.img')
-    message = str(e.value)
-    assert 'Partition 3 does not exist in disk0.img' in message
-    assert 'its partitions: 1, 2' in message
-    # the mount is tried first (the hot path pays no list_partitions); it failed
-    assert g.called('mount') == [('/dev/sda3', '/')]
-    assert g.mounts == {}
-
-
-def test_missing_partition_on_unpartitioned_disk(fake_guestfs):
-    appliance, _ = launch(fake_guestfs, [Disk({0: simple_tree()})])
-    with pytest.raises(exception.PartitionNotFound, match='no partition table'):
-        appliance.mount(0, 1, 'disk0.img')
-
-
 def test_partition_0_is_the_whole_device(fake_guestfs):
     appliance, g = launch(fake_guestfs, [Disk({0: simple_tree('whole')})])
     fs = appliance.mount(0, 0, 'disk0')
@@ -136,76 +111,6 @@ def test_mount_failure_becomes_guest_filesystem_error(fake_guestfs):
 
 
 # --- mounting by inspection -------------------------------------------------------------------
-
-def test_inspect_no_os(fake_guestfs):
-    appliance, _ = launch(fake_guestfs, [Disk({1: simple_tree()})])
-    with pytest.raises(exception.NoOperatingSystem, match='No operating system found in d0'):
-        appliance.mount(0, -1, 'd0')
-
-
-def test_inspect_several_os(fake_guestfs):
-    appliance, _ = launch(fake_guestfs, [Disk({1: simple_tree(), 2: simple_tree()},
-                                              roots={1: {'/': 1}, 2: {'/': 2}})])
-    with pytest.raises(exception.SeveralOperatingSystems) as e:
-        appliance.mount(0, -1, 'd0')
-    assert '/dev/sda1, /dev/sda2' in str(e.value)
-
-
-def test_inspect_one_os_mounts_root_first(fake_guestfs):
-    disk = Disk({1: simple_tree('boot'), 2: simple_tree('root'), 3: simple_tree('var')},
-                roots={2: {'/var': 3, '/boot': 1, '/': 2}})
-    appliance, g = launch(fake_guestfs, [disk])
-    fs = appliance.mount(0, -1, 'd0')
-    # shorter mountpoints first, so a parent is always mounted before its children
-    assert g.called('mount') == [('/dev/sda2', '/'), ('/dev/sda3', '/var'),
-                                 ('/dev/sda1', '/boot')]
-    assert fs.mountpoints == (('/', '/dev/sda2'), ('/var', '/dev/sda3'),
-                              ('/boot', '/dev/sda1'))
-    assert fs.read('/marker') == b'root'
-    assert fs.read('/boot/marker') == b'boot'
-
-
-def test_inspect_once_for_two_drives_and_other_drive_not_mounted(fake_guestfs):
-    first = Disk({1: simple_tree('first'), 2: simple_tree('first-var')},
-                 roots={1: {'/': 1, '/var': 2, '/boot': '/dev/sdb1'}})
-    second = Disk({1: simple_tree('second')}, roots={1: {'/': 1}})
-    appliance, g = launch(fake_guestfs, [first, second])
-    fs0 = appliance.mount(0, -1, 'd0')
-    assert fs0.mountpoints == (('/', '/dev/sda1'), ('/var', '/dev/sda2'))
-    assert fs0.read('/marker') == b'first'
-    fs0.unmount()
-    fs1 = appliance.mount(1, -1, 'd1')
-    assert fs1.mountpoints == (('/', '/dev/sdb1'),)
-    assert fs1.read('/marker') == b'second'
-    assert len(g.called('inspect_os')) == 1
-    assert ('/dev/sdb1', '/boot') not in g.called('mount')
-
-
-def test_inspect_root_on_lv_is_assigned_to_its_drive(fake_guestfs):
-    first = Disk({1: simple_tree('first')}, roots={1: {'/': 1}})
-    second = Disk({1: {'/': d()}}, lvs={'/dev/vg1/root': simple_tree('lv')}, pv=1,
-                  roots={'/dev/vg1/root': {'/': '/dev/vg1/root'}})
-    appliance, g = launch(fake_guestfs, [first, second])
-    fs = appliance.mount(1, -1, 'd1')
-    assert fs.mountpoints == (('/', '/dev/vg1/root'),)
-    assert fs.read('/marker') == b'lv'
-
-
-def test_inspect_with_single_drive_takes_any_root(fake_guestfs):
-    # one drive: every root found belongs to it, whatever its device name
-    disk = Disk({1: {'/': d()}}, lvs={'/dev/vg0/root': simple_tree('lv')},
-                roots={'/dev/vg0/root': {'/': '/dev/vg0/root', '/boot': 1}})
-    appliance, _ = launch(fake_guestfs, [disk])
-    fs = appliance.mount(0, -1, 'd0')
-    assert fs.mountpoints == (('/', '/dev/vg0/root'), ('/boot', '/dev/sda1'))
-
-
-def test_inspect_drive_without_os_among_two(fake_guestfs):
-    appliance, _ = launch(fake_guestfs, [Disk({1: simple_tree()}, roots={1: {'/': 1}}),
-                                         Disk({1: simple_tree()})])
-    with pytest.raises(exception.NoOperatingSystem, match='d1'):
-        appliance.mount(1, -1, 'd1')
-
 
 def test_failing_secondary_mount_is_skipped(fake_guestfs, caplog):
     tree = simple_tree('root')
@@ -252,8 +157,10 @@ def test_stat_other_error_is_raised(fs, monkeypatch):
     def statns(path):
         raise RuntimeError('statns: %s: Permission denied' % path)
     monkeypatch.setattr(fs._g, 'statns', statns)
-    with pytest.raises(exception.GuestWriteError, match='cannot stat it: statns'):
+    with pytest.raises(exception.GuestReadError) as e:
         fs.stat('/etc/motd')
+    assert str(e.value) == ('Cannot read /etc/motd in the guest: cannot stat it: statns: '
+                            '/etc/motd: Permission denied.')
 
 
 def test_read_uses_pread(fs):
@@ -269,8 +176,22 @@ def test_read_large_file_uses_read_file(fs, monkeypatch):
 
 
 def test_read_missing(fs):
-    with pytest.raises(exception.GuestWriteError, match='it does not exist'):
+    with pytest.raises(exception.GuestReadError) as e:
         fs.read('/nope')
+    assert str(e.value) == 'Cannot read /nope in the guest: it does not exist.'
+
+
+@pytest.mark.parametrize('call, limit', [('pread', None), ('read_file', 3)])
+def test_read_errors_are_read_errors(fs, monkeypatch, call, limit):
+    def fail(path, *args):
+        raise RuntimeError('%s: %s: Input/output error' % (call, path))
+    monkeypatch.setattr(fs._g, call, fail)
+    if limit:
+        monkeypatch.setattr(vfs_guestfs, 'PREAD_MAX', limit)
+    with pytest.raises(exception.GuestReadError) as e:
+        fs.read('/etc/motd')
+    assert str(e.value) == ('Cannot read /etc/motd in the guest: %s failed: %s: '
+                            '/etc/motd: Input/output error.' % (call, call))
 
 
 def test_write_errors_are_wrapped(fs):
@@ -295,14 +216,28 @@ def test_unmount(fs):
     assert fs._g.mounts == {}
 
 
+def test_unmount_failure_says_writes_may_be_lost(fs, monkeypatch):
+    def umount_all():
+        raise RuntimeError('umount_all: /: Device or resource busy')
+    monkeypatch.setattr(fs._g, 'umount_all', umount_all)
+    with pytest.raises(exception.GuestSyncError) as e:
+        fs.unmount()
+    assert str(e.value) == ('What was written to the guest filesystem may not have '
+                            'reached the disk: umount_all failed: umount_all: /: Device '
+                            'or resource busy.')
+
+
 def test_shutdown_failure_is_reported(fake_guestfs, monkeypatch):
     appliance, g = launch(fake_guestfs, [Disk()])
 
     def shutdown():
         raise RuntimeError('shutdown: sync failed')
     monkeypatch.setattr(g, 'shutdown', shutdown)
-    with pytest.raises(exception.GuestWriteError, match='flushing the appliance failed'):
+    with pytest.raises(exception.GuestSyncError) as e:
         appliance.shutdown()
+    assert str(e.value) == ("What was written to the appliance's drives may not have "
+                            'reached the disk: flushing the appliance failed: shutdown: '
+                            'sync failed.')
     appliance.close()
     assert g.closed
 
@@ -410,42 +345,6 @@ def test_a_bad_spec_is_not_mounted_and_falls_back_to_inspection(fake_guestfs, sp
     fs = appliance.mount(0, -1, 'd0', layout=[('/', spec)])
     assert g.called('mount') == INSPECTED          # the bad spec never reached mount
     check_fell_back_to_inspection(g, fs)
-
-
-@pytest.mark.parametrize('index, dev, spec', [
-    (0, '/dev/sda', 'whole'),
-    (0, '/dev/sda1', 'part:1'),
-    (1, '/dev/sdb12', 'part:12'),
-    (27, '/dev/sdab3', 'part:3'),
-    (0, '/dev/vg0/root', 'lv:vg0/root'),
-    (2, '/dev/my.vg-1/lv_root+x', 'lv:my.vg-1/lv_root+x'),
-    (0, '/dev/mapper/vg-root', 'lv:mapper/vg-root'),
-])
-def test_relative_and_absolute_round_trip(index, dev, spec):
-    device = vfs_guestfs.device_name(index)
-    assert vfs_guestfs.relative(device, dev) == spec
-    assert vfs_guestfs.absolute(device, spec) == dev
-
-
-def test_relative_specs_move_with_the_drive():
-    absolute = vfs_guestfs.absolute
-    assert [absolute(d, 'part:2') for d in ('/dev/sda', '/dev/sdb', '/dev/sdaa')] == [
-        '/dev/sda2', '/dev/sdb2', '/dev/sdaa2']
-    assert absolute('/dev/sdd', 'whole') == '/dev/sdd'
-    assert absolute('/dev/sdd', 'lv:vg/lv') == '/dev/vg/lv'
-
-
-def test_a_partition_of_another_drive_is_not_taken_for_this_one():
-    # /dev/sdab1 is partition 1 of drive 27, not a partition of /dev/sda
-    assert vfs_guestfs.relative('/dev/sda', '/dev/sdab1') != 'part:b1'
-    assert not vfs_guestfs.relative('/dev/sda', '/dev/sdab1').startswith('part:')
-
-
-@pytest.mark.parametrize('spec', ['part:x', 'part:', 'lv:vg', 'lv:a/b/c', 'nfs:x', '',
-                                  'lv:../x'])
-def test_absolute_refuses_bad_specs(spec):
-    with pytest.raises(ValueError, match='not a device spec'):
-        vfs_guestfs.absolute('/dev/sda', spec)
 
 
 @pytest.mark.parametrize('partition, layout, source', [
@@ -580,6 +479,9 @@ def test_a_disk_that_appears_too_late_is_not_taken_for_the_next(fake_guestfs, mo
     with pytest.raises(exception.HotplugFailed) as e:
         appliance.attach(api.Drive('/images/slow.qcow2', 'qcow2'), timeout=0.3)
     assert e.value.touched          # qemu had opened it: not to be put elsewhere
+    assert str(e.value) == ('Attaching a disk to a warm appliance failed at device_add: '
+                            'no new disk appeared in the appliance in 0 s. Set '
+                            '[appliance]warm_appliances = 0 if this keeps happening.')
     real_plug(g, *late[0])          # now it shows up
     monkeypatch.setattr(fakeguestfs.GuestFS, '_plug', real_plug)
     with pytest.raises(exception.HotplugFailed, match='takes no more') as e:

@@ -1,14 +1,16 @@
-"""inject_partition=-1 without inspect_os: the quick root probe and when it gives way."""
+"""What to mount (inject.vfs.roots): the root probe and when it gives way to inspection,
+inspection shared between drives, and a missing partition explained."""
 
 import pytest
 
 from inject import exception
-from inject.vfs import guestfs as vfs_guestfs
+from inject.vfs import roots
 from tests.unit import fakeguestfs
 from tests.unit.fakeguestfs import Disk
 from tests.unit.fakeguestfs import d
 from tests.unit.fakeguestfs import f
 from tests.unit.test_vfs_guestfs import launch
+from tests.unit.test_vfs_guestfs import simple_tree
 
 
 def root_tree(marker, fstab=''):
@@ -22,6 +24,8 @@ def root_tree(marker, fstab=''):
 def plain(marker):
     return {'/': d(), '/marker': f(marker)}
 
+
+# --- the root probe -------------------------------------------------------------------------
 
 def test_one_root_is_mounted_without_inspection(fake_guestfs):
     appliance, g = launch(fake_guestfs, [Disk({1: root_tree('root')})])
@@ -165,35 +169,126 @@ def test_usr_lib_os_release_is_enough(fake_guestfs):
     assert appliance.mount(0, -1, 'd0').source == 'root probe'
 
 
-@pytest.mark.parametrize('text, expected', [
-    ('', []),
-    ('UUID=a / ext4 defaults 0 1\n', []),
-    ('UUID=a /boot ext4 defaults 0 2', [('UUID=a', '/boot')]),
-    ('  LABEL=x\t/srv/my\\040data  xfs  defaults  0 0  # comment',
-     [('LABEL=x', '/srv/my data')]),
-    ('# UUID=a /boot ext4\n', []),
-    ('UUID=a /boot\n', [('UUID=a', '/boot')]),
-    ('UUID=a none swap sw 0 0\nUUID=b swap swap sw\n', []),
-    ('/dev/sdb1 /mnt ext4 defaults,noauto 0 0\n', []),
-    ('/a /b none rbind\n', []),
-    ('broken-line\n', []),
-])
-def test_fstab_mounts(text, expected):
-    assert vfs_guestfs.fstab_mounts(text) == expected
+# --- inspection -------------------------------------------------------------------------------
+
+def test_inspect_no_os(fake_guestfs):
+    appliance, _ = launch(fake_guestfs, [Disk({1: simple_tree()})])
+    with pytest.raises(exception.NoOperatingSystem, match='No operating system found in d0'):
+        appliance.mount(0, -1, 'd0')
 
 
-@pytest.mark.parametrize('spec, tags, match', [
-    ('UUID=ABC', {'UUID': 'abc'}, True),
-    ('UUID="abc"', {'UUID': 'abc'}, True),
-    ('LABEL=Root', {'LABEL': 'root'}, False),    # labels are case-sensitive
-    ('LABEL=root', {'LABEL': 'root'}, True),
-    ('PARTUUID=x-1', {'PARTUUID': 'X-1'}, True),
-    ('PARTLABEL=esp', {'PARTLABEL': 'esp'}, True),
-    ('/dev/disk/by-uuid/abc', {'UUID': 'abc'}, True),
-    ('/dev/disk/by-label/root', {'LABEL': 'root'}, True),
-    ('/dev/disk/by-id/abc', {'UUID': 'abc'}, False),
-    ('UUID=abc', {}, False),
-    ('/dev/sda1', {'UUID': '/dev/sda1'}, False),
-])
-def test_spec_matching(spec, tags, match):
-    assert vfs_guestfs._matches(spec, tags) is match
+def test_inspect_several_os(fake_guestfs):
+    appliance, _ = launch(fake_guestfs, [Disk({1: simple_tree(), 2: simple_tree()},
+                                              roots={1: {'/': 1}, 2: {'/': 2}})])
+    with pytest.raises(exception.SeveralOperatingSystems) as e:
+        appliance.mount(0, -1, 'd0')
+    assert '/dev/sda1, /dev/sda2' in str(e.value)
+
+
+def test_inspect_one_os_mounts_root_first(fake_guestfs):
+    disk = Disk({1: simple_tree('boot'), 2: simple_tree('root'), 3: simple_tree('var')},
+                roots={2: {'/var': 3, '/boot': 1, '/': 2}})
+    appliance, g = launch(fake_guestfs, [disk])
+    fs = appliance.mount(0, -1, 'd0')
+    # shorter mountpoints first, so a parent is always mounted before its children
+    assert g.called('mount') == [('/dev/sda2', '/'), ('/dev/sda3', '/var'),
+                                 ('/dev/sda1', '/boot')]
+    assert fs.mountpoints == (('/', '/dev/sda2'), ('/var', '/dev/sda3'),
+                              ('/boot', '/dev/sda1'))
+    assert fs.read('/marker') == b'root'
+    assert fs.read('/boot/marker') == b'boot'
+
+
+def test_inspect_once_for_two_drives_and_other_drive_not_mounted(fake_guestfs):
+    first = Disk({1: simple_tree('first'), 2: simple_tree('first-var')},
+                 roots={1: {'/': 1, '/var': 2, '/boot': '/dev/sdb1'}})
+    second = Disk({1: simple_tree('second')}, roots={1: {'/': 1}})
+    appliance, g = launch(fake_guestfs, [first, second])
+    fs0 = appliance.mount(0, -1, 'd0')
+    assert fs0.mountpoints == (('/', '/dev/sda1'), ('/var', '/dev/sda2'))
+    assert fs0.read('/marker') == b'first'
+    fs0.unmount()
+    fs1 = appliance.mount(1, -1, 'd1')
+    assert fs1.mountpoints == (('/', '/dev/sdb1'),)
+    assert fs1.read('/marker') == b'second'
+    assert len(g.called('inspect_os')) == 1
+    assert ('/dev/sdb1', '/boot') not in g.called('mount')
+
+
+def test_inspect_root_on_lv_is_assigned_to_its_drive(fake_guestfs):
+    first = Disk({1: simple_tree('first')}, roots={1: {'/': 1}})
+    second = Disk({1: {'/': d()}}, lvs={'/dev/vg1/root': simple_tree('lv')}, pv=1,
+                  roots={'/dev/vg1/root': {'/': '/dev/vg1/root'}})
+    appliance, g = launch(fake_guestfs, [first, second])
+    fs = appliance.mount(1, -1, 'd1')
+    assert fs.mountpoints == (('/', '/dev/vg1/root'),)
+    assert fs.read('/marker') == b'lv'
+
+
+def test_inspect_with_single_drive_takes_any_root(fake_guestfs):
+    # one drive: every root found belongs to it, whatever its device name
+    disk = Disk({1: {'/': d()}}, lvs={'/dev/vg0/root': simple_tree('lv')},
+                roots={'/dev/vg0/root': {'/': '/dev/vg0/root', '/boot': 1}})
+    appliance, _ = launch(fake_guestfs, [disk])
+    fs = appliance.mount(0, -1, 'd0')
+    assert fs.mountpoints == (('/', '/dev/vg0/root'), ('/boot', '/dev/sda1'))
+
+
+def test_inspect_drive_without_os_among_two(fake_guestfs):
+    appliance, _ = launch(fake_guestfs, [Disk({1: simple_tree()}, roots={1: {'/': 1}}),
+                                         Disk({1: simple_tree()})])
+    with pytest.raises(exception.NoOperatingSystem, match='d1'):
+        appliance.mount(1, -1, 'd1')
+
+def test_a_volume_group_named_like_a_disk_is_still_an_lv(fake_guestfs):
+    # /dev/sdvg/root is an LV (VG "sdvg"), not a disk name: its drive comes from its PV
+    first = Disk({1: simple_tree('first')}, roots={1: {'/': 1}})
+    second = Disk({1: {'/': d()}}, lvs={'/dev/sdvg/root': simple_tree('lv')}, pv=1,
+                  roots={'/dev/sdvg/root': {'/': '/dev/sdvg/root'}})
+    appliance, g = launch(fake_guestfs, [first, second])
+    fs = appliance.mount(1, -1, 'd1')
+    assert fs.mountpoints == (('/', '/dev/sdvg/root'),)
+    assert set(g.called('is_lv')) == {('/dev/sdvg/root',)}    # asked, as an LV
+
+
+def test_drive_of(fake_guestfs):
+    first = Disk({1: simple_tree(), 2: simple_tree()})
+    second = Disk({0: simple_tree()})
+    third = Disk({1: {'/': d()}}, lvs={'/dev/vg2/root': simple_tree()}, pv=1)
+    _, g = launch(fake_guestfs, [first, second, third])
+    inspection = roots.Inspection(g, ['/dev/sda', '/dev/sdb', '/dev/sdc'])
+    assert [inspection.drive_of(dev) for dev in (
+        '/dev/sda', '/dev/sda2', '/dev/sdb', '/dev/sdc1', '/dev/vg2/root')] == [0, 0, 1, 2, 2]
+    assert inspection.drive_of('/dev/sdd1') is None      # no drive of this appliance
+    assert g.called('is_lv') == [('/dev/vg2/root',)]      # disk names need no RPC
+    assert inspection.drive_of('/dev/vg9/nothing') is None
+
+
+def test_inspection_sees_drives_added_after_it_was_made(fake_guestfs):
+    _, g = launch(fake_guestfs, [Disk({1: simple_tree()}), Disk({1: simple_tree()})])
+    drives = ['/dev/sda']
+    inspection = roots.Inspection(g, drives)
+    assert inspection.drive_of('/dev/sdb1') is None
+    drives.append('/dev/sdb')
+    assert inspection.drive_of('/dev/sdb1') == 1
+
+
+# --- partition N ------------------------------------------------------------------------------
+
+def test_missing_partition_lists_existing(fake_guestfs):
+    appliance, g = launch(fake_guestfs, [Disk({1: simple_tree(), 2: simple_tree()}),
+                                         Disk({3: simple_tree()})])
+    with pytest.raises(exception.PartitionNotFound) as e:
+        appliance.mount(0, 3, 'disk0.img')
+    message = str(e.value)
+    assert 'Partition 3 does not exist in disk0.img' in message
+    assert 'its partitions: 1, 2' in message
+    # the mount is tried first (the hot path pays no list_partitions); it failed
+    assert g.called('mount') == [('/dev/sda3', '/')]
+    assert g.mounts == {}
+
+
+def test_missing_partition_on_unpartitioned_disk(fake_guestfs):
+    appliance, _ = launch(fake_guestfs, [Disk({0: simple_tree()})])
+    with pytest.raises(exception.PartitionNotFound, match='no partition table'):
+        appliance.mount(0, 1, 'disk0.img')
