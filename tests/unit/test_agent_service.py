@@ -293,6 +293,46 @@ def test_selftest_ok_but_injection_disabled_cannot_inject(agent, override):
     assert client.capabilities(service.host, timeout=TIMEOUT)['can_inject'] is False
 
 
+def test_capabilities_reason_says_why_injection_is_known_not_to_work(agent, override,
+                                                                      monkeypatch):
+    service, client = agent
+    override('inject_partition', 1, 'injection')
+    loads = []
+    monkeypatch.setattr(service_mod.vfs, 'load_driver', lambda: loads.append(1))
+    caps = client.capabilities(service.host, timeout=TIMEOUT)
+    # no self-test yet: not proven to work, but nothing known against it
+    assert caps['can_inject'] is False and caps['reason'] is None
+    service.run_selftest()
+    caps = client.capabilities(service.host, timeout=TIMEOUT)
+    assert caps['can_inject'] is True and caps['reason'] is None
+    assert loads == [1]            # the binding is loaded once, then remembered
+
+    service.manager.status_result = {'accelerator': None, 'kernel_boot': None,
+                                     'launch_seconds': None,
+                                     'reason': 'qemu exited unexpectedly'}
+    service.run_selftest()
+    assert client.capabilities(service.host, timeout=TIMEOUT)['reason'] == (
+        'the last self-test failed: qemu exited unexpectedly')
+
+    override('inject_partition', -2, 'injection')
+    assert client.capabilities(service.host, timeout=TIMEOUT)['reason'] == (
+        'injection is disabled ([injection]inject_partition = -2)')
+
+
+def test_capabilities_reason_when_libguestfs_cannot_be_loaded(agent, override,
+                                                              monkeypatch):
+    service, client = agent
+    override('inject_partition', 1, 'injection')
+
+    def broken():
+        raise exception.VFSDriverUnavailable(reason='No module named guestfs')
+    monkeypatch.setattr(service_mod.vfs, 'load_driver', broken)
+    caps = client.capabilities(service.host, timeout=TIMEOUT)
+    assert caps['can_inject'] is False and 'No module named guestfs' in caps['reason']
+    monkeypatch.setattr(service_mod.vfs, 'load_driver', lambda: None)
+    assert client.capabilities(service.host, timeout=TIMEOUT)['reason'] is None
+
+
 def test_unknown_host_times_out(agent):
     _, client = agent
     with pytest.raises(exception.AgentTimeout) as e:
