@@ -81,8 +81,9 @@ class AgentService:
         self.max_appliances = (conf.agent.max_appliances
                                or default_max_appliances(conf.agent.max_batch))
         self.scheduler = scheduler_mod.Scheduler(
-            self.manager.inject, self.manager.exclusive_keys, conf.agent.batch_window,
-            conf.agent.max_batch, self.max_appliances, host=self.host)
+            self.manager.inject, self.manager.scheduling_keys, conf.agent.batch_window,
+            conf.agent.max_batch, self.max_appliances, host=self.host,
+            still_exclusive=self.manager.still_exclusive)
         target = messaging.Target(topic=conf.agent.topic, server=self.host)
         self.rpc_server = messaging.get_rpc_server(
             self.transport, target, [AgentEndpoint(self)], executor='threading')
