@@ -150,19 +150,35 @@ class Manager:
         image that still need inspection, or whose remembered layout is LVM, carry that
         base's volume groups and filesystem UUIDs twice, which the appliance cannot tell
         apart; after the first is inspected, the others mount its layout directly.
+        That is :meth:`scheduling_keys` (what the request decides, once) filtered by
+        :meth:`still_exclusive` (what the inspection cache knows now).
         """
+        return {key for key in self.scheduling_keys(request) if self.still_exclusive(key)}
+
+    def scheduling_keys(self, request):
+        """Every key that may keep ``request`` apart from others: ``disk:`` its real
+        path, and with inspection (-1) on a disk with a backing file ``base:`` the base
+        image's inspection cache key. Naming the base reads its first MiB: an agent
+        computes these once per request, when it is queued."""
         keys = {'disk:' + os.path.realpath(request.image.path)}
-        if self.partition_for(request) != -1:
+        if self.partition_for(request) != partitions.INSPECT:
             return keys
         try:
             key = inspection_cache.key_for(request.image.check(
                 self.conf.injection.image_dirs))
         except (exception.InjectError, OSError):
             return keys        # refused later, with its reason, by inject()
-        layout = self.inspection_cache.get(key)
-        if key and (layout is None or any(spec.startswith('lv:') for _, spec in layout)):
+        if key:
             keys.add('base:' + key)
         return keys
+
+    def still_exclusive(self, key):
+        """Whether ``key`` keeps requests apart now: a base's key stops doing so once
+        its layout is remembered and holds no LVM volume; a disk's never does."""
+        if not key.startswith('base:'):
+            return True
+        layout = self.inspection_cache.get(key[len('base:'):])
+        return layout is None or any(spec.startswith('lv:') for _, spec in layout)
 
     def _finish(self, report, overlay, todo, outcome, session):
         report.accelerator = session.accelerator

@@ -1,4 +1,8 @@
-"""Requests as they travel over RPC: JSON-safe dicts, bytes in base64."""
+"""Requests as they travel over RPC: JSON-safe dicts, bytes in base64.
+
+:func:`from_dict` is the agent's one decoder: every field is checked and every byte
+string decoded there (with :func:`inject.encoding.b64decode`), once per request.
+"""
 
 from inject import encoding
 from inject import exception
@@ -6,12 +10,37 @@ from inject import image
 from inject import request as request_mod
 
 
+def _malformed(what):
+    return exception.InvalidRequest(reason='malformed request payload (%s)' % what)
+
+
+_KINDS = {dict: 'an object', list: 'a list', str: 'a string'}
+
+
+def _typed(value, where, kind):
+    if not isinstance(value, kind):
+        raise _malformed('%s must be %s, not %s' % (where, _KINDS[kind],
+                                                    type(value).__name__))
+    return value
+
+
+def _required(mapping, name, where, kind=None):
+    if name not in mapping:
+        raise _malformed('%s is missing' % where)
+    return mapping[name] if kind is None else _typed(mapping[name], where, kind)
+
+
+def _optional(mapping, name, kind):
+    value = mapping.get(name)
+    return None if value is None else _typed(value, name, kind)
+
+
 def _unb64(text, what):
     if text is None:
         return None
     try:
         return encoding.b64decode(text)
-    except (ValueError, TypeError):
+    except ValueError:
         raise exception.InvalidRequest(reason='%s is not valid base64' % what)
 
 
@@ -32,15 +61,26 @@ def to_dict(req, instance_id=None, project_id=None):
 
 
 def from_dict(payload):
-    """The request a dict describes; raises InvalidRequest/InvalidGuestPath/InvalidImage."""
-    try:
-        img = payload['image']
-        files = [(f['path'], _unb64(f['contents'], 'file %s' % f['path']))
-                 for f in payload.get('files') or ()]
-        return request_mod.InjectionRequest(
-            image.DiskImage(img['path'], img['format']), files=files,
-            key=payload.get('key'), net=_unb64(payload.get('net'), 'network config'),
-            metadata=payload.get('metadata'), admin_password=payload.get('admin_password'),
-            partition=payload.get('partition'), request_id=payload.get('request_id'))
-    except (KeyError, TypeError) as e:
-        raise exception.InvalidRequest(reason='malformed request payload (%s)' % e)
+    """The request a dict describes: decoded and checked here, once, at the agent's
+    trust boundary (the request's constructor normalises its guest paths).
+
+    Raises InvalidRequest naming the field that is missing, mistyped or not base64, or
+    the request's own InvalidRequest/InvalidGuestPath/InvalidImage.
+    """
+    payload = _typed(payload, 'the payload', dict)
+    img = _required(payload, 'image', 'image', dict)
+    disk = image.DiskImage(_required(img, 'path', 'image.path', str),
+                           _required(img, 'format', 'image.format', str))
+    files = []
+    for index, entry in enumerate(_optional(payload, 'files', list) or ()):
+        where = 'files[%d]' % index
+        entry = _typed(entry, where, dict)
+        path = _required(entry, 'path', where + '.path', str)
+        files.append((path, _unb64(_required(entry, 'contents', where + '.contents'),
+                                   'file %s' % path)))
+    return request_mod.InjectionRequest(
+        disk, files=files, key=_optional(payload, 'key', str),
+        net=_unb64(payload.get('net'), 'network config'),
+        metadata=payload.get('metadata'), admin_password=payload.get('admin_password'),
+        partition=payload.get('partition'),
+        request_id=_optional(payload, 'request_id', str))

@@ -88,6 +88,7 @@ class AgentClient:
                           payload=payload_mod.to_dict(request, instance_id, project_id))
 
     def capabilities(self, host, timeout=30):
-        """Can ``host`` inject, in which partition mode, with which accelerator, and how
-        did its last self-test end."""
+        """Can ``host`` inject (``can_inject``; ``reason`` says why not, when known), in
+        which partition mode, with which accelerator, and how did its last self-test
+        end."""
         return self._call(host, 'capabilities', timeout)

@@ -8,6 +8,10 @@ kernel could otherwise reach another tenant's disk. Within a project, requests t
 must not share an appliance (the same disk twice; disks on one base image that still
 need inspection or hold LVM, whose cloned volume groups collide) wait for a later batch,
 and none starts while a running batch holds the same disk or base.
+
+A request's keys are computed once, when it is queued (naming a base image reads its
+first MiB). When a batch ends, what it learnt (a base's layout) may lift a key: each
+distinct key still queued is asked about once, outside the lock.
 """
 
 import collections
@@ -22,23 +26,33 @@ LOG = logging.getLogger(__name__)
 
 
 class _Entry:
-    __slots__ = ('request', 'future', 'arrived', 'exclusive')
+    """A queued request: its keys (computed once) and those of them that apply now."""
 
-    def __init__(self, request, exclusive):
+    __slots__ = ('request', 'future', 'arrived', 'keys', 'exclusive')
+
+    def __init__(self, request, keys, exclusive):
         self.request = request
         self.future = concurrent.futures.Future()
         self.arrived = time.monotonic()
+        self.keys = keys
         self.exclusive = exclusive
 
 
-class Scheduler:
-    """``inject_batch(requests) -> reports`` runs one batch; ``exclusive(request)`` gives
-    keys two requests of one batch must not share (or an empty set)."""
+def _always(key):
+    return True
 
-    def __init__(self, inject_batch, exclusive, window, max_batch, max_appliances,
-                 host='localhost'):
+
+class Scheduler:
+    """``inject_batch(requests) -> reports`` runs one batch; ``keys(request)`` gives the
+    keys two requests of one batch must not share (or an empty set), called once per
+    request; ``still_exclusive(key)`` says whether a key applies now (by default:
+    always)."""
+
+    def __init__(self, inject_batch, keys, window, max_batch, max_appliances,
+                 host='localhost', still_exclusive=_always):
         self._inject_batch = inject_batch
-        self._exclusive = exclusive
+        self._keys = keys
+        self._still_exclusive = still_exclusive
         self.window = window
         self.max_batch = max_batch
         self.max_appliances = max_appliances
@@ -58,7 +72,8 @@ class Scheduler:
 
     def submit(self, project_id, request):
         """Queue ``request``; the returned Future gives its Report."""
-        entry = _Entry(request, self._exclusive(request))
+        keys = frozenset(self._keys(request))
+        entry = _Entry(request, keys, frozenset(filter(self._still_exclusive, keys)))
         with self._cv:
             if self._closing:
                 raise exception.AgentStopping(host=self.host,
@@ -146,17 +161,31 @@ class Scheduler:
                 if not entry.future.done():
                     entry.future.set_exception(e)
         finally:
-            with self._cv:
-                self._running -= 1
-                for entry in batch:
-                    self._busy.subtract(entry.exclusive)
-                self._busy += collections.Counter()      # drop keys that reached zero
-                # What this batch learnt (a base image's layout, by inspection) may free
-                # the requests that waited for it to share one appliance.
-                for queue in self._queues.values():
-                    for entry in queue:
-                        entry.exclusive = self._exclusive(entry.request)
-                self._cv.notify_all()
+            self._finished(batch)
+
+    def _finished(self, batch):
+        """Free ``batch``'s keys, and reconsider those of the requests still queued:
+        what the batch learnt (a base image's layout, by inspection) may free the
+        requests that waited for it to share one appliance."""
+        with self._cv:
+            queued = {key for queue in self._queues.values() for entry in queue
+                      for key in entry.keys}
+        try:       # outside the lock: the answer may come from a file
+            live = {key: self._still_exclusive(key) for key in queued}
+        except Exception:
+            LOG.exception('Could not reconsider the keys of queued requests')
+            live = {}
+        with self._cv:
+            self._running -= 1
+            for entry in batch:
+                self._busy.subtract(entry.exclusive)
+            self._busy += collections.Counter()      # drop keys that reached zero
+            for queue in self._queues.values():
+                for entry in queue:
+                    entry.exclusive = frozenset(
+                        key for key in entry.keys
+                        if live.get(key, key in entry.exclusive))
+            self._cv.notify_all()
 
     # --- stopping -------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from inject import exception
 from inject import manager as manager_mod
 from inject import partitions
 from inject import report as report_mod
+from inject import vfs
 from inject.agent import payload as payload_mod
 from inject.agent import rpcapi
 from inject.agent import scheduler as scheduler_mod
@@ -79,12 +80,14 @@ class AgentService:
         self.max_appliances = (conf.agent.max_appliances
                                or default_max_appliances(conf.agent.max_batch))
         self.scheduler = scheduler_mod.Scheduler(
-            self.manager.inject, self.manager.exclusive_keys, conf.agent.batch_window,
-            conf.agent.max_batch, self.max_appliances, host=self.host)
+            self.manager.inject, self.manager.scheduling_keys, conf.agent.batch_window,
+            conf.agent.max_batch, self.max_appliances, host=self.host,
+            still_exclusive=self.manager.still_exclusive)
         target = messaging.Target(topic=conf.agent.topic, server=self.host)
         self.rpc_server = messaging.get_rpc_server(
             self.transport, target, [AgentEndpoint(self)], executor='threading')
         self.selftest = {'when': None, 'ok': None, 'reason': 'not run yet'}
+        self._driver_ok = False
         self._stop = threading.Event()
         self._selftest_thread = None
         conf.register_mutate_hook(_log_and_apply_changes)     # a set: registered once
@@ -162,11 +165,15 @@ class AgentService:
         return result
 
     def capabilities(self):
+        """``can_inject`` is True once a self-test passed with injection enabled;
+        ``reason`` says why injection is known not to work here, or is None (also while
+        no self-test has run and nothing else is wrong)."""
         partition = self.conf.injection.inject_partition
         selftest = dict(self.selftest)
         return {
             'host': self.host,
             'can_inject': bool(selftest['ok']) and partition != partitions.DISABLED,
+            'reason': self._unavailable(partition, selftest),
             'inject_partition': partition,
             'injection_enabled': partition != partitions.DISABLED,
             'accelerator': selftest.get('accelerator'),
@@ -179,6 +186,22 @@ class AgentService:
             'running': self.scheduler.running(),
             'queued': self.scheduler.queued(),
         }
+
+    def _unavailable(self, partition, selftest):
+        """Why this host cannot inject, as far as is known without launching the
+        appliance (injection disabled, the libguestfs binding missing, the last
+        self-test failed), or None."""
+        if partition == partitions.DISABLED:
+            return 'injection is disabled ([injection]inject_partition = -2)'
+        if not self._driver_ok:
+            try:
+                vfs.load_driver()
+            except exception.InjectError as e:
+                return str(e)
+            self._driver_ok = True
+        if selftest['ok'] is False:
+            return 'the last self-test failed: %s' % selftest['reason']
+        return None
 
     def run_selftest(self):
         """Launch the appliance once; remember when and how it went."""

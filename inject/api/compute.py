@@ -3,9 +3,9 @@
 Create and rebuild return at once (202) and run :meth:`Compute.build` in a background
 thread: the instance disk is made as a qcow2 overlay on the base image under
 ``[api]instances_path``, the data is injected through :func:`inject_disk`, and the
-server becomes ACTIVE, or ERROR with a fault saying why. :func:`inject_disk` is the one
-place that talks to injection: it asks this host's agent (inject.agent), in-process by
-default.
+server becomes ACTIVE, or ERROR with a fault saying why. The API reaches injection only
+through this host's agent (inject.agent, in-process by default): :func:`inject_disk`
+sends it a request, :meth:`Compute.injection_unavailable` asks its capabilities.
 """
 
 import logging
@@ -17,16 +17,14 @@ import threading
 from inject import agent
 from inject import exception
 from inject import image as image_mod
-from inject import manager
-from inject import partitions
 from inject import report as report_mod
 from inject import request as request_mod
-from inject import vfs
 from inject.agent import rpcapi
 from inject.db import models
 
 LOG = logging.getLogger(__name__)
 
+CAPABILITIES_TIMEOUT = 10     # seconds an API request waits for the agent's answer
 
 
 def inject_disk(conf, injection_request, instance_id=None, project_id=None,
@@ -61,7 +59,6 @@ class Compute:
         self.db = db
         self._threads = []
         self._lock = threading.Lock()
-        self._driver_ok = False
         self._agent = None          # (in-process service or None, client)
 
     def agent_client(self):
@@ -70,8 +67,9 @@ class Compute:
         with self._lock:
             if self._agent is None:
                 if rpcapi.in_process(self.conf):
-                    # No self-test: the API never reads the agent's capabilities, and
-                    # its launch would compete with the first build's.
+                    # No self-test: its launch would compete with the first build's,
+                    # and what the API asks of the agent's capabilities (why it
+                    # cannot inject) needs none.
                     self._agent = agent.start_in_process(self.conf, selftest=False)
                 else:
                     self._agent = (None, agent.AgentClient(self.conf))
@@ -86,17 +84,20 @@ class Compute:
             service.stop()
 
     def injection_unavailable(self):
-        """Why this host cannot inject at all, as far as is known without launching the
-        appliance (injection disabled, the libguestfs binding missing), or None."""
-        if self.conf.injection.inject_partition == partitions.DISABLED:
-            return 'injection is disabled ([injection]inject_partition = -2)'
-        if not self._driver_ok:
-            try:
-                vfs.load_driver()
-            except exception.InjectError as e:
-                return str(e)
-            self._driver_ok = True
-        return None
+        """Why this host's agent cannot inject, as far as it knows without launching the
+        appliance (injection disabled, the libguestfs binding missing, its last
+        self-test failed), or why it could not be asked; None when nothing is known
+        against it. The agent answers from its own configuration, which is not the
+        API's when it runs elsewhere."""
+        host = self.conf.agent.host
+        try:
+            caps = self.agent_client().capabilities(host, timeout=CAPABILITIES_TIMEOUT)
+        except exception.AgentTimeout:
+            return ('no injection agent on host %s answered within %d s'
+                    % (host, CAPABILITIES_TIMEOUT))
+        except exception.InjectError as e:
+            return str(e)
+        return caps.get('reason')
 
     def disk_path(self, uuid):
         return os.path.join(self.conf.api.instances_path, uuid, 'disk')

@@ -13,10 +13,10 @@ import sys
 from oslo_config import cfg
 from oslo_log import log as logging
 
+import inject
 from inject.conf import CONF
 from inject import exception
 from inject import image as image_mod
-from inject import manager
 from inject import request as request_mod
 
 LOG = logging.getLogger(__name__)
@@ -118,8 +118,8 @@ def request_from_args(args):
                 % (args.admin_password_file, e.start))
         password = lines[0] if lines else ''
     net = _read(args.network_file, 'network file') if args.network_file else None
-    return request_mod.InjectionRequest(
-        image_mod.DiskImage(args.disk, args.format), files=files, key=args.key, net=net,
+    return inject.InjectionRequest(
+        inject.DiskImage(args.disk, args.format), files=files, key=args.key, net=net,
         metadata=metadata, admin_password=password, partition=args.partition)
 
 
@@ -137,12 +137,12 @@ def _print_report(report, as_json):
 
 def cmd_image(args):
     req = request_from_args(args)
-    report, = manager.Manager(CONF).inject([req])
+    report, = inject.inject([req], conf=CONF)
     return _print_report(report, args.json)
 
 
 def cmd_status(args):
-    status = manager.Manager(CONF).status()
+    status = inject.status(conf=CONF)
     if args.json:
         print(json.dumps(status, indent=2))
     else:

@@ -1,6 +1,7 @@
 """An inject-api application on a temporary state directory and SQLite database, with
 injection faked at its one boundary (inject.api.compute.inject_disk) unless a test
-asks for the real core."""
+asks for the real core. What the API asks of the agent's capabilities is answered by
+the real in-process agent (no appliance: no self-test, no warm appliance)."""
 
 import pytest
 
@@ -18,8 +19,12 @@ def fake_injection(monkeypatch):
 @pytest.fixture
 def api(tmp_path, fake_injection):
     make_image(tmp_path)
-    conf = make_conf(tmp_path, **{'injection.inject_partition': 1})
-    yield Api(tmp_path, conf, fake_injection)
+    conf = make_conf(tmp_path, **{'injection.inject_partition': 1,
+                                  'appliance.warm_appliances': 0})
+    api = Api(tmp_path, conf, fake_injection)
+    yield api
+    api.app.compute.wait()
+    api.app.compute.close()       # the in-process agent, if a test started it
 
 
 @pytest.fixture

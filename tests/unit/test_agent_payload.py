@@ -77,25 +77,50 @@ def test_invalid_base64_net():
         payload.from_dict(data)
 
 
-@pytest.mark.parametrize('mangle', [
-    lambda d: d.pop('image'),
-    lambda d: d['image'].pop('format'),
-    lambda d: d['image'].pop('path'),
-    lambda d: d['files'][0].pop('path'),
-    lambda d: d['files'][0].pop('contents'),
-    lambda d: d['files'][0].__setitem__('contents', 5),
-], ids=['image', 'format', 'path', 'file path', 'file contents', 'contents not text'])
-def test_missing_or_mistyped_keys_are_invalid_requests(mangle):
+@pytest.mark.parametrize('mangle, field', [
+    (lambda d: d.pop('image'), 'image is missing'),
+    (lambda d: d['image'].pop('format'), 'image.format is missing'),
+    (lambda d: d['image'].pop('path'), 'image.path is missing'),
+    (lambda d: d['image'].__setitem__('path', 5), 'image.path must be a string, not int'),
+    (lambda d: d['files'][0].pop('path'), 'files[0].path is missing'),
+    (lambda d: d['files'][1].pop('contents'), 'files[1].contents is missing'),
+    (lambda d: d['files'][0].__setitem__('contents', 5),
+     'file /etc/motd is not valid base64'),
+    (lambda d: d.__setitem__('files', 'x'), 'files must be a list, not str'),
+    (lambda d: d['files'].__setitem__(1, 'x'), 'files[1] must be an object, not str'),
+    (lambda d: d.__setitem__('key', 5), 'key must be a string, not int'),
+    (lambda d: d.__setitem__('request_id', []), 'request_id must be a string, not list'),
+], ids=['image', 'format', 'path', 'path not text', 'file path', 'file contents',
+        'contents not text', 'files not a list', 'file not an object', 'key not text',
+        'request_id not text'])
+def test_missing_or_mistyped_fields_are_invalid_requests_naming_the_field(mangle, field):
     data = copy.deepcopy(wire(full_request()))
     mangle(data)
-    with pytest.raises(exception.InvalidRequest):
+    with pytest.raises(exception.InvalidRequest) as e:
         payload.from_dict(data)
+    assert field in str(e.value)
 
 
-@pytest.mark.parametrize('data', [None, [], 'x', {'image': 'x'}])
-def test_not_a_dict_is_an_invalid_request(data):
-    with pytest.raises(exception.InvalidRequest, match='malformed request payload'):
+def test_each_byte_string_is_decoded_once(monkeypatch):
+    decoded = []
+    real = payload.encoding.b64decode
+    monkeypatch.setattr(payload.encoding, 'b64decode',
+                        lambda text: decoded.append(text) or real(text))
+    data = wire(full_request())
+    payload.from_dict(data)
+    assert sorted(decoded) == sorted([f['contents'] for f in data['files']] + [data['net']])
+
+
+@pytest.mark.parametrize('data, why', [
+    (None, 'the payload must be an object, not NoneType'),
+    ([], 'the payload must be an object, not list'),
+    ('x', 'the payload must be an object, not str'),
+    ({'image': 'x'}, 'image must be an object, not str'),
+])
+def test_not_a_dict_is_an_invalid_request(data, why):
+    with pytest.raises(exception.InvalidRequest, match='malformed request payload') as e:
         payload.from_dict(data)
+    assert why in str(e.value)
 
 
 def test_request_checks_still_apply():

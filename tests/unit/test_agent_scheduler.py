@@ -53,14 +53,16 @@ class Batches:
 
 @pytest.fixture
 def make():
-    """``make(window=0, max_batch=16, max_appliances=4)``: a started Scheduler over a
-    fresh :class:`Batches`; stopped at the end of the test."""
+    """``make(window=0, max_batch=16, max_appliances=4, keys=..., still_exclusive=...)``:
+    a started Scheduler over a fresh :class:`Batches`, a request's keys being its
+    ``keys`` by default; stopped at the end of the test."""
     made = []
 
-    def make(window=0.0, max_batch=16, max_appliances=4):
+    def make(window=0.0, max_batch=16, max_appliances=4, keys=lambda r: set(r.keys),
+             **kwargs):
         batches = Batches()
-        s = scheduler_mod.Scheduler(batches, lambda r: set(r.keys), window, max_batch,
-                                    max_appliances, host='h1')
+        s = scheduler_mod.Scheduler(batches, keys, window, max_batch,
+                                    max_appliances, host='h1', **kwargs)
         s.start()
         made.append((s, batches))
         return s, batches
@@ -222,19 +224,65 @@ def test_a_later_project_is_not_starved(make):
     assert b.batches == [['a1'], ['a2'], ['b1'], ['a3'], ['a4']]
 
 
-def test_exclusive_keys_are_recomputed_when_a_batch_ends(make):
+def test_exclusive_keys_are_reconsidered_when_a_batch_ends(make):
     """Disks on one base wait for the first one's inspection, then share a launch."""
     learnt = []
 
-    def exclusive(request):
-        return set() if learnt else {'base:b'}
+    def still_exclusive(key):
+        return not learnt
 
-    s, b = make(max_appliances=1)
-    s._exclusive = exclusive
+    s, b = make(max_appliances=1, still_exclusive=still_exclusive)
     gate = b.block('r1')
-    futures = [s.submit('p1', r) for r in (req('r1'), req('r2'), req('r3'))]
+    futures = [s.submit('p1', req(n, 'base:b')) for n in ('r1', 'r2', 'r3')]
     b.wait_started()
     learnt.append(True)          # the first batch's inspection filled the cache
     gate.set()
     assert results(futures) == ['report:r1', 'report:r2', 'report:r3']
     assert b.batches == [['r1'], ['r2', 'r3']]
+
+
+def test_keys_are_computed_once_per_request(make):
+    """Computing keys may read 1 MiB of a base image: once per request, at submit, and
+    after each batch only each distinct queued key is reconsidered, once."""
+    computed = collections.Counter()
+    asked = []
+
+    def keys(request):
+        computed[request.name] += 1
+        return set(request.keys)
+
+    def still_exclusive(key):
+        asked.append(key)
+        return True
+
+    s, b = make(max_appliances=1, keys=keys, still_exclusive=still_exclusive)
+    gate = b.block('r1')
+    futures = [s.submit('p1', req('r1', 'disk:d'))]
+    b.wait_started()
+    futures += [s.submit('p1', req(n, 'disk:d', 'base:b')) for n in ('r2', 'r3', 'r4')]
+    asked.clear()
+    gate.set()
+    assert results(futures) == ['report:r1', 'report:r2', 'report:r3', 'report:r4']
+    assert b.batches == [['r1'], ['r2'], ['r3'], ['r4']]       # one disk: one at a time
+    assert computed == {'r1': 1, 'r2': 1, 'r3': 1, 'r4': 1}
+    # after r1: r2-r4 queued; after r2: r3, r4; after r3: r4; after r4: none
+    assert sorted(asked) == sorted(['disk:d', 'base:b'] * 3)
+
+
+def test_a_failing_key_check_keeps_the_keys_and_the_scheduler(make):
+    calls = []
+
+    def still_exclusive(key):
+        calls.append(key)
+        if len(calls) > 1:            # at submit it answers; after a batch it fails
+            raise RuntimeError('boom')
+        return True
+
+    s, b = make(max_appliances=1, still_exclusive=still_exclusive)
+    gate = b.block('r1')
+    first = s.submit('p1', req('r1'))
+    b.wait_started()
+    second = s.submit('p1', req('r2', 'disk:d'))
+    gate.set()
+    assert results([first, second]) == ['report:r1', 'report:r2']
+    assert s.running() == 0 and calls == ['disk:d', 'disk:d']

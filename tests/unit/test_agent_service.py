@@ -4,6 +4,7 @@ configuration (transport_url, reload) and its sizing."""
 import concurrent.futures
 import logging
 import re
+import subprocess
 import uuid
 
 from futurist import _thread as futurist_thread
@@ -12,7 +13,9 @@ import pytest
 
 from inject import exception
 from inject import image
+from inject import inspection_cache
 from inject import manager as manager_mod
+from inject import paths
 from inject import report as report_mod
 from inject.agent import rpcapi
 from inject.agent import service as service_mod
@@ -138,8 +141,11 @@ class StubManager:
             reports.append(rep)
         return reports
 
-    def exclusive_keys(self, request):
+    def scheduling_keys(self, request):
         return {'disk:' + request.image.path}
+
+    def still_exclusive(self, key):
+        return True
 
     def status(self):
         return dict(self.status_result)
@@ -293,6 +299,46 @@ def test_selftest_ok_but_injection_disabled_cannot_inject(agent, override):
     assert client.capabilities(service.host, timeout=TIMEOUT)['can_inject'] is False
 
 
+def test_capabilities_reason_says_why_injection_is_known_not_to_work(agent, override,
+                                                                      monkeypatch):
+    service, client = agent
+    override('inject_partition', 1, 'injection')
+    loads = []
+    monkeypatch.setattr(service_mod.vfs, 'load_driver', lambda: loads.append(1))
+    caps = client.capabilities(service.host, timeout=TIMEOUT)
+    # no self-test yet: not proven to work, but nothing known against it
+    assert caps['can_inject'] is False and caps['reason'] is None
+    service.run_selftest()
+    caps = client.capabilities(service.host, timeout=TIMEOUT)
+    assert caps['can_inject'] is True and caps['reason'] is None
+    assert loads == [1]            # the binding is loaded once, then remembered
+
+    service.manager.status_result = {'accelerator': None, 'kernel_boot': None,
+                                     'launch_seconds': None,
+                                     'reason': 'qemu exited unexpectedly'}
+    service.run_selftest()
+    assert client.capabilities(service.host, timeout=TIMEOUT)['reason'] == (
+        'the last self-test failed: qemu exited unexpectedly')
+
+    override('inject_partition', -2, 'injection')
+    assert client.capabilities(service.host, timeout=TIMEOUT)['reason'] == (
+        'injection is disabled ([injection]inject_partition = -2)')
+
+
+def test_capabilities_reason_when_libguestfs_cannot_be_loaded(agent, override,
+                                                              monkeypatch):
+    service, client = agent
+    override('inject_partition', 1, 'injection')
+
+    def broken():
+        raise exception.VFSDriverUnavailable(reason='No module named guestfs')
+    monkeypatch.setattr(service_mod.vfs, 'load_driver', broken)
+    caps = client.capabilities(service.host, timeout=TIMEOUT)
+    assert caps['can_inject'] is False and 'No module named guestfs' in caps['reason']
+    monkeypatch.setattr(service_mod.vfs, 'load_driver', lambda: None)
+    assert client.capabilities(service.host, timeout=TIMEOUT)['reason'] is None
+
+
 def test_unknown_host_times_out(agent):
     _, client = agent
     with pytest.raises(exception.AgentTimeout) as e:
@@ -330,6 +376,83 @@ def test_start_in_process(conf, override):
     finally:
         service.stop()
         service.transport.cleanup()
+
+
+def test_the_agent_names_a_base_image_once_per_request(conf, override, tmp_path,
+                                                        monkeypatch):
+    """Naming a base image reads its first MiB: once per request, however many batches
+    the request waits through."""
+    images = tmp_path / 'images'
+    images.mkdir()
+    base = str(images / 'base.raw')
+    subprocess.run(['qemu-img', 'create', '-q', '-f', 'raw', base, '1M'], check=True)
+    disks = []
+    for name in ('a', 'b', 'c'):
+        disks.append(str(images / ('%s.qcow2' % name)))
+        subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', base,
+                        disks[-1]], check=True)
+    override('state_path', str(tmp_path))
+    override('image_dirs', [str(images)], 'injection')
+    override('inject_partition', -1, 'injection')
+    override('warm_appliances', 0, 'appliance')
+    override('host', 'agent-%s' % uuid.uuid4().hex[:8], 'agent')
+    override('batch_window', 0.2, 'agent')
+    override('max_appliances', 1, 'agent')
+    override('drain_timeout', 1, 'agent')
+    named = []
+    key_for = inspection_cache.key_for
+    monkeypatch.setattr(inspection_cache, 'key_for',
+                        lambda chain: named.append(chain[-1].path) or key_for(chain))
+    batches = []
+
+    def inject(self, requests):        # no appliance: the base is never inspected
+        batches.append([r.image.path for r in requests])
+        return [report_mod.Report(image=r.image.path, format='qcow2') for r in requests]
+    monkeypatch.setattr(manager_mod.Manager, 'inject', inject)
+    transport = rpcapi.get_transport(conf)
+    service = service_mod.AgentService(conf, transport=transport)
+    service.start(selftest=False)
+    try:
+        client = rpcapi.AgentClient(conf, transport=transport)
+        with concurrent.futures.ThreadPoolExecutor(3) as pool:
+            calls = [pool.submit(client.inject, service.host, request(disk, partition=-1),
+                                 project_id='p1', timeout=TIMEOUT) for disk in disks]
+            assert [c.result()['image'] for c in calls] == disks
+    finally:
+        service.stop()
+        transport.cleanup()
+    assert sorted(batches) == [[d] for d in disks]       # one base to inspect: apart
+    assert named == [base] * 3
+
+
+def test_a_request_is_decoded_and_its_paths_normalised_once(conf, override, tmp_path,
+                                                             monkeypatch):
+    override('state_path', str(tmp_path))
+    override('inject_partition', -2, 'injection')     # the real manager, no appliance
+    override('warm_appliances', 0, 'appliance')
+    override('host', 'agent-%s' % uuid.uuid4().hex[:8], 'agent')
+    override('drain_timeout', 1, 'agent')
+    req = InjectionRequest(image.DiskImage(str(tmp_path / 'd.qcow2'), 'qcow2'),
+                           files=[('etc/motd', b'hi\n'), ('/etc/../etc/app.ini', b'x')])
+    decoded, normalised = [], []
+    from_dict, normalise = service_mod.payload_mod.from_dict, paths.normalise
+    monkeypatch.setattr(service_mod.payload_mod, 'from_dict',
+                        lambda data: decoded.append(data) or from_dict(data))
+    monkeypatch.setattr(paths, 'normalise',
+                        lambda path: normalised.append(path) or normalise(path))
+    transport = rpcapi.get_transport(conf)
+    service = service_mod.AgentService(conf, transport=transport)
+    service.start(selftest=False)
+    try:
+        result = rpcapi.AgentClient(conf, transport=transport).inject(
+            service.host, req, timeout=TIMEOUT)
+    finally:
+        service.stop()
+        transport.cleanup()
+    assert [i['target'] for i in result['items']] == ['/etc/motd', '/etc/app.ini']
+    assert all(i['status'] == report_mod.SKIPPED for i in result['items'])
+    assert len(decoded) == 1
+    assert normalised == ['/etc/motd', '/etc/app.ini']     # as the client sent them
 
 
 # --- reload ------------------------------------------------------------------------------------
