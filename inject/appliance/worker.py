@@ -81,7 +81,8 @@ def serve(send, driver, drives, launch_settings, jobs, receive_jobs=None):
                 except exception.InjectError as e:
                     LOG.warning('Cannot hot-plug %s: %s', job.image_name, e)
                     send(channel.JobDone(index, session.JobOutcome(
-                        error=str(e), unattached=not getattr(e, 'touched', False))))
+                        error=str(e), unattached=not (isinstance(e, exception.HotplugFailed)
+                                                         and e.touched))))
                     continue
                 outcome.timings['attach'] = time.monotonic() - t0
                 t0 = time.monotonic()
