@@ -14,6 +14,11 @@ INJECT_TEST_POSTGRESQL_URL; ``bash tools/postgresql.sh`` prints one) and dropped
 Load is sent as project members (X-Roles: member,reader); the project's quotas are
 raised first by an administrator (PUT os-quota-sets) so that creates are never refused.
 
+The seeded project is filled through POST /servers (--seed api, the default: a "seed"
+row measures those creates, and their builds finish before the next phase) or straight
+into the database through inject.db.api (--seed db: ACTIVE rows without disk files,
+much faster for large --servers).
+
 Phases, each for --duration seconds:
   closed loop, --threads clients each on one keep-alive connection, each sending its
   next request when the previous one is answered: GET /v2.1/limits,
@@ -28,12 +33,15 @@ Phases, each for --duration seconds:
   errors. Afterwards builds are given --drain seconds; every server whose create was
   answered 202 must then be listed by GET /servers and not be in BUILD, else it is lost.
 
-Columns: servers (the project's count before -> after), req/s (answered requests per
-second, errors included), p50/p99 latency, errors (transport errors, timeouts and
+Columns: servers (the project's count before -> after: create phases grow it), req/s
+(answered requests per second, errors included; in the open loop answered requests
+over the time from the first arrival to the last answer, so a server that falls behind
+shows a lower rate), p50/p99 latency, errors (transport errors, timeouts and
 unexpected statuses), lost, api CPU (inject-api's process and its reaped children,
-qemu-img included, in % of one core) and CPU ms per request. Cost ratios compare
-req/s at 0 servers with req/s at --servers. The machine's other load shows in the
-numbers: treat a shared host's results as indicative.
+qemu-img included, in % of one core; PostgreSQL's own processes are not counted) and
+its CPU ms per request. Cost ratios are req/s at 0 servers over req/s at --servers.
+Other load on the machine (the client itself included) shows in the numbers: treat a
+shared host's results as indicative.
 """
 
 import argparse
