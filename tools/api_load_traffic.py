@@ -102,6 +102,9 @@ class Recorder:
             status, reply = client.request(method, path,
                                            body(counter) if body else None)
             error = None if status == expected else '%s %d' % (kind, status)
+            if not error and kind == 'create':
+                created = (reply or {}).get('server', {}).get('id')
+                error = None if created else 'create 202 without a server id'
         except Exception as e:
             reply, error = None, '%s %s' % (kind, type(e).__name__)
         now = time.perf_counter()
@@ -112,7 +115,7 @@ class Recorder:
                 self.errors += 1
                 self.samples[error] += 1
             elif kind == 'create':
-                self.created.append(reply['server']['id'])
+                self.created.append(created)
 
     def fail(self, why):
         with self.lock:
