@@ -49,6 +49,6 @@ def status(conf=None):
 
 def _conf(conf):
     if conf is None:
-        from inject.conf import CONF
-        return CONF
+        from inject import conf as inject_conf
+        return inject_conf.register_opts(inject_conf.CONF)
     return conf

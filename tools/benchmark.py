@@ -201,7 +201,8 @@ def inject_child(config, partition, mode, disks):
     from inject import agent
     from inject import image
     from inject import request
-    from inject.conf import CONF
+    from inject import conf as inject_conf
+    CONF = inject_conf.register_opts(inject_conf.CONF)
     CONF([], project='inject', default_config_files=[config])
     service, client = agent.start_in_process(CONF, selftest=False)
     # Steady state: a long-running agent has its warm appliances up before requests come.
@@ -275,7 +276,8 @@ def main():
 
     from inject import appliance
     from inject import imagebuilder
-    from inject.conf import CONF
+    from inject import conf as inject_conf
+    CONF = inject_conf.register_opts(inject_conf.CONF)
     CONF([], project='inject', default_config_files=[config])
     base = os.path.join(images, 'base', 'base.qcow2')
     if not os.path.exists(base):

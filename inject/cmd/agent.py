@@ -13,9 +13,10 @@ from oslo_log import log as logging
 
 from inject import exception
 from inject.agent import service as service_mod
-from inject.conf import CONF
+from inject import conf as inject_conf
 
 LOG = logging.getLogger(__name__)
+CONF = inject_conf.register_opts(inject_conf.CONF)
 logging.register_options(CONF)
 
 

@@ -13,11 +13,12 @@ from cheroot import wsgi as cheroot_wsgi
 from oslo_config import cfg
 from oslo_log import log as logging
 
-from inject.conf import CONF
+from inject import conf as inject_conf
 from inject.api import wsgi
 from inject.db import api as db_api
 
 LOG = logging.getLogger(__name__)
+CONF = inject_conf.register_opts(inject_conf.CONF)
 logging.register_options(CONF)
 CONF.register_cli_opts([
     cfg.BoolOpt('db-sync', default=False,

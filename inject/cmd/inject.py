@@ -14,12 +14,13 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 import inject
-from inject.conf import CONF
+from inject import conf as inject_conf
 from inject import exception
 from inject import image as image_mod
 from inject import request as request_mod
 
 LOG = logging.getLogger(__name__)
+CONF = inject_conf.register_opts(inject_conf.CONF)
 logging.register_options(CONF)
 
 

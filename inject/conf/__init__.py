@@ -1,4 +1,10 @@
-"""Configuration options, grouped by the part of inject that reads them."""
+"""Configuration options, grouped by the part of inject that reads them.
+
+Nothing is registered at import. :func:`register_opts` puts every inject option on a
+ConfigOpts: the console entry points and :mod:`inject` (the library face) do it on the
+global :data:`CONF`; tests and embedding callers may build their own with
+:func:`new_conf`.
+"""
 
 from oslo_config import cfg
 
@@ -11,9 +17,16 @@ from inject.conf import paths
 
 CONF = cfg.CONF
 
-paths.register_opts(CONF)
-agent.register_opts(CONF)
-injection.register_opts(CONF)
-appliance.register_opts(CONF)
-api.register_opts(CONF)
-database.register_opts(CONF)
+MODULES = (paths, injection, appliance, agent, api, database)
+
+
+def register_opts(conf):
+    """Register every inject option on ``conf`` (idempotent); return ``conf``."""
+    for module in MODULES:
+        module.register_opts(conf)
+    return conf
+
+
+def new_conf():
+    """A fresh ConfigOpts with every inject option registered (not yet parsed)."""
+    return register_opts(cfg.ConfigOpts())

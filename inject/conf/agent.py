@@ -4,6 +4,8 @@ import socket
 
 from oslo_config import cfg
 
+from inject.conf import base
+
 agent_group = cfg.OptGroup(
     'agent',
     title='Injection agent options',
@@ -58,8 +60,7 @@ agent_opts = [
 
 
 def register_opts(conf):
-    conf.register_group(agent_group)
-    conf.register_opts(agent_opts, group=agent_group)
+    base.register(conf, agent_group, agent_opts)
 
 
 def list_opts():

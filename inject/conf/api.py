@@ -2,6 +2,8 @@
 
 from oslo_config import cfg
 
+from inject.conf import base
+
 api_group = cfg.OptGroup(
     'api',
     title='Compute API options',
@@ -95,10 +97,8 @@ quota_opts = [
 
 
 def register_opts(conf):
-    conf.register_group(api_group)
-    conf.register_opts(api_opts, group=api_group)
-    conf.register_group(quota_group)
-    conf.register_opts(quota_opts, group=quota_group)
+    base.register(conf, api_group, api_opts)
+    base.register(conf, quota_group, quota_opts)
 
 
 def list_opts():

@@ -2,6 +2,8 @@
 
 from oslo_config import cfg
 
+from inject.conf import base
+
 appliance_group = cfg.OptGroup(
     'appliance',
     title='libguestfs appliance options',
@@ -95,8 +97,7 @@ appliance_opts = [
 
 
 def register_opts(conf):
-    conf.register_group(appliance_group)
-    conf.register_opts(appliance_opts, group=appliance_group)
+    base.register(conf, appliance_group, appliance_opts)
 
 
 def list_opts():

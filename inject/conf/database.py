@@ -2,6 +2,8 @@
 
 from oslo_config import cfg
 
+from inject.conf import base
+
 database_group = cfg.OptGroup(
     'database',
     title='Database options',
@@ -23,8 +25,7 @@ database_opts = [
 
 
 def register_opts(conf):
-    conf.register_group(database_group)
-    conf.register_opts(database_opts, group=database_group)
+    base.register(conf, database_group, database_opts)
 
 
 def list_opts():

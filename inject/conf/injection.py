@@ -4,6 +4,8 @@ import logging
 
 from oslo_config import cfg
 
+from inject.conf import base
+
 LOG = logging.getLogger(__name__)
 
 injection_group = cfg.OptGroup(
@@ -96,8 +98,7 @@ injection_opts = [
 
 
 def register_opts(conf):
-    conf.register_group(injection_group)
-    conf.register_opts(injection_opts, group=injection_group)
+    base.register(conf, injection_group, injection_opts)
 
 
 def list_opts():

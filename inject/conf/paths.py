@@ -2,6 +2,8 @@
 
 from oslo_config import cfg
 
+from inject.conf import base
+
 path_opts = [
     cfg.StrOpt('state_path',
                default='/var/lib/inject',
@@ -12,7 +14,7 @@ path_opts = [
 
 
 def register_opts(conf):
-    conf.register_opts(path_opts)
+    base.register(conf, None, path_opts)
 
 
 def list_opts():

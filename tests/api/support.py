@@ -2,28 +2,17 @@
 state directory, base images, the fake injection core, and a WebTest client."""
 
 import base64
-import copy
 import subprocess
 
 import webtest
-from oslo_config import cfg
 
 from inject import report as report_mod
 from inject.api import wsgi
-from inject.conf import opts as conf_opts
+from inject import conf as inject_conf
 
 
 def make_conf(state_path, **overrides):
-    # Fresh groups and option copies: registering the modules' OptGroup objects would
-    # share overrides between ConfigOpts instances (oslo.config keeps them in the group).
-    conf = cfg.ConfigOpts()
-    for group, opts in conf_opts.list_opts():
-        name = getattr(group, 'name', group)
-        if name == 'DEFAULT':
-            conf.register_opts(copy.deepcopy(opts))
-        else:
-            conf.register_group(cfg.OptGroup(name))
-            conf.register_opts(copy.deepcopy(opts), group=name)
+    conf = inject_conf.new_conf()
     conf([], project='inject', default_config_files=[])
     conf.set_override('state_path', str(state_path))
     # the in-process agent's self-test would launch an appliance per test

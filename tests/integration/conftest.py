@@ -19,8 +19,9 @@ from inject import image
 from inject import imagebuilder
 from inject import manager
 from inject import request
-from inject.conf import CONF
+from inject import conf as inject_conf
 
+CONF = inject_conf.register_opts(inject_conf.CONF)
 # Kept between runs so only the first run on a machine pays the appliance build.
 CACHE_DIR = '/var/tmp/inject-tests/appliance'
 

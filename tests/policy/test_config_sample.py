@@ -20,8 +20,9 @@ def test_sample_matches_the_options(tmp_path):
 
 
 def test_every_option_is_listed():
-    from inject.conf import CONF
+    from inject.conf import new_conf
     from inject.conf import opts
+    CONF = new_conf()
     listed = {(str(group), opt.dest) for group, group_opts in opts.list_opts()
               for opt in group_opts}
     for group in ('injection', 'appliance'):

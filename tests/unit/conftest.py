@@ -19,7 +19,8 @@ def fake_guestfs(monkeypatch):
 @pytest.fixture
 def conf():
     """inject's CONF, parsed once with no config file."""
-    from inject.conf import CONF
+    from inject import conf as inject_conf
+    CONF = inject_conf.register_opts(inject_conf.CONF)
     if getattr(CONF, '_namespace', None) is None:     # parse only once per process
         CONF([], project='inject', default_config_files=[])
     return CONF
