@@ -2,8 +2,8 @@
 
 supermin builds the appliance from the host's ``/boot/vmlinuz-*``, a bzImage whose kernel
 is XZ-compressed. Under TCG software emulation its decompressor runs in every launch
-(2.5 s in ``libguestfs-perf.md`` 2a; launches on our test machines took 20-22 s stock,
-13-17 s PVH). qemu can instead boot the kernel's ELF image
+(about 2.5 s of every launch, measured on our 2-core test machines, where launches took
+20-22 s with the stock kernel and 13-17 s with PVH). qemu can instead boot the kernel's ELF image
 (``vmlinux``) directly through its PVH entry point, skipping the decompressor.
 
 :func:`prepare` extracts that ELF once into ``cache_dir`` (about 66 MB), checks that it has
