@@ -164,3 +164,21 @@ class AgentHostTaken(InjectError):
     msg_fmt = ('Another inject-agent already serves host %(host)s on this transport; two '
                'would share its requests at random. Stop it, or give this one another '
                '[agent]host.')
+
+
+# --- metadata and the config drive ---------------------------------------------------
+
+class MetadataNotFound(InjectError):
+    """A metadata path that does not exist (the metadata service answers 404)."""
+    msg_fmt = 'No metadata at %(path)s.'
+
+
+class ConfigDriveTooLarge(InjectError):
+    msg_fmt = ('The config drive of server %(uuid)s would hold %(size)d bytes, more than '
+               'the %(limit)d allowed; nothing was written. Send fewer or smaller '
+               'personality files, user data or vendordata.')
+
+
+class ConfigDriveWriteFailed(InjectError):
+    msg_fmt = ('Cannot write the config drive %(path)s: %(reason)s. Nothing was left '
+               'at that path.')
