@@ -54,6 +54,9 @@ case "${1:-}" in
         # The agent's multi-host tests run two agents over a real RabbitMQ on loopback.
         INJECT_TEST_TRANSPORT_URL=$(bash "$top/tools/rabbitmq.sh" | tail -1)
         export INJECT_TEST_TRANSPORT_URL
+        # cloud-init (Debian's package, unpacked, not installed) reads the config drives.
+        INJECT_TEST_CLOUDINIT_DIR=$(bash "$top/tools/cloudinit.sh" | tail -1)
+        export INJECT_TEST_CLOUDINIT_DIR
         exec "$venv/bin/python" -m pytest "$@" ;;
   *) echo "usage: tools/setup.sh [demo|test] [args...]" >&2; exit 2 ;;
 esac
