@@ -75,7 +75,7 @@ class _Namer:
 
 def _normalise(path):
     norm = posixpath.normpath('/' + path).lstrip('/')
-    if not norm or norm.startswith('..') or norm == '.':
+    if not norm or '..' in path.split('/'):
         raise exception.InvalidRequest('Invalid config drive path %r.' % (path,))
     return norm
 
