@@ -209,8 +209,8 @@ def main():
     print('image sizes: inject %d bytes, nova %d bytes' % (sizes['inject'], sizes['nova']))
     print('per-build ms:')
     for row in rows:
-        print('  %-16s %s' % (row['builder'], ' '.join('%.1f' % v
-                                                      for v in row['per_build_ms'])))
+        per_build = ' '.join('%.1f' % v for v in row['per_build_ms'])
+        print('  %-16s %s' % (row['builder'], per_build))
     target = next(r for r in rows if r['builder'] == 'inject tree')['ratio']
     print('target p50(inject tree) <= 0.5 x p50(nova): %.3f -> %s'
           % (target, 'met' if target <= 0.5 else 'NOT met'))
