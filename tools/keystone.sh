@@ -97,18 +97,26 @@ EOF
 # oslo.service's eventlet backend warns when imported; nothing here runs eventlet.
 export PYTHONWARNINGS=ignore:::oslo_service.backend._eventlet.loopingcall
 manage() { "$venv/bin/keystone-manage" --config-file "$conf" "$@" >&2; }
-manage db_sync
 # The keys belong to the user who runs the server (this script runs it as that user).
 owner=(--keystone-user "$(id -un)" --keystone-group "$(id -gn)")
 [ -e "$state/fernet-keys/0" ] || manage fernet_setup "${owner[@]}"
 [ -e "$state/credential-keys/0" ] || manage credential_setup "${owner[@]}"
-# Creates (or keeps) the admin user and project, the roles admin > manager > member >
-# reader and service, the RegionOne region and the identity endpoints.
-manage bootstrap --bootstrap-username admin --bootstrap-password "$admin_password" \
-  --bootstrap-project-name admin --bootstrap-role-name admin \
-  --bootstrap-service-name keystone --bootstrap-region-id RegionOne \
-  --bootstrap-public-url "$url" --bootstrap-internal-url "$url" \
-  --bootstrap-admin-url "$url"
+# db_sync and bootstrap are idempotent but each costs a keystone-manage start: they are
+# skipped when this Keystone version already set up this database for this URL and
+# admin password. bootstrap creates (or keeps) the admin user and project, the roles
+# admin > manager > member > reader and service, RegionOne and the identity endpoints.
+done_stamp=$state/setup-done
+version=$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("keystone"))')
+setup_id="keystone-$version $url $(printf %s "$admin_password" | sha256sum | cut -c1-16)"
+if [ ! -s "$state/keystone.db" ] || [ "$(cat "$done_stamp" 2>/dev/null)" != "$setup_id" ]; then
+  manage db_sync
+  manage bootstrap --bootstrap-username admin --bootstrap-password "$admin_password" \
+    --bootstrap-project-name admin --bootstrap-role-name admin \
+    --bootstrap-service-name keystone --bootstrap-region-id RegionOne \
+    --bootstrap-public-url "$url" --bootstrap-internal-url "$url" \
+    --bootstrap-admin-url "$url"
+  echo "$setup_id" > "$done_stamp"
+fi
 
 # --- start ----------------------------------------------------------------------------
 if running; then  # alive but not answering: replace it
@@ -144,6 +152,7 @@ done
 if ! running || ! answers; then
   echo "keystone: no answer on $url; see $state/gunicorn.log and $state/keystone.log" >&2
   tail -20 "$state/gunicorn.log" >&2 || true
+  running || rm -f "$pidfile"
   exit 1
 fi
 echo "$url"
