@@ -10,7 +10,7 @@
 # Keystone lives in its own virtualenv (.venv-keystone, from Debian's python3) so its
 # dependency pins never touch inject's .venv. Its state (keystone.conf, a SQLite
 # database, fernet and credential keys, logs, the pid file) is under
-# $INJECT_KEYSTONE_STATE. It is served by gunicorn (sync threads, no eventlet) bound to
+# $INJECT_KEYSTONE_STATE. It is served by gunicorn (one process, threads; no eventlet) bound to
 # 127.0.0.1 only. Idempotent: a running server is left alone and its URL printed.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
@@ -30,7 +30,7 @@ running() {
 }
 
 answers() {  # GET /v3 gives Keystone's version document
-  "$venv/bin/python" - "$url" <<'EOF' >/dev/null 2>&1
+  /usr/bin/python3 - "$url" <<'EOF' >/dev/null 2>&1
 import json, sys, urllib.request
 with urllib.request.urlopen(sys.argv[1], timeout=3) as r:
     sys.exit(0 if json.load(r)['version']['id'].startswith('v3') else 1)
@@ -47,7 +47,7 @@ if [ "${1:-}" = stop ]; then
   exit 0
 fi
 
-if running && [ -x "$venv/bin/python" ] && answers; then
+if running && answers; then
   echo "$url"
   exit 0
 fi
