@@ -4,8 +4,9 @@
 #
 #   bash tools/setup.sh            # install only
 #   bash tools/setup.sh demo       # install, then run the demo (inject demo)
-#   bash tools/setup.sh test       # install, start PostgreSQL on loopback
-#                                  # (tools/postgresql.sh), run the whole test suite
+#   bash tools/setup.sh test       # install, start PostgreSQL, RabbitMQ and Keystone
+#                                  # on loopback (tools/postgresql.sh, rabbitmq.sh,
+#                                  # keystone.sh), run the whole test suite
 #
 # Idempotent: a second run installs nothing new.
 set -euo pipefail
@@ -57,6 +58,10 @@ case "${1:-}" in
         # cloud-init (Debian's package, unpacked, not installed) reads the config drives.
         INJECT_TEST_CLOUDINIT_DIR=$(bash "$top/tools/cloudinit.sh" | tail -1)
         export INJECT_TEST_CLOUDINIT_DIR
+        # Policy, vendordata and auth_token tests get real tokens from a real Keystone
+        # on loopback (tools/keystone.sh; the layout is tests/keystone.py's).
+        INJECT_TEST_KEYSTONE_URL=$(bash "$top/tools/keystone.sh" | tail -1)
+        export INJECT_TEST_KEYSTONE_URL
         exec "$venv/bin/python" -m pytest "$@" ;;
   *) echo "usage: tools/setup.sh [demo|test] [args...]" >&2; exit 2 ;;
 esac
