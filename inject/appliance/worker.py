@@ -16,6 +16,7 @@ from inject import injection
 from inject import vfs
 from inject.appliance import channel
 from inject.appliance import session
+from inject.vfs import handle
 
 LOG = logging.getLogger(__name__)
 
@@ -100,7 +101,8 @@ def serve(send, driver, drives, launch_settings, jobs, receive_jobs=None):
                 outcome.error = str(e)
             except Exception as e:   # a bug must fail this disk only, not the batch
                 LOG.exception('Unexpected error working on %s', job.image_name)
-                outcome.error = 'internal error: %s: %s' % (type(e).__name__, e)
+                outcome.error = 'internal error: %s: %s' % (type(e).__name__,
+                                                            handle.error_text(e))
                 _unmount_quietly(appliance)
             send(channel.JobDone(index, outcome))
         t2 = time.monotonic()
