@@ -94,9 +94,13 @@ def serve(send, driver, drives, launch_settings, jobs, receive_jobs=None):
                 outcome.source = fs.source
                 t1 = time.monotonic()
                 outcome.timings['mount'] = t1 - t0
+                LOG.info('Writing %d item(s) into %s (%s)', len(job.items), job.image_name,
+                         fs.source)
                 outcome.results = injection.apply(fs, job.items)
                 outcome.timings['writes'] = time.monotonic() - t1
                 fs.unmount()
+                LOG.info('Wrote into %s in %.1f s', job.image_name,
+                         outcome.timings['writes'])
             except exception.InjectError as e:
                 outcome.error = str(e)
             except Exception as e:   # a bug must fail this disk only, not the batch
