@@ -9,10 +9,17 @@ Writes never go to the disk directly. :class:`Overlay` puts a qcow2 overlay in f
 it; the appliance writes into the overlay, and the overlay is committed into the disk only
 when every mandatory item succeeded, otherwise it is thrown away and the disk is
 byte-for-byte what it was.
+
+A commit that fails or is killed half-way would leave the disk half-written, so the bytes
+it may overwrite are saved first (:class:`UndoJournal`): a failed commit is undone at
+once, one whose process was killed at the next start (:func:`sweep_stale_overlays`).
 """
 
 import contextlib
+import errno
 import fcntl
+import json
+import logging
 import os
 import stat
 import struct
@@ -20,6 +27,8 @@ import subprocess
 import tempfile
 
 from inject import exception
+
+LOG = logging.getLogger(__name__)
 
 FORMATS = ('raw', 'qcow2')
 
@@ -286,9 +295,29 @@ class Overlay:
         return overlay
 
     def commit(self):
-        """Write the overlay's clusters into the disk, then remove the overlay."""
+        """Write the overlay's clusters into the disk, then remove the overlay.
+
+        The disk's bytes that the commit may overwrite are saved first; if ``qemu-img
+        commit`` fails (or is killed), they are written back and the disk is
+        byte-for-byte what it was: ImageCommandFailed says so. Killed with its caller,
+        the commit is undone by the next :func:`sweep_stale_overlays`.
+        """
         try:
-            qemu_img(['commit', '-q', '-f', 'qcow2', self.path], self.image.path)
+            try:
+                journal = UndoJournal.save(self.image, self.path)
+            except exception.ImageCommandFailed as e:
+                raise exception.ImageCommandFailed(
+                    command='qemu-img commit', path=self.image.path,
+                    reason='not attempted, nothing was written to the disk: %s' % e)
+            try:
+                qemu_img(['commit', '-q', '-f', 'qcow2', self.path], self.image.path)
+            except exception.ImageCommandFailed as e:
+                journal.restore()
+                raise exception.ImageCommandFailed(
+                    command=e.kwargs.get('command', 'qemu-img commit'),
+                    path=self.image.path, reason='%s; the disk was restored to what it '
+                    'was before the commit' % e.kwargs.get('reason', e))
+            journal.remove()
         finally:
             self._remove()
 
@@ -305,12 +334,196 @@ class Overlay:
             self._lock_fd = None
 
 
+# --- undoing a commit that did not finish --------------------------------------------
+
+UNDO_SUFFIX = '.undo'              # after the overlay's name: the saved bytes
+UNDO_INDEX_SUFFIX = '.undo.json'   # what they are: the journal is live while it exists
+
+
+def _data_extents(fd, start, end):
+    """[(offset, length)] of the data (not holes) of ``fd`` in [start, end)."""
+    extents = []
+    pos = start
+    while pos < end:
+        try:
+            data = os.lseek(fd, pos, os.SEEK_DATA)
+        except OSError as e:
+            if e.errno == errno.ENXIO:      # only a hole from pos on
+                break
+            raise
+        if data >= end:
+            break
+        hole = min(os.lseek(fd, data, os.SEEK_HOLE), end)
+        extents.append((data, hole - data))
+        pos = hole
+    return extents
+
+
+class UndoJournal:
+    """The bytes of a disk a commit may overwrite, saved beside its overlay.
+
+    A raw disk: the byte ranges the overlay holds (what ``qemu-img map`` shows at depth
+    0); the commit writes only there. A qcow2 disk: the whole file (qemu places new
+    clusters and metadata anywhere), its data extents only, so a fresh instance disk on
+    a base image costs little; its holes are restored as zeros, and the file to its
+    original size. The index file (``.undo.json``) is written last and removed first: while
+    it exists, the saved bytes are complete and the disk may be half-committed.
+    """
+
+    def __init__(self, index_path, record):
+        self.index_path = index_path
+        self.record = record
+
+    @classmethod
+    def save(cls, image, overlay_path):
+        data_path = overlay_path + UNDO_SUFFIX
+        index_path = overlay_path + UNDO_INDEX_SUFFIX
+        try:
+            for path in (data_path, index_path):
+                _unlink(path)
+            with open(image.path, 'rb') as disk, open(data_path, 'wb') as out:
+                size = disk.seek(0, os.SEEK_END)
+                if image.format == 'raw':
+                    ranges = _overlay_ranges(overlay_path, image.path, size)
+                    extents = ranges
+                else:
+                    ranges = [(0, size)]
+                    try:
+                        extents = _data_extents(disk.fileno(), 0, size)
+                    except OSError:          # no SEEK_DATA here (a block device)
+                        extents = ranges
+                saved = []
+                for offset, length in extents:
+                    disk.seek(offset)
+                    where = out.tell()
+                    left = length
+                    while left:
+                        chunk = disk.read(min(left, 1 << 20))
+                        if not chunk:
+                            break
+                        out.write(chunk)
+                        left -= len(chunk)
+                    saved.append((offset, length - left, where))
+                out.flush()
+                os.fsync(out.fileno())
+            record = {'disk': image.path, 'format': image.format, 'size': size,
+                      'ranges': ranges, 'extents': saved, 'data': data_path}
+            with open(index_path + '.tmp', 'w') as f:
+                json.dump(record, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(index_path + '.tmp', index_path)
+            _fsync_directory(os.path.dirname(index_path))
+        except (OSError, ValueError, exception.ImageCommandFailed) as e:
+            for path in (data_path, index_path + '.tmp'):
+                _unlink(path)
+            if isinstance(e, exception.ImageCommandFailed):
+                raise
+            raise exception.ImageCommandFailed(
+                command='saving the disk before the commit', path=image.path,
+                reason=str(e))
+        return cls(index_path, record)
+
+    @classmethod
+    def load(cls, index_path):
+        with open(index_path) as f:
+            return cls(index_path, json.load(f))
+
+    def restore(self):
+        """Write the saved bytes back: the disk is again what it was before the commit."""
+        r = self.record
+        flags = os.O_WRONLY | os.O_CLOEXEC
+        with open(r['data'], 'rb') as saved, os.fdopen(os.open(r['disk'], flags),
+                                                       'wb') as disk:
+            fd = disk.fileno()
+            if r['format'] != 'raw':
+                # What the commit wrote into the file's holes (or past its end) goes.
+                if os.fstat(fd).st_size > r['size'] and not _is_block_device(r['disk']):
+                    os.ftruncate(fd, r['size'])
+                covered = [(o, o + n) for o, n, _ in r['extents']]
+                for start, end in _gaps(covered, 0, r['size']):
+                    try:
+                        written = _data_extents(fd, start, end)
+                    except OSError:
+                        written = [(start, end - start)]
+                    for offset, length in written:
+                        _write_zeros(disk, offset, length)
+            for offset, length, where in r['extents']:
+                saved.seek(where)
+                disk.seek(offset)
+                left = length
+                while left:
+                    chunk = saved.read(min(left, 1 << 20))
+                    disk.write(chunk)
+                    left -= len(chunk)
+            disk.flush()
+            os.fsync(fd)
+        self.remove()
+
+    def remove(self):
+        _unlink(self.index_path)
+        _unlink(self.record['data'])
+
+
+def _overlay_ranges(overlay_path, disk_path, size):
+    """[(offset, length)] of what the overlay holds (its own clusters), within ``size``."""
+    entries = json.loads(qemu_img(['map', '--output=json', '-f', 'qcow2', overlay_path],
+                                  disk_path))
+    ranges = []
+    for e in entries:
+        if e.get('depth') == 0 and e.get('present', True):
+            start, end = e['start'], min(e['start'] + e['length'], size)
+            if start >= end:
+                continue
+            if ranges and ranges[-1][0] + ranges[-1][1] == start:
+                ranges[-1] = (ranges[-1][0], ranges[-1][1] + end - start)
+            else:
+                ranges.append((start, end - start))
+    return ranges
+
+
+def _gaps(covered, start, end):
+    """The parts of [start, end) outside the sorted intervals ``covered``."""
+    pos = start
+    for a, b in covered:
+        if a > pos:
+            yield pos, min(a, end)
+        pos = max(pos, b)
+    if pos < end:
+        yield pos, end
+
+
+def _write_zeros(f, offset, length):
+    f.seek(offset)
+    block = b'\0' * (1 << 20)
+    while length:
+        n = min(length, len(block))
+        f.write(block[:n])
+        length -= n
+
+
+def _fsync_directory(directory):
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _unlink(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
 def sweep_stale_overlays(directory):
     """Remove the overlays in ``directory`` that no live process holds; return their paths.
 
-    An overlay is left behind only when its process was killed (its disk was never
-    touched: nothing is committed from a stale overlay). Overlays other processes are
-    using are locked and kept.
+    An overlay is left behind only when its process was killed. Its disk was never
+    touched, unless the process was killed while committing it: then the disk's saved
+    bytes are written back first (see :class:`UndoJournal`). Overlays other processes
+    are using are locked and kept.
     """
     try:
         names = [n for n in os.listdir(directory) if n.endswith(OVERLAY_SUFFIX)]
@@ -330,6 +543,7 @@ def sweep_stale_overlays(directory):
                 os.close(fd)
                 continue   # in use
             try:
+                _undo_killed_commit(path)
                 os.unlink(path)
                 removed.append(path)
             except OSError:
@@ -337,3 +551,16 @@ def sweep_stale_overlays(directory):
             finally:
                 os.close(fd)
     return removed
+
+
+def _undo_killed_commit(overlay_path):
+    """Restore the disk of a commit killed half-way, if ``overlay_path`` was being
+    committed; drop saved bytes whose journal was never completed."""
+    index = overlay_path + UNDO_INDEX_SUFFIX
+    if os.path.exists(index):
+        journal = UndoJournal.load(index)
+        LOG.warning('Restoring %s: the commit of %s into it was killed half-way',
+                    journal.record['disk'], overlay_path)
+        journal.restore()
+    _unlink(index + '.tmp')
+    _unlink(overlay_path + UNDO_SUFFIX)

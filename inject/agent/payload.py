@@ -10,7 +10,8 @@ from inject import image
 from inject import request as request_mod
 
 
-def _malformed(what):
+def malformed(what):
+    """The InvalidRequest for a payload that cannot be decoded, saying ``what``."""
     return exception.InvalidRequest(reason='malformed request payload (%s)' % what)
 
 
@@ -19,14 +20,14 @@ _KINDS = {dict: 'an object', list: 'a list', str: 'a string'}
 
 def _typed(value, where, kind):
     if not isinstance(value, kind):
-        raise _malformed('%s must be %s, not %s' % (where, _KINDS[kind],
+        raise malformed('%s must be %s, not %s' % (where, _KINDS[kind],
                                                     type(value).__name__))
     return value
 
 
 def _required(mapping, name, where, kind=None):
     if name not in mapping:
-        raise _malformed('%s is missing' % where)
+        raise malformed('%s is missing' % where)
     return mapping[name] if kind is None else _typed(mapping[name], where, kind)
 
 
@@ -40,8 +41,30 @@ def _unb64(text, what):
         return None
     try:
         return encoding.b64decode(text)
-    except ValueError:
-        raise exception.InvalidRequest(reason='%s is not valid base64' % what)
+    except ValueError as e:
+        raise exception.InvalidRequest(reason='%s is not valid base64 (%s)' % (what, e))
+
+
+def _image_path(img):
+    path = _required(img, 'path', 'image.path', str)
+    if not path:
+        raise malformed('image.path is empty')
+    if '\0' in path:
+        raise malformed('image.path contains a NUL byte')
+    if len(path.encode('utf-8', 'surrogatepass')) > MAX_IMAGE_PATH:
+        raise malformed('image.path is longer than %d bytes' % MAX_IMAGE_PATH)
+    return path
+
+
+#: PATH_MAX of the host
+MAX_IMAGE_PATH = 4096
+
+
+def project_of(payload):
+    """The project a payload's request is queued under ('-' when it names none)."""
+    if not isinstance(payload, dict):
+        return '-'
+    return _optional(payload, 'project_id', str) or '-'
 
 
 def to_dict(req, instance_id=None, project_id=None):
@@ -69,8 +92,7 @@ def from_dict(payload):
     """
     payload = _typed(payload, 'the payload', dict)
     img = _required(payload, 'image', 'image', dict)
-    disk = image.DiskImage(_required(img, 'path', 'image.path', str),
-                           _required(img, 'format', 'image.format', str))
+    disk = image.DiskImage(_image_path(img), _required(img, 'format', 'image.format', str))
     files = []
     for index, entry in enumerate(_optional(payload, 'files', list) or ()):
         where = 'files[%d]' % index

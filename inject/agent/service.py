@@ -47,13 +47,23 @@ def default_max_appliances(max_batch, meminfo='/proc/meminfo'):
     return max(1, min(cores, available_mb // (APPLIANCE_MB + DRIVE_MB * max_batch)))
 
 
+_MISSING = object()
+
+
 class AgentEndpoint:
     target = messaging.Target(version=rpcapi.VERSION)
 
     def __init__(self, service):
         self.service = service
 
-    def inject(self, ctxt, payload):
+    def inject(self, ctxt, payload=_MISSING, **unexpected):
+        # A call this version cannot read is answered with a failed report naming the
+        # problem, like any malformed payload (not an opaque RemoteError).
+        if payload is _MISSING or unexpected:
+            what = ('unexpected argument(s): %s' % ', '.join(sorted(unexpected))
+                    if unexpected else 'the payload argument is missing')
+            return self.service.refuse(payload if payload is not _MISSING else None,
+                                       str(payload_mod.malformed(what)))
         return self.service.inject(payload)
 
     def capabilities(self, ctxt):
@@ -150,18 +160,40 @@ class AgentService:
     # --- requests -------------------------------------------------------------------
 
     def inject(self, payload):
-        instance_id = payload.get('instance_id') if isinstance(payload, dict) else None
+        """The report dict for ``payload``; never raises: a payload that cannot be
+        decoded, or a request that fails, is answered with ``ok`` False and the reason
+        in ``error``."""
         try:
             request = payload_mod.from_dict(payload)
-            report = self.scheduler.submit(payload.get('project_id') or '-',
-                                           request).result()
+            project = payload_mod.project_of(payload)
         except exception.InjectError as e:
-            image = payload.get('image') if isinstance(payload, dict) else None
-            image = image if isinstance(image, dict) else {}
-            report = report_mod.Report(image=image.get('path'), format=image.get('format'),
-                                       error=str(e))
+            return self.refuse(payload, str(e))
+        except Exception as e:      # a payload from_dict did not foresee: answer it
+            LOG.exception('Cannot decode an inject payload')
+            return self.refuse(payload, str(payload_mod.malformed(
+                '%s: %s' % (type(e).__name__, e))))
+        try:
+            report = self.scheduler.submit(project, request).result()
+        except exception.InjectError as e:
+            return self.refuse(payload, str(e))
+        except Exception as e:
+            LOG.exception('Injecting %r failed', request)
+            return self.refuse(payload, 'internal error of the agent: %s: %s'
+                               % (type(e).__name__, e))
+        return self._answer(report, payload)
+
+    def refuse(self, payload, error):
+        """A failed report for ``payload`` (whatever it holds), with ``error``."""
+        image = payload.get('image') if isinstance(payload, dict) else None
+        image = image if isinstance(image, dict) else {}
+        report = report_mod.Report(image=_echo(image.get('path')),
+                                   format=_echo(image.get('format')), error=error)
+        return self._answer(report, payload)
+
+    def _answer(self, report, payload):
         result = report.to_dict()
-        result.update(host=self.host, instance_id=instance_id)
+        result.update(host=self.host, instance_id=_echo(
+            payload.get('instance_id') if isinstance(payload, dict) else None))
         return result
 
     def capabilities(self):
@@ -228,6 +260,11 @@ class AgentService:
             interval = self.conf.agent.selftest_interval
             if not interval or self._stop.wait(interval):
                 return
+
+
+def _echo(value):
+    """A payload's field as echoed in a report: text (at most 4096 characters) or None."""
+    return value[:4096] if isinstance(value, str) else None
 
 
 def start_in_process(conf, selftest=True):

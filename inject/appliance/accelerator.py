@@ -4,8 +4,10 @@ Accelerator ``auto``: TCG when /dev/kvm is missing or not accessible; otherwise 
 tried once with a short deadline (``kvm_probe_timeout``). If it fails (on some hosts qemu
 aborts with "failed to set MSR") or hangs, the session is relaunched under TCG and the
 outcome is remembered in ``cache_dir`` for this kernel and qemu (:func:`write_record`),
-so later launches go straight to what works. A failed PVH boot is remembered the same
-way (``KERNEL_RECORD_NAME``), and later launches boot the stock kernel.
+so later launches go straight to what works. A PVH boot that fails by PVH's own fault
+(see :func:`inject.appliance.session._retry_pvh`: not a deadline, not a killed qemu or
+worker) is remembered the same way (``KERNEL_RECORD_NAME``), and later launches boot the
+stock kernel.
 """
 
 import contextlib

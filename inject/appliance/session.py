@@ -7,13 +7,15 @@ group: a hung qemu never hangs the caller, and the caller learns which stage hun
 how long.
 
 When KVM is on trial and fails, the session is relaunched under TCG; when a PVH boot
-fails, it is relaunched with the stock kernel (:mod:`inject.appliance.accelerator`
-remembers both). A batch may instead be hot-plugged into a warm appliance
+fails, it is relaunched (:func:`_retry_pvh`), and PVH is remembered as broken only when
+the failure is PVH's own (:mod:`inject.appliance.accelerator` remembers both). A batch may instead be hot-plugged into a warm appliance
 (:mod:`inject.appliance.warm`), launched before it was asked for.
 """
 
 import dataclasses
 import logging
+import re
+import signal
 import subprocess
 import time
 
@@ -88,6 +90,13 @@ class SessionOutcome:
     kernel_boot: str = None  # 'pvh' or 'stock'
     smp: int = None
     warm: bool = False       # a warm appliance (launched ahead, disks hot-plugged)
+    failure: str = None      # how it failed (one of FAILURE_KINDS), with ``error``
+
+
+#: SessionOutcome.failure: the worker reported a failed launch; a deadline passed (the
+#: session killed the worker); the worker was killed by a signal it did not send itself
+#: (kill -9, the OOM killer, a shutdown); the worker exited without saying why.
+FAILURE_KINDS = ('launch-failed', 'timeout', 'killed', 'died')
 
 
 # --- running a session ----------------------------------------------------------------
@@ -147,16 +156,76 @@ def _run_cold(jobs, settings):
             accel.write_record(settings, 'kvm', 'KVM launched in %.1f s'
                                % outcome.timings['launch'])
     if outcome.accelerator is None and kernel is not None:
-        # Launch failures rarely depend on the disks (their headers were checked), but
-        # may: PVH is only blamed when the stock kernel then launches.
-        reason = 'PVH boot of %s failed (%s)' % (kernel.path, outcome.error)
-        LOG.warning('%s; retrying with the stock kernel', reason)
-        retry = SessionOutcome(notes=outcome.notes + [reason + '; used the stock kernel'])
-        _session(jobs, settings, accelerator, settings.launch_timeout, retry, None)
-        if retry.accelerator is not None:
-            accel.write_record(settings, accelerator, reason, accel.KERNEL_RECORD_NAME)
-            outcome = retry
+        outcome = _retry_pvh(jobs, settings, accelerator, kernel, outcome)
     return outcome
+
+
+# --- when a PVH boot fails ------------------------------------------------------------
+
+#: failures only a PVH boot produces: qemu refusing the ELF kernel or its entry point
+PVH_ONLY = re.compile(r'PVH|ELF note|uncompressed kernel|SUPERMIN_KERNEL|'
+                      r'not a valid ELF|ELF (?:image|kernel|header)', re.IGNORECASE)
+
+
+def pvh_only_failure(error):
+    """True when ``error`` is of a kind only a PVH boot produces."""
+    return bool(error and PVH_ONLY.search(error))
+
+
+def external_failure(outcome):
+    """True when a failed launch says nothing about the kernel: a deadline passed, or
+    the worker was killed by a signal (kill -9, the OOM killer, a host shutdown)."""
+    return outcome.failure in ('timeout', 'killed')
+
+
+def _same_failure(first, second):
+    """Whether two launch failures are the same one (numbers -- seconds, pids, addresses
+    -- aside)."""
+    def kind(outcome):
+        return (outcome.failure, re.sub(r'0x[0-9a-f]+|\d+(?:\.\d+)?', '#',
+                                        outcome.error or ''))
+    return kind(first) == kind(second)
+
+
+def _retry_pvh(jobs, settings, accelerator, kernel, failed):
+    """After a failed PVH launch: launch again, and say whether PVH was to blame.
+
+    PVH is remembered as broken on this kernel and qemu (so later launches boot the
+    stock kernel) only when the failure is PVH's own and the stock kernel then works:
+
+    - a failure only PVH produces (qemu refusing the ELF): relaunch with the stock kernel;
+    - a deadline or a killed worker (kill -9, OOM, shutdown) says nothing about the
+      kernel: relaunch with the stock kernel, remember nothing;
+    - any other failure (the appliance crashed, qemu exited): relaunch with PVH. Only
+      when that fails the same way, and the stock kernel then launches, was it PVH.
+    """
+    reason = 'PVH boot of %s failed (%s)' % (kernel.path, failed.error)
+    notes = list(failed.notes)
+    blame = pvh_only_failure(failed.error)
+    if not blame and not external_failure(failed):
+        LOG.warning('%s; trying PVH once more before blaming it', reason)
+        again = SessionOutcome(notes=notes + [reason + '; launched again'])
+        _session(jobs, settings, accelerator, settings.launch_timeout, again, kernel)
+        if again.accelerator is not None:
+            return again
+        if not _same_failure(failed, again):
+            notes.append(reason)
+            reason = 'PVH boot of %s failed again, differently (%s)' % (kernel.path,
+                                                                        again.error)
+        else:
+            reason = 'PVH boot of %s failed twice (%s)' % (kernel.path, again.error)
+            blame = True
+        failed = again
+    elif not blame:
+        reason += ', which says nothing about PVH'
+    LOG.warning('%s; retrying with the stock kernel', reason)
+    retry = SessionOutcome(notes=notes + [reason + '; used the stock kernel'])
+    _session(jobs, settings, accelerator, settings.launch_timeout, retry, None)
+    if retry.accelerator is None:
+        return retry
+    if blame:
+        accel.write_record(settings, accelerator, reason, accel.KERNEL_RECORD_NAME)
+    return retry
 
 
 def _session(jobs, settings, accelerator, launch_timeout, outcome, kernel=None):
@@ -241,6 +310,7 @@ def _converse(worker, receiver, jobs, settings, accelerator, outcome, first_stag
                     factor = slowness(accelerator, message.seconds)
                 case channel.LaunchFailed():
                     outcome.error = message.reason
+                    outcome.failure = 'launch-failed'
                     break
                 case channel.JobDone():
                     outcome.jobs[message.index] = message.outcome
@@ -254,6 +324,10 @@ def _converse(worker, receiver, jobs, settings, accelerator, outcome, first_stag
             deadline = time.monotonic() + seconds
     except exception.InjectError as e:
         outcome.error = str(e)
+        if isinstance(e, exception.ApplianceTimeout):
+            outcome.failure = 'timeout'
+        else:   # the worker's own exit status, before our kill of its group sets one
+            outcome.failure = ('killed' if _killed_by_signal(worker.poll()) else 'died')
         channel.kill(worker)
     finally:
         receiver.close()
@@ -265,6 +339,12 @@ def _converse(worker, receiver, jobs, settings, accelerator, outcome, first_stag
     for index in pending:
         outcome.jobs[index] = JobOutcome(
             error=outcome.error or 'the appliance stopped before this disk was done')
+
+
+def _killed_by_signal(returncode):
+    """A worker exit status that a signal from outside caused (not its own exit)."""
+    return returncode is not None and returncode < 0 and -returncode in (
+        signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
 
 
 def receive(receiver, worker, stage, seconds, deadline, accelerator):

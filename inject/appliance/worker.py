@@ -16,6 +16,7 @@ from inject import injection
 from inject import vfs
 from inject.appliance import channel
 from inject.appliance import session
+from inject.vfs import handle
 
 LOG = logging.getLogger(__name__)
 
@@ -93,14 +94,19 @@ def serve(send, driver, drives, launch_settings, jobs, receive_jobs=None):
                 outcome.source = fs.source
                 t1 = time.monotonic()
                 outcome.timings['mount'] = t1 - t0
+                LOG.info('Writing %d item(s) into %s (%s)', len(job.items), job.image_name,
+                         fs.source)
                 outcome.results = injection.apply(fs, job.items)
                 outcome.timings['writes'] = time.monotonic() - t1
                 fs.unmount()
+                LOG.info('Wrote into %s in %.1f s', job.image_name,
+                         outcome.timings['writes'])
             except exception.InjectError as e:
                 outcome.error = str(e)
             except Exception as e:   # a bug must fail this disk only, not the batch
                 LOG.exception('Unexpected error working on %s', job.image_name)
-                outcome.error = 'internal error: %s: %s' % (type(e).__name__, e)
+                outcome.error = 'internal error: %s: %s' % (type(e).__name__,
+                                                            handle.error_text(e))
                 _unmount_quietly(appliance)
             send(channel.JobDone(index, outcome))
         t2 = time.monotonic()

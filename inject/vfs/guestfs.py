@@ -91,7 +91,7 @@ class GuestFSDriver(api.Driver):
             if monitor:
                 monitor.close()
             raise exception.ApplianceLaunchFailed(
-                accelerator=settings.accelerator, reason=str(e).strip())
+                accelerator=settings.accelerator, reason=handle.error_text(e))
         if monitor:
             return GuestFSAppliance(g, [], monitor, set(g.list_devices()))
         return GuestFSAppliance(g, [devices.device_name(i) for i in range(len(drives))])
@@ -174,6 +174,19 @@ class GuestFSAppliance(api.Appliance):
             self._monitor.close()
 
     def mount(self, index, partition, image_name, layout=None):
+        try:
+            return self._mount(index, partition, image_name, layout)
+        except exception.GuestFilesystemError:
+            # A disk qemu cannot read looks blank from inside ("no partition table",
+            # "wrong fs type"): say what is really wrong with it.
+            why = roots.unreadable(self._g, self._devices[index])
+            if why is None:
+                raise
+            raise exception.GuestFilesystemError(
+                image=image_name, reason='the disk image is unreadable or corrupt: '
+                'reading its first sector failed (%s)' % why) from None
+
+    def _mount(self, index, partition, image_name, layout=None):
         device = self._devices[index]
         try:
             if partition == partitions.INSPECT:

@@ -11,8 +11,13 @@ LOG = logging.getLogger(__name__)
 
 
 def error_text(error):
-    """The text of a libguestfs error, for a message: no trailing newline."""
-    return str(error).strip()
+    """The text of a libguestfs error (or any text), folded onto one line for a message.
+
+    libguestfs passes on what the appliance's tools printed, several lines at times
+    (``mount``'s "dmesg(1) may have more information" on a second line, the launch
+    failure's advice): each line is stripped and they are joined with a space.
+    """
+    return ' '.join(line.strip() for line in str(error).splitlines() if line.strip())
 
 
 def umount_all(g):

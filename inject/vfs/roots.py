@@ -50,6 +50,21 @@ def check_partition(g, device, partition, image_name):
             else 'it has no partition table')
 
 
+def unreadable(g, device):
+    """Why drive ``device`` cannot be read at all (the error reading its first sector),
+    or None when it can.
+
+    A disk image qemu cannot read -- a qcow2 whose L1 table is corrupt, a truncated
+    file, an I/O error on the host -- shows in the appliance as a disk with no partition
+    table and no filesystem; this tells such a disk from a blank one.
+    """
+    try:
+        g.pread_device(device, 512, 0)
+    except RuntimeError as e:
+        return handle.error_text(e)
+    return None
+
+
 def _by_length(mountpoints):
     return sorted(mountpoints, key=lambda m: (len(m[0]), m[0]))
 

@@ -183,3 +183,70 @@ def test_in_process_agent_batches_one_project_per_launch(conf, images, tmp_path)
         conf.clear_override('inject_partition', 'injection')
         conf.clear_override('batch_window', 'agent')
         conf.clear_override('max_appliances', 'agent')
+
+
+def _expected_error(bad):
+    """What the agent's decoder says of ``bad`` in-process."""
+    from inject.agent import payload as payload_mod
+    try:
+        payload_mod.from_dict(bad)
+        payload_mod.project_of(bad)
+    except exception.InjectError as e:
+        return str(e)
+    raise AssertionError('%r decodes' % (bad,))
+
+
+def test_hostile_payloads_over_rabbitmq_are_answered_naming_the_problem(
+        rabbit_agents, rabbit_url, conf):
+    import oslo_messaging as messaging
+    _, agents = rabbit_agents
+    transport = rpcapi.get_transport(conf, url=rabbit_url)
+    raw = messaging.get_rpc_client(transport, messaging.Target(
+        topic=conf.agent.topic, version=rpcapi.VERSION)).prepare(server='agent-b',
+                                                                 timeout=60)
+    good = {'image': {'path': '/images/d.qcow2', 'format': 'qcow2'},
+            'files': [{'path': '/etc/motd', 'contents': 'aGkK'}], 'instance_id': 'i-1'}
+
+    def variant(**changes):
+        bad = dict(good, **changes)
+        return bad
+
+    cases = {
+        'bad base64': (variant(files=[{'path': '/etc/motd', 'contents': '%%%'}]),
+                       'file /etc/motd is not valid base64'),
+        'image path not text': (variant(image={'path': 5, 'format': 'qcow2'}),
+                                'image.path must be a string, not int'),
+        'partition not int': (variant(partition='1'),
+                              "partition must be an integer >= -2, not '1'"),
+        'files not a list': (variant(files='x'), 'files must be a list, not str'),
+        'no image': ({'files': []}, 'image is missing'),
+        'no contents': (variant(files=[{'path': '/etc/motd'}]),
+                        'files[0].contents is missing'),
+        'huge image path': (variant(image={'path': '/' + 'a' * 200000, 'format': 'qcow2'}),
+                            'image.path is longer than 4096 bytes'),
+        'huge guest path': (variant(files=[{'path': '/' + 'b' * 200000, 'contents': ''}]),
+                            'it is longer than 4096 bytes'),
+        'dot-dot': (variant(files=[{'path': '../../etc/shadow', 'contents': 'aGkK'}]),
+                    "'..' climbs above the guest root"),
+        'password of 5000 bytes': (variant(admin_password='p' * 5000),
+                                   'the admin password is 5000 bytes long'),
+        'NUL in image path': (variant(image={'path': '/i/\0d', 'format': 'qcow2'}),
+                              'image.path contains a NUL byte'),
+        'not an object': (['x'], 'the payload must be an object, not list'),
+    }
+    for name, (bad, problem) in cases.items():
+        answer = raw.call({}, 'inject', payload=bad)
+        assert answer['ok'] is False, name
+        assert problem in answer['error'], (name, answer['error'])
+        assert answer['error'] == _expected_error(bad), name      # as in-process
+        assert answer['host'] == 'agent-b', name
+    # calls that do not even carry a payload this version can read
+    answer = raw.call({}, 'inject')
+    assert answer['error'] == ('Invalid injection request: malformed request payload (the '
+                               'payload argument is missing).')
+    answer = raw.call({}, 'inject', payload=good, extra=1)
+    assert 'unexpected argument(s): extra' in answer['error']
+    assert answer['instance_id'] == 'i-1'
+    # and the agent still serves
+    assert raw.call({}, 'capabilities')['host'] == 'agent-b'
+    assert agents['agent-b'].proc.poll() is None

@@ -107,10 +107,13 @@ class Disk:
     ('/dev/sdb1', possibly on another drive).
     ``types``: what ``vfs_type`` says of a partition number (default: 'ext4' for a tree,
     'LVM2_member' for the PV); ``tags``: what ``blkid`` says of it ({'UUID': ...}).
+    ``unreadable``: qemu cannot read the image (a corrupt qcow2): reading the device
+    fails with this error text.
     """
 
     def __init__(self, partitions=None, lvs=None, pv=1, roots=None, types=None,
-                 tags=None):
+                 tags=None, unreadable=None):
+        self.unreadable = unreadable
         self.partitions = partitions or {}
         self.lvs = lvs or {}
         self.pv = pv
@@ -267,6 +270,16 @@ class GuestFS:
         self._need_launch('list_partitions')
         return sorted(d for d in set(self.devices) | set(self.types)
                       if d.startswith('/dev/sd') and d[-1].isdigit())
+
+    def pread_device(self, device, count, offset):
+        self._log('pread_device', device, count, offset)
+        self._need_launch('pread_device')
+        if device not in self.disk_devices:
+            raise RuntimeError('pread_device: %s: No such file or directory' % device)
+        disk = self.disks[self.disk_devices.index(device)]
+        if disk.unreadable:
+            raise RuntimeError('pread_device: %s: %s' % (device, disk.unreadable))
+        return b'\0' * count
 
     def vfs_type(self, device):
         self._log('vfs_type', device)

@@ -132,3 +132,28 @@ def test_request_checks_still_apply():
     data['image']['format'] = 'vmdk'
     with pytest.raises(exception.InvalidImage):
         payload.from_dict(data)
+
+
+@pytest.mark.parametrize('mangle, field', [
+    (lambda d: d['image'].__setitem__('path', '/images/d\0.qcow2'),
+     'image.path contains a NUL byte'),
+    (lambda d: d['image'].__setitem__('path', ''), 'image.path is empty'),
+    (lambda d: d['image'].__setitem__('path', '/' + 'a' * 5000),
+     'image.path is longer than 4096 bytes'),
+    (lambda d: d.__setitem__('net', 5), 'network config is not valid base64 (not a string)'),
+    (lambda d: d.__setitem__('project_id', ['p']), 'project_id must be a string, not list'),
+], ids=['NUL in image path', 'empty image path', 'huge image path', 'net not text',
+        'project not text'])
+def test_hostile_fields_are_invalid_requests_naming_the_field(mangle, field):
+    data = copy.deepcopy(wire(full_request(), project_id='p'))
+    mangle(data)
+    with pytest.raises(exception.InvalidRequest) as e:
+        payload.from_dict(data)
+        payload.project_of(data)
+    assert field in str(e.value)
+
+
+def test_the_project_of_a_payload():
+    assert payload.project_of(wire(full_request(), project_id='p1')) == 'p1'
+    assert payload.project_of(wire(full_request())) == '-'
+    assert payload.project_of(None) == '-'

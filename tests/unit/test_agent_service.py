@@ -530,3 +530,51 @@ def test_the_real_manager_gets_a_warm_pool_of_the_configured_size(conf, override
         assert launched == []          # the pool launches at start(), not before
     finally:
         service.transport.cleanup()
+
+
+# --- payloads the agent cannot decode are answered, never dropped ---------------------------
+
+def test_a_call_without_payload_is_answered_with_a_failed_report(agent):
+    service, client = agent
+    result = client._call(service.host, 'inject', TIMEOUT)
+    assert result['ok'] is False
+    assert result['error'] == ('Invalid injection request: malformed request payload (the '
+                               'payload argument is missing).')
+    assert result['host'] == service.host
+
+
+def test_a_call_with_unexpected_arguments_is_answered_with_a_failed_report(agent):
+    service, client = agent
+    good = {'image': {'path': '/images/d.raw', 'format': 'raw'}, 'instance_id': 'i-3'}
+    result = client._call(service.host, 'inject', TIMEOUT, payload=good, priority=1,
+                          dry_run=True)
+    assert result['ok'] is False
+    assert 'unexpected argument(s): dry_run, priority' in result['error']
+    assert (result['image'], result['instance_id']) == ('/images/d.raw', 'i-3')
+    assert service.manager.batches == []
+
+
+def test_a_payload_the_decoder_did_not_foresee_is_answered(agent, monkeypatch):
+    service, client = agent
+
+    def broken(payload):
+        raise KeyError('surprise')
+    monkeypatch.setattr(service_mod.payload_mod, 'from_dict', broken)
+    result = client._call(service.host, 'inject', TIMEOUT,
+                          payload={'image': {'path': 5, 'format': []}, 'instance_id': {}})
+    assert result['ok'] is False
+    assert result['error'] == ("Invalid injection request: malformed request payload "
+                               "(KeyError: 'surprise').")
+    assert (result['image'], result['format'], result['instance_id']) == (None, None, None)
+
+
+def test_a_failure_while_queueing_is_answered(agent, monkeypatch):
+    service, client = agent
+
+    def broken(request):
+        raise ValueError('embedded null byte')
+    monkeypatch.setattr(service.scheduler, '_keys', broken)
+    result = client.inject(service.host, request(), timeout=TIMEOUT)
+    assert result['ok'] is False
+    assert result['error'] == ('internal error of the agent: ValueError: embedded null '
+                               'byte')

@@ -495,3 +495,41 @@ def test_a_disk_qemu_cannot_open_is_untouched(fake_guestfs):
     with pytest.raises(exception.HotplugFailed) as e:
         appliance.attach(api.Drive('/images/bad.qcow2', 'qcow2'))
     assert not e.value.touched
+
+
+# --- libguestfs error text is one line in every message ---------------------------------------
+
+MOUNT_ERROR = ("mount: /dev/sda1 on / (options: ''): mount: /sysroot: wrong fs type, bad "
+               "option, bad superblock on /dev/sda1.\n       dmesg(1) may have more "
+               "information after failed mount system call.\n")
+
+
+def test_error_text_is_folded_onto_one_line():
+    from inject.vfs import handle
+    assert handle.error_text(RuntimeError(MOUNT_ERROR)) == (
+        "mount: /dev/sda1 on / (options: ''): mount: /sysroot: wrong fs type, bad option, "
+        "bad superblock on /dev/sda1. dmesg(1) may have more information after failed "
+        "mount system call.")
+    assert handle.error_text(RuntimeError('  one line \n')) == 'one line'
+
+
+def test_a_multi_line_mount_error_makes_a_one_line_message(fake_guestfs, monkeypatch):
+    appliance, g = launch(fake_guestfs, [Disk({1: simple_tree()})])
+
+    def mount(device, mountpoint):
+        raise RuntimeError(MOUNT_ERROR)
+    monkeypatch.setattr(g, 'mount', mount)
+    with pytest.raises(exception.GuestFilesystemError) as e:
+        appliance.mount(0, 1, 'disk0.img')
+    assert '\n' not in str(e.value)
+    assert 'bad superblock on /dev/sda1. dmesg(1) may have more' in str(e.value)
+
+
+def test_a_multi_line_launch_error_makes_a_one_line_message(fake_guestfs):
+    fake_guestfs.LAUNCH_ERRORS['force_tcg'] = (
+        'guestfs_launch failed.\nThis usually means the libguestfs appliance failed to '
+        'start or crashed.\nDo:\n  export LIBGUESTFS_DEBUG=1 LIBGUESTFS_TRACE=1\n')
+    with pytest.raises(exception.ApplianceLaunchFailed) as e:
+        launch(fake_guestfs, [Disk()])
+    assert '\n' not in str(e.value)
+    assert 'guestfs_launch failed. This usually means' in str(e.value)

@@ -292,3 +292,37 @@ def test_missing_partition_on_unpartitioned_disk(fake_guestfs):
     appliance, _ = launch(fake_guestfs, [Disk({0: simple_tree()})])
     with pytest.raises(exception.PartitionNotFound, match='no partition table'):
         appliance.mount(0, 1, 'disk0.img')
+
+
+# --- a disk qemu cannot read ---------------------------------------------------------------
+
+CORRUPT = 'Input/output error'
+
+
+@pytest.mark.parametrize('partition', [1, 0, -1])
+def test_an_unreadable_disk_is_called_corrupt_not_unpartitioned(fake_guestfs, partition):
+    # A qcow2 with a corrupt L1 table: qemu fails every read, so the appliance sees a
+    # disk with no partition table and no filesystem.
+    appliance, g = launch(fake_guestfs, [Disk({}, unreadable=CORRUPT)])
+    with pytest.raises(exception.GuestFilesystemError) as e:
+        appliance.mount(0, partition, 'disk0.img')
+    message = str(e.value)
+    assert not isinstance(e.value, exception.PartitionNotFound)
+    assert message == ('Cannot mount the guest filesystem of disk0.img: the disk image is '
+                       'unreadable or corrupt: reading its first sector failed '
+                       '(pread_device: /dev/sda: Input/output error).')
+    assert g.called('pread_device') == [('/dev/sda', 512, 0)]
+
+
+def test_a_readable_blank_disk_still_has_no_partition_table(fake_guestfs):
+    appliance, g = launch(fake_guestfs, [Disk({})])
+    with pytest.raises(exception.PartitionNotFound, match='no partition table'):
+        appliance.mount(0, 1, 'disk0.img')
+    assert g.called('pread_device') == [('/dev/sda', 512, 0)]
+
+
+def test_the_probe_reads_only_the_drive_it_is_about(fake_guestfs):
+    appliance, g = launch(fake_guestfs, [Disk({1: simple_tree()}),
+                                         Disk({}, unreadable=CORRUPT)])
+    assert roots.unreadable(g, '/dev/sda') is None
+    assert roots.unreadable(g, '/dev/sdb') == 'pread_device: /dev/sdb: ' + CORRUPT

@@ -199,9 +199,88 @@ def test_pvh_is_not_blamed_when_the_stock_kernel_fails_too(tmp_path, worker, ext
     started = worker('die')
     s = settings(tmp_path, accelerator='tcg', kernel_boot='pvh')
     outcome = session.run([job('/d0.qcow2')], s)
-    assert len(started) == 2 and outcome.accelerator is None
+    # PVH twice (the failure says nothing about PVH yet), then stock
+    assert len(started) == 3 and outcome.accelerator is None
     assert 'exit code 3' in outcome.error
     assert accel.read_record(s, accel.KERNEL_RECORD_NAME) is None
+
+
+def kernels_launched(record):
+    """The kernel of each launch the fake worker recorded: 'pvh' or 'stock'."""
+    return ['stock' if line.split()[1] == '-' else 'pvh'
+            for line in record.read_text().splitlines()]
+
+
+def test_a_pvh_launch_failing_once_is_not_blamed(tmp_path, worker, extracted, monkeypatch):
+    # qemu killed from outside during a PVH launch: libguestfs only says the appliance
+    # crashed. PVH is launched again, works, and stays on.
+    worker('fake')
+    record = tmp_path / 'launches'
+    monkeypatch.setenv('FAKE_LAUNCH_RECORD', str(record))
+    monkeypatch.setenv('FAKE_PVH_FAILS_ONCE', str(tmp_path / 'failed-once'))
+    s = settings(tmp_path, accelerator='tcg', kernel_boot='auto')
+    outcome = session.run([job('/d0.qcow2', 0, [file_item('/x')])], s)
+    assert (outcome.accelerator, outcome.kernel_boot, outcome.error) == ('tcg', 'pvh', None)
+    assert [r.status for r in outcome.jobs[0].results] == [report.INJECTED]
+    assert kernels_launched(record) == ['pvh', 'pvh']
+    [note] = outcome.notes
+    assert 'appliance failed to start or crashed' in note and 'launched again' in note
+    assert accel.read_record(s, accel.KERNEL_RECORD_NAME) is None
+    assert session.run([], s).kernel_boot == 'pvh'
+
+
+def test_a_killed_pvh_worker_is_not_blamed(tmp_path, worker, extracted, monkeypatch):
+    started = worker('fake')
+    record = tmp_path / 'launches'
+    monkeypatch.setenv('FAKE_LAUNCH_RECORD', str(record))
+    monkeypatch.setenv('FAKE_PVH_KILLED', '1')
+    s = settings(tmp_path, accelerator='tcg', kernel_boot='auto')
+    outcome = session.run([job('/d0.qcow2', 0, [file_item('/x')])], s)
+    assert started[0].returncode == -signal.SIGKILL
+    assert (outcome.accelerator, outcome.kernel_boot, outcome.error) == ('tcg', 'stock',
+                                                                         None)
+    assert kernels_launched(record) == ['pvh', 'stock']
+    [note] = outcome.notes
+    assert 'exit code -9' in note and 'says nothing about PVH' in note
+    assert accel.read_record(s, accel.KERNEL_RECORD_NAME) is None
+    monkeypatch.delenv('FAKE_PVH_KILLED')
+    assert session.run([], s).kernel_boot == 'pvh'
+
+
+def test_a_pvh_launch_past_its_deadline_is_not_blamed(tmp_path, worker, extracted,
+                                                     monkeypatch):
+    worker('fake')
+    monkeypatch.setenv('FAKE_HANG_PVH', '1')
+    s = settings(tmp_path, accelerator='tcg', kernel_boot='auto', launch_timeout=1)
+    outcome = session.run([job('/d0.qcow2', 0, [file_item('/x')])], s)
+    assert (outcome.accelerator, outcome.kernel_boot, outcome.error) == ('tcg', 'stock',
+                                                                         None)
+    assert 'did not finish launch within 1 s' in outcome.notes[0]
+    assert accel.read_record(s, accel.KERNEL_RECORD_NAME) is None
+
+
+def test_a_pvh_failure_reproduced_is_blamed(tmp_path, worker, extracted, monkeypatch):
+    # Not a PVH-only message, but PVH fails twice the same way and stock works.
+    worker('fake')
+    record = tmp_path / 'launches'
+    monkeypatch.setenv('FAKE_LAUNCH_RECORD', str(record))
+    monkeypatch.setenv('FAKE_LAUNCH_ERROR_PVH', 'appliance closed the connection')
+    s = settings(tmp_path, accelerator='tcg', kernel_boot='auto')
+    outcome = session.run([job('/d0.qcow2', 0, [file_item('/x')])], s)
+    assert (outcome.accelerator, outcome.kernel_boot, outcome.error) == ('tcg', 'stock',
+                                                                         None)
+    assert kernels_launched(record) == ['pvh', 'pvh', 'stock']
+    assert 'failed twice' in accel.read_record(s, accel.KERNEL_RECORD_NAME)['reason']
+    assert session.run([], s).kernel_boot == 'stock'
+
+
+def test_pvh_only_failures_are_recognised():
+    assert session.pvh_only_failure('qemu-system-x86_64: Error loading uncompressed '
+                                    'kernel without PVH ELF Note')
+    assert session.pvh_only_failure('launch: qemu: PVH entry not found')
+    assert not session.pvh_only_failure('guestfs_launch failed.')
+    assert not session.pvh_only_failure('appliance closed the connection unexpectedly')
+    assert not session.pvh_only_failure(None)
 
 
 # --- deadlines that scale with the host's speed and with what the appliance holds -------

@@ -6,11 +6,17 @@ FAKE_HANG_KVM          -- launch under force_kvm hangs;
 FAKE_HANG_MOUNT        -- mounting this device (e.g. /dev/sdb) hangs;
 FAKE_LAUNCH_ERROR_PVH  -- launch fails with this message when supermin is pointed at an
                           extracted kernel (SUPERMIN_KERNEL set);
+FAKE_PVH_FAILS_ONCE    -- a file: the first PVH launch (while it does not exist) fails
+                          as a qemu killed from outside does, and creates it;
+FAKE_PVH_KILLED        -- a PVH launch kills its own worker with SIGKILL (as kill -9 or
+                          the OOM killer would);
+FAKE_HANG_PVH          -- a PVH launch hangs;
 FAKE_LAUNCH_RECORD     -- append the launch's smp and SUPERMIN_KERNEL to this file;
 FAKE_HOTPLUG_ERROR     -- a warm appliance cannot hot-plug this disk (host path).
 """
 
 import os
+import signal
 import sys
 import time
 
@@ -34,8 +40,18 @@ def launch(self):
                                     self.settings.get('cachedir')))
     if os.environ.get('FAKE_HANG_KVM') and 'force_kvm' in self.settings['backend_settings']:
         time.sleep(3600)
-    if os.environ.get('FAKE_LAUNCH_ERROR_PVH') and os.environ.get('SUPERMIN_KERNEL'):
+    pvh = bool(os.environ.get('SUPERMIN_KERNEL'))
+    if os.environ.get('FAKE_LAUNCH_ERROR_PVH') and pvh:
         raise RuntimeError('launch: ' + os.environ['FAKE_LAUNCH_ERROR_PVH'])
+    once = os.environ.get('FAKE_PVH_FAILS_ONCE')
+    if once and pvh and not os.path.exists(once):
+        open(once, 'w').close()
+        raise RuntimeError('guestfs_launch failed.\nThis usually means the libguestfs '
+                           'appliance failed to start or crashed.')
+    if os.environ.get('FAKE_PVH_KILLED') and pvh:
+        os.kill(os.getpid(), signal.SIGKILL)
+    if os.environ.get('FAKE_HANG_PVH') and pvh:
+        time.sleep(3600)
     return _launch(self)
 
 
