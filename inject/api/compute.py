@@ -1,10 +1,11 @@
 """The spawn flow behind the API: disk from image, injection, state.
 
 Create and rebuild return at once (202) and run :meth:`Compute.build` in a background
-thread (one per server; the servers of a multi-create send their injection requests
-together, see :meth:`Compute.start_together`): the instance disk is made as a qcow2 overlay on the base image under
-``[api]instances_path``, the data is injected through :func:`inject_disk`, and the
-server becomes ACTIVE, or ERROR with a fault saying why. The API reaches injection only
+thread, one per server: the instance disk is made as a qcow2 overlay on the base image
+under ``[api]instances_path``, the data is injected through :func:`inject_disk`, and the
+server becomes ACTIVE, or ERROR with a fault saying why. The servers of one
+multi-create send their injection requests together (:meth:`Compute.start_together`),
+so the agent serves them with one appliance launch. The API reaches injection only
 through this host's agent (inject.agent, in-process by default): :func:`inject_disk`
 sends it a request, :meth:`Compute.injection_unavailable` asks its capabilities.
 """

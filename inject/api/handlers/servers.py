@@ -101,7 +101,7 @@ def create(req):
     project = req.context.project_id
     req.app.quotas.check_metadata(project, metadata)
     _check_personality(req, files)
-    count = _instances_allowed(req, project, flavor, min_count, max_count)
+    count = req.app.quotas.check_instances(project, flavor, min_count, max_count)
     names = _names(server['name'], count)
     admin_pass = server.get('adminPass') or secrets.token_urlsafe(9)
     reservation_id = _reservation_id()
@@ -138,32 +138,6 @@ def _counts(server):
     if min_count > max_count:
         raise faults.BadRequest('min_count must be <= max_count')
     return min_count, max_count
-
-
-def _instances_allowed(req, project, flavor, min_count, max_count):
-    """How many servers of ``flavor`` to create: ``max_count`` when the project's
-    instances, cores and ram quotas allow it, else as many as they allow if that is
-    at least ``min_count``; else 403 in Nova's words (nova.compute.utils
-    check_num_instances_quota)."""
-    limits = req.app.quotas.limits(project)
-    used = req.app.quotas.usage(project)
-    per_server = {'instances': 1, 'cores': flavor['vcpus'], 'ram': flavor['ram']}
-    allowed = max_count
-    for resource, each in per_server.items():
-        if limits[resource] >= 0 and each:
-            allowed = min(allowed, max(0, limits[resource] - used[resource]) // each)
-    if allowed >= min_count:
-        return allowed
-    wanted = {r: max_count * each for r, each in per_server.items()}
-    over = [r for r in per_server
-            if limits[r] >= 0 and used[r] + wanted[r] > limits[r]]
-    wanted['instances'] = (str(min_count) if min_count == max_count
-                           else '%d-%d' % (min_count, max_count))
-    raise faults.Forbidden(
-        'Quota exceeded for %s: Requested %s, but already used %s of %s %s'
-        % (', '.join(over), ', '.join(str(wanted[r]) for r in over),
-           ', '.join(str(used[r]) for r in over),
-           ', '.join(str(limits[r]) for r in over), ', '.join(over)))
 
 
 def _names(name, count):
