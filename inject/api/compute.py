@@ -1,9 +1,11 @@
 """The spawn flow behind the API: disk from image, injection, state.
 
 Create and rebuild return at once (202) and run :meth:`Compute.build` in a background
-thread: the instance disk is made as a qcow2 overlay on the base image under
-``[api]instances_path``, the data is injected through :func:`inject_disk`, and the
-server becomes ACTIVE, or ERROR with a fault saying why. The API reaches injection only
+thread, one per server: the instance disk is made as a qcow2 overlay on the base image
+under ``[api]instances_path``, the data is injected through :func:`inject_disk`, and the
+server becomes ACTIVE, or ERROR with a fault saying why. The servers of one
+multi-create send their injection requests together (:meth:`Compute.start_together`),
+so the agent serves them with one appliance launch. The API reaches injection only
 through this host's agent (inject.agent, in-process by default): :func:`inject_disk`
 sends it a request, :meth:`Compute.injection_unavailable` asks its capabilities.
 """
@@ -51,6 +53,42 @@ class BuildRequest:
         self.metadata = metadata or {}
         self.action_id = action_id
         self.request_id = request_id
+        self.gate = None       # a _Gate shared with the other builds of one request
+
+    def ready(self):
+        """This build's disk is ready: wait until every build of its request is ready
+        (or has failed) too, so their injections reach the agent together."""
+        gate, self.gate = self.gate, None
+        if gate is not None:
+            gate.arrive()
+            gate.wait(GATE_TIMEOUT)
+
+    def release(self):
+        """This build will not inject (failed, or nothing to write): stop holding the
+        others of its request for it."""
+        gate, self.gate = self.gate, None
+        if gate is not None:
+            gate.arrive()
+
+
+GATE_TIMEOUT = 60      # seconds a ready build waits for the slowest of its request
+
+
+class _Gate:
+    """Counts down the builds of one request still preparing their disks."""
+
+    def __init__(self, count):
+        self._left = count
+        self._cv = threading.Condition()
+
+    def arrive(self):
+        with self._cv:
+            self._left -= 1
+            self._cv.notify_all()
+
+    def wait(self, timeout):
+        with self._cv:
+            self._cv.wait_for(lambda: self._left <= 0, timeout)
 
 
 class Compute:
@@ -109,6 +147,17 @@ class Compute:
             self._threads = [t for t in self._threads if t.is_alive()] + [thread]
         thread.start()
 
+    def start_together(self, builds):
+        """Start ``[(uuid, BuildRequest)]``, the servers of one multi-create: each
+        prepares its disk, then all send their injection requests at once, so the
+        agent batches them (one project) into one appliance launch."""
+        if len(builds) > 1:
+            gate = _Gate(len(builds))
+            for _, build in builds:
+                build.gate = gate
+        for uuid, build in builds:
+            self.start(uuid, build)
+
     def wait(self, timeout=None):
         """Wait for every build started so far (tests, shutdown)."""
         with self._lock:
@@ -123,6 +172,8 @@ class Compute:
             LOG.exception('build of %s failed', uuid)
             message = 'Build failed: %s' % e
             self._error(uuid, message, details=repr(e))
+        finally:
+            build.release()
         if build.action_id is not None:
             self.db.action_finish(build.action_id, 'Error' if message else None)
         inst = self.db.instance_get(uuid)
@@ -149,6 +200,7 @@ class Compute:
                     metadata=build.metadata or None,
                     admin_password=build.admin_password, request_id=build.request_id)
                 inst = self.db.instance_get(uuid)
+                build.ready()
                 report = inject_disk(self.conf, req, instance_id=uuid,
                                      project_id=inst.project_id if inst else None,
                                      agent_client=self.agent_client)

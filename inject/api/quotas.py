@@ -80,18 +80,31 @@ class Quotas:
         instances, cores, ram = self.db.instance_usage(project_id)
         return {'instances': instances, 'cores': cores, 'ram': ram}
 
-    def check_instance(self, project_id, flavor):
-        """403 when one more server of ``flavor`` would exceed the project's quota."""
+    def check_instances(self, project_id, flavor, min_count=1, max_count=1):
+        """How many servers of ``flavor`` to create: ``max_count`` when the project's
+        instances, cores and ram quotas allow that many, else as many as they allow if
+        that is at least ``min_count``; else 403 in Nova's words
+        (nova.compute.utils.check_num_instances_quota)."""
         limits = self.limits(project_id)
         used = self.usage(project_id)
-        wanted = {'instances': 1, 'cores': flavor['vcpus'], 'ram': flavor['ram']}
-        over = [r for r in ('instances', 'cores', 'ram')
-                if limits[r] >= 0 and used[r] + wanted[r] > limits[r]]
-        if over:
-            r = over[0]
-            raise faults.Forbidden(
-                'Quota exceeded for %s: Requested %d, but already used %d of %d %s'
-                % (', '.join(over), wanted[r], used[r], limits[r], r))
+        each = {'instances': 1, 'cores': flavor['vcpus'], 'ram': flavor['ram']}
+        allowed = max_count
+        for r, n in each.items():
+            if limits[r] >= 0 and n:
+                allowed = min(allowed, max(0, limits[r] - used[r]) // n)
+        if allowed >= min_count:
+            return allowed
+        wanted = {r: max_count * n for r, n in each.items()}
+        over = [r for r in each if limits[r] >= 0 and used[r] + wanted[r] > limits[r]]
+        wanted['instances'] = (str(min_count) if min_count == max_count
+                               else '%d-%d' % (min_count, max_count))
+
+        def listed(values):
+            return ', '.join(str(values[r]) for r in over)
+        raise faults.Forbidden(
+            'Quota exceeded for %s: Requested %s, but already used %s of %s %s'
+            % (', '.join(over), listed(wanted), listed(used), listed(limits),
+               ', '.join(over)))
 
     def check_metadata(self, project_id, metadata):
         allowed = self.limits(project_id)['metadata_items']

@@ -11,6 +11,7 @@ from inject.api.handlers import instance_actions
 from inject.api.handlers import limits
 from inject.api.handlers import quota_classes
 from inject.api.handlers import quota_sets
+from inject.api.handlers import server_metadata
 from inject.api.handlers import servers
 
 PREFIXES = ('v2.1', 'v2')
@@ -24,6 +25,13 @@ ROUTES = [
     ('POST', 'servers', servers.create),
     ('GET', 'servers/{id}', servers.show),
     ('DELETE', 'servers/{id}', servers.delete),
+    ('PUT', 'servers/{id}', servers.update),
+    ('GET', 'servers/{id}/metadata', server_metadata.index),
+    ('POST', 'servers/{id}/metadata', server_metadata.create),
+    ('PUT', 'servers/{id}/metadata', server_metadata.update_all),
+    ('GET', 'servers/{id}/metadata/{key}', server_metadata.show),
+    ('PUT', 'servers/{id}/metadata/{key}', server_metadata.update),
+    ('DELETE', 'servers/{id}/metadata/{key}', server_metadata.delete),
     ('POST', 'servers/{id}/action', servers.action),
     ('GET', 'servers/{id}/os-instance-actions', instance_actions.index),
     ('GET', 'servers/{id}/os-instance-actions/{request_id}', instance_actions.show),

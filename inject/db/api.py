@@ -101,6 +101,39 @@ class Database:
                     inst.system_metadata_items.append(
                         models.InstanceSystemMetadata(key=k, value=v))
 
+    def instance_metadata_update(self, uuid, values, replace=False):
+        """Set the metadata keys in ``values`` (``replace``: and drop every other key)
+        in one transaction; return the instance's metadata after it, or None when the
+        instance is gone."""
+        with self.session() as s:
+            inst = s.get(models.Instance, uuid)
+            if inst is None or inst.deleted:
+                return None
+            have = {m.key: m for m in inst.metadata_items}
+            if replace:
+                inst.metadata_items = [m for k, m in have.items() if k in values]
+            for k, v in values.items():
+                if k in have:
+                    have[k].value = v
+                else:
+                    inst.metadata_items.append(models.InstanceMetadata(key=k, value=v))
+            inst.updated_at = models.utcnow()
+            s.flush()
+            return {m.key: m.value for m in inst.metadata_items}
+
+    def instance_metadata_delete(self, uuid, key):
+        """Remove one metadata key; False when the instance or the key is not there."""
+        with self.session() as s:
+            inst = s.get(models.Instance, uuid)
+            if inst is None or inst.deleted:
+                return False
+            kept = [m for m in inst.metadata_items if m.key != key]
+            if len(kept) == len(inst.metadata_items):
+                return False
+            inst.metadata_items = kept
+            inst.updated_at = models.utcnow()
+            return True
+
     def instance_usage(self, project_id):
         """(instances, cores, ram) used by the project's live instances."""
         with self.session() as s:

@@ -1,9 +1,10 @@
-"""Servers: create, show, list, list detail, delete, and the rebuild action. Bodies
-are built by :mod:`inject.api.views.servers`; personality files are translated by
-:mod:`inject.api.personality`."""
+"""Servers: create (one or several), show, list, list detail, update, delete, and the
+rebuild action. Bodies are built by :mod:`inject.api.views.servers`; personality files
+are translated by :mod:`inject.api.personality`."""
 
 import re
 import secrets
+import string
 import uuid as uuid_mod
 
 from inject.api import catalog
@@ -17,6 +18,7 @@ from inject.api.schemas import servers as schema
 from inject.api.views import servers as views
 
 _REBUILDABLE = ('active', 'error')
+_TRUE = ('true', '1', 'on', 'yes')      # the true spellings of Nova's boolean
 
 
 def _list(req, view):
@@ -85,10 +87,7 @@ def create(req):
     validation.validate(mv.select(schema.CREATE, req.version), body)
     server = body['server']
     files = personality.translate(server.get('personality'))
-    for key in ('min_count', 'max_count'):
-        if int(server.get(key, 1)) != 1:
-            raise faults.BadRequest('inject-api creates one server per request; '
-                                    '%s must be 1.' % key)
+    min_count, max_count = _counts(server)
     if server.get('key_name'):
         raise faults.BadRequest('Invalid key_name provided.')
     if str(server.get('config_drive', '')).lower() in ('true', '1', 'yes'):
@@ -102,24 +101,82 @@ def create(req):
     project = req.context.project_id
     req.app.quotas.check_metadata(project, metadata)
     _check_personality(req, files)
-    req.app.quotas.check_instance(project, flavor)
+    count = req.app.quotas.check_instances(project, flavor, min_count, max_count)
+    names = _names(server['name'], count)
     admin_pass = server.get('adminPass') or secrets.token_urlsafe(9)
-    uuid = str(uuid_mod.uuid4())
-    inst = req.app.db.instance_create(dict(
-        uuid=uuid, project_id=project, user_id=req.context.user_id,
-        name=server['name'], description=server.get('description'),
-        vm_state='building', task_state='scheduling', power_state=0,
-        image_ref=image.id, flavor=flavor, user_data=server.get('user_data'),
-        access_ip_v4=server.get('accessIPv4'), access_ip_v6=server.get('accessIPv6'),
-        disk_config=server.get('OS-DCF:diskConfig', 'MANUAL'),
-        availability_zone=server.get('availability_zone', 'nova'), config_drive='',
-        tags=server.get('tags', []), locked=False, deleted=False),
-        metadata, {'image_base_image_ref': image.id})
-    action = req.app.db.action_start(uuid, 'create', req.context)
-    req.app.compute.start(uuid, compute.BuildRequest(
-        image, files, admin_password=admin_pass, metadata=metadata, action_id=action,
-        request_id=req.context.request_id))
-    return 202, {'server': views.created(req, inst, admin_pass)}
+    reservation_id = _reservation_id()
+    created = []
+    for index, name in enumerate(names):
+        uuid = str(uuid_mod.uuid4())
+        inst = req.app.db.instance_create(dict(
+            uuid=uuid, project_id=project, user_id=req.context.user_id,
+            name=name, description=server.get('description'),
+            vm_state='building', task_state='scheduling', power_state=0,
+            image_ref=image.id, flavor=flavor, user_data=server.get('user_data'),
+            access_ip_v4=server.get('accessIPv4'), access_ip_v6=server.get('accessIPv6'),
+            disk_config=server.get('OS-DCF:diskConfig', 'MANUAL'),
+            availability_zone=server.get('availability_zone', 'nova'), config_drive='',
+            tags=server.get('tags', []), locked=False, deleted=False),
+            metadata, {'image_base_image_ref': image.id,
+                       'reservation_id': reservation_id, 'launch_index': str(index)})
+        action = req.app.db.action_start(uuid, 'create', req.context)
+        created.append((inst, compute.BuildRequest(
+            image, files, admin_password=admin_pass, metadata=metadata,
+            action_id=action, request_id=req.context.request_id)))
+    # All at once: builds of one project that reach the agent together share one
+    # appliance launch.
+    req.app.compute.start_together([(inst.uuid, build) for inst, build in created])
+    if str(server.get('return_reservation_id', False)).lower() in _TRUE:
+        return 202, {'reservation_id': reservation_id}
+    return 202, {'server': views.created(req, created[0][0], admin_pass)}
+
+
+def _counts(server):
+    """``(min_count, max_count)``: max_count defaults to min_count, as in Nova."""
+    min_count = int(server.get('min_count', 1))
+    max_count = int(server.get('max_count', min_count))
+    if min_count > max_count:
+        raise faults.BadRequest('min_count must be <= max_count')
+    return min_count, max_count
+
+
+def _names(name, count):
+    """Display names: ``name`` alone, or ``name-1`` ... ``name-N`` (Nova's)."""
+    if count == 1:
+        return [name]
+    names = ['%s-%d' % (name, i) for i in range(1, count + 1)]
+    if len(names[-1]) > 255:
+        raise faults.BadRequest(
+            'Invalid input for field/attribute name. Value: %s. With the suffix -%d '
+            'that numbers %d servers it is longer than 255 characters.'
+            % (name, count, count))
+    return names
+
+
+def _reservation_id():
+    """``r-`` and 8 random characters, as Nova's utils.generate_uid('r')."""
+    alphabet = string.digits + string.ascii_lowercase
+    return 'r-' + ''.join(secrets.choice(alphabet) for _ in range(8))
+
+
+def update(req, id):
+    """PUT /servers/{id}: name, description (2.19), accessIPv4/v6, diskConfig; the
+    answer is the server as Nova's update shows it (before 2.75: without the detail
+    and administrator attributes)."""
+    inst = util.get_instance(req, id)
+    req.authorize('os_compute_api:servers:update', inst.project_id)
+    body = req.body_json()
+    validation.validate(mv.select(schema.UPDATE, req.version), body)
+    values = {}
+    for key, column in (('name', 'name'), ('description', 'description'),
+                        ('accessIPv4', 'access_ip_v4'), ('accessIPv6', 'access_ip_v6'),
+                        ('OS-DCF:diskConfig', 'disk_config')):
+        if key in body['server']:
+            values[column] = body['server'][key]
+    inst = req.app.db.instance_update(inst.uuid, **values)
+    if inst is None:             # deleted meanwhile
+        raise faults.NotFound('Instance %s could not be found.' % id)
+    return 200, {'server': views.common(req, inst)}
 
 
 def delete(req, id):

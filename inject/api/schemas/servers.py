@@ -1,7 +1,7 @@
-"""Request bodies of server create and rebuild (Nova's schemas, restricted to what
-inject-api can honour): one schema constant per version range, and the tables
-``CREATE`` and ``REBUILD`` of ``(min, max, schema)`` rows that
-:func:`inject.api.microversion.select` picks from.
+"""Request bodies of server create, update and rebuild and of server metadata (Nova's
+schemas, restricted to what inject-api can honour): one schema constant per version
+range, and the tables ``CREATE``, ``UPDATE`` and ``REBUILD`` of ``(min, max, schema)``
+rows that :func:`inject.api.microversion.select` picks from.
 
 Personality ``contents`` is only checked to be a string here: it is decoded once, by
 :mod:`inject.api.personality`, which names the file in its 400.
@@ -30,6 +30,11 @@ _REF = {'type': ['string', 'integer'], 'minLength': 1}
 _TAGS = {'type': 'array', 'maxItems': 50,
          'items': {'type': 'string', 'minLength': 1, 'maxLength': 60,
                    'pattern': '^[^,/]*$'}}
+# Nova's parameter_types.boolean: JSON booleans and their usual spellings.
+_BOOLEAN = {'type': ['boolean', 'string'],
+            'enum': [True, 'True', 'TRUE', 'true', '1', 'ON', 'On', 'on', 'YES', 'Yes',
+                     'yes', False, 'False', 'FALSE', 'false', '0', 'OFF', 'Off', 'off',
+                     'NO', 'No', 'no']}
 _NETWORKS = {'oneOf': [
     {'type': 'array', 'items': {'type': 'object', 'properties': {
         'fixed_ip': {'type': 'string'}, 'port': {'type': ['string', 'null']},
@@ -64,7 +69,7 @@ _CREATE = {
                               'minimum': 1},
                 'max_count': {'type': ['integer', 'string'], 'pattern': '^[0-9]+$',
                               'minimum': 1},
-                'return_reservation_id': {'type': ['boolean', 'string']},
+                'return_reservation_id': _BOOLEAN,
                 'personality': _PERSONALITY,
             },
             'required': ['name', 'imageRef', 'flavorRef'],
@@ -141,3 +146,49 @@ REBUILD = [
     (mv.V2_54, mv.V2_56, REBUILD_V254),
     (mv.V2_57, mv.MAX, REBUILD_V257),
 ]
+
+# PUT /servers/{id}: what may change of a server (Nova's update schemas; "hostname"
+# comes at 2.90, past inject-api's maximum).
+_UPDATE = {
+    'type': 'object',
+    'properties': {
+        'server': {
+            'type': 'object',
+            'properties': {
+                'name': _NAME,
+                'OS-DCF:diskConfig': _DISK_CONFIG,
+                'accessIPv4': _IP4,
+                'accessIPv6': _IP6,
+            },
+            'additionalProperties': False,
+        },
+    },
+    'required': ['server'],
+    'additionalProperties': False,
+}
+
+UPDATE_V21 = _UPDATE
+UPDATE_V219 = copy.deepcopy(UPDATE_V21)
+UPDATE_V219['properties']['server']['properties']['description'] = _DESCRIPTION
+
+UPDATE = [
+    (mv.MIN, mv.V2_18, UPDATE_V21),
+    (mv.V2_19, mv.MAX, UPDATE_V219),
+]
+
+# /servers/{id}/metadata: POST (merge) and PUT (replace all) take the whole set;
+# PUT /servers/{id}/metadata/{key} exactly one item, whose key is the URL's (the
+# handler says so when there are more, in Nova's words).
+METADATA = {
+    'type': 'object',
+    'properties': {'metadata': _METADATA},
+    'required': ['metadata'],
+    'additionalProperties': False,
+}
+
+METADATA_ITEM = {
+    'type': 'object',
+    'properties': {'meta': dict(_METADATA, minProperties=1)},
+    'required': ['meta'],
+    'additionalProperties': False,
+}

@@ -101,9 +101,13 @@ def _admin_attributes(req, inst):
              'OS-EXT-SRV-ATTR:instance_name': 'instance-%s' % inst.uuid,
              'OS-EXT-SRV-ATTR:hypervisor_hostname': inst.host}
     if req.version >= mv.V2_3:
+        # a multi-create's servers share one reservation (servers created before
+        # reservations were recorded show one of their own)
+        sysmeta = {m.key: m.value for m in inst.system_metadata_items}
         attrs.update({
-            'OS-EXT-SRV-ATTR:reservation_id': 'r-%s' % inst.uuid[:8],
-            'OS-EXT-SRV-ATTR:launch_index': 0,
+            'OS-EXT-SRV-ATTR:reservation_id': sysmeta.get('reservation_id',
+                                                          'r-%s' % inst.uuid[:8]),
+            'OS-EXT-SRV-ATTR:launch_index': int(sysmeta.get('launch_index', 0)),
             'OS-EXT-SRV-ATTR:kernel_id': '',
             'OS-EXT-SRV-ATTR:ramdisk_id': '',
             'OS-EXT-SRV-ATTR:hostname': _hostname(inst),
