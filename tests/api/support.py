@@ -12,6 +12,10 @@ from inject import report as report_mod
 from inject.api import wsgi
 from inject.conf import opts as conf_opts
 
+# noauth callers are project members unless they say otherwise; quota updates, quota
+# classes and the administrator-only attributes need this header.
+ADMIN = {'X-Roles': 'admin'}
+
 
 def make_conf(state_path, **overrides):
     # Fresh groups and option copies: registering the modules' OptGroup objects would
