@@ -23,7 +23,7 @@ _DEPRECATED_REASON = (
     'roles and project scope. The old owner-only rules, which let any role of a '
     'project (reader included) change its servers, apply only with '
     '[oslo_policy]enforce_new_defaults = false.')
-_DEPRECATED_SINCE = '2.0.0'
+_DEPRECATED_SINCE = '0.2.0'
 
 DEPRECATED_ADMIN_POLICY = policy.DeprecatedRule(
     name='admin_api', check_str='role:admin',
