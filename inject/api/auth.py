@@ -19,14 +19,20 @@ def wrap(app, conf):
 def context(req, conf):
     """The oslo.context RequestContext of ``req``; 401 when keystone did not confirm
     the token. A request id given as ``X-OpenStack-Request-Id`` is kept when it has
-    the ``req-`` form, else a new one is made."""
+    the ``req-`` form, else a new one is made.
+
+    With ``keystone`` every identity attribute comes from auth_token's headers (the
+    token's scope included: system and domain tokens are told apart from project
+    ones by the policy's scope check). With ``noauth`` the roles are ``X-Roles`` or
+    ``[api]noauth_roles``, expanded as Keystone's default implied roles expand them
+    (admin implies member, member implies reader); admin is never implied."""
     h = req.headers
+    request_id = h.get('X-OpenStack-Request-Id') or None
     if conf.api.auth_strategy == 'keystone':
         if h.get('X-Identity-Status') != 'Confirmed':
             raise faults.Fault(401, 'Authentication required')
-        project = h.get('X-Project-Id')
-        user = h.get('X-User-Id')
-        roles = _roles(h.get('X-Roles', ''))
+        ctx = oslo_context.RequestContext.from_environ(req.environ,
+                                                       request_id=request_id)
     else:
         # Nova's noauth2 convention: a token "user:project" names both.
         token = h.get('X-Auth-Token', '')
@@ -36,12 +42,26 @@ def context(req, conf):
                    or h.get('X-Project-Id') or token_project or conf.api.noauth_project)
         user = h.get('X-User-Id') or token_user or conf.api.noauth_user
         roles = _roles(h['X-Roles']) if 'X-Roles' in h else list(conf.api.noauth_roles)
-    request_id = h.get('X-OpenStack-Request-Id') or None
-    ctx = oslo_context.RequestContext(user_id=user, project_id=project, roles=roles,
-                                      request_id=request_id)
+        ctx = oslo_context.RequestContext(user_id=user, project_id=project,
+                                          roles=_implied(roles), request_id=request_id)
     if not ctx.request_id.startswith('req-'):
         ctx.request_id = oslo_context.generate_request_id()
     return ctx
+
+
+# Keystone's bootstrap makes admin imply member and member imply reader.
+_IMPLIES = {'admin': ['member'], 'member': ['reader']}
+
+
+def _implied(roles):
+    out = []
+    todo = list(roles)
+    while todo:
+        role = todo.pop(0)
+        if role not in out:
+            out.append(role)
+            todo.extend(_IMPLIES.get(role.lower(), []))
+    return out
 
 
 def _roles(text):

@@ -1,74 +1,210 @@
-"""Who may do what (oslo.policy). Rules can be overridden in policy.yaml as in Nova;
-the names are Nova's."""
+"""Who may do what (oslo.policy), with Nova's rule names and Nova's current defaults:
+project ``reader`` (or admin) for reads, project ``member`` (or admin) for writes,
+``admin`` for quota changes, quota classes and anything across projects. Every rule
+is for project-scoped tokens (``scope_types=['project']``; oslo.policy >= 6 always
+checks scope, so a system- or domain-scoped token is refused).
+
+Rules can be overridden in ``policy.yaml`` (``[oslo_policy]policy_file``) as in Nova; a
+commented sample: ``oslopolicy-sample-generator --namespace inject``.
+
+The old defaults (any role of the owning project could create, rebuild and delete;
+``admin`` anywhere) are kept as oslo.policy deprecated rules, as Nova keeps them:
+``[oslo_policy]enforce_new_defaults = false`` accepts a request that the new *or* the
+old rule allows. Leave it at its default (true) unless a deployment still depends on
+the old behaviour.
+"""
 
 from oslo_policy import policy
 
 from inject.api import faults
 
-ADMIN = 'role:admin'
-OWNER = 'project_id:%(project_id)s'
-ADMIN_OR_OWNER = '%s or %s' % (ADMIN, OWNER)
+_DEPRECATED_REASON = (
+    'inject-api policies now follow Nova\'s defaults with the reader/member/admin '
+    'roles and project scope. The old owner-only rules, which let any role of a '
+    'project (reader included) change its servers, apply only with '
+    '[oslo_policy]enforce_new_defaults = false.')
+_DEPRECATED_SINCE = '0.2.0'
 
-RULES = [
-    policy.RuleDefault('context_is_admin', ADMIN, 'Administrators.'),
-    policy.RuleDefault('os_compute_api:servers:create', OWNER, 'Create a server.'),
-    policy.RuleDefault('os_compute_api:servers:show', ADMIN_OR_OWNER, 'Show a server.'),
-    policy.RuleDefault('os_compute_api:servers:index', ADMIN_OR_OWNER, 'List servers.'),
-    policy.RuleDefault('os_compute_api:servers:detail', ADMIN_OR_OWNER,
-                       'List servers in detail.'),
-    policy.RuleDefault('os_compute_api:servers:delete', ADMIN_OR_OWNER,
-                       'Delete a server.'),
-    policy.RuleDefault('os_compute_api:servers:rebuild', ADMIN_OR_OWNER,
-                       'Rebuild a server.'),
-    policy.RuleDefault('os_compute_api:servers:update', ADMIN_OR_OWNER,
-                       'Update a server.'),
-    policy.RuleDefault('os_compute_api:server-metadata:index', ADMIN_OR_OWNER,
-                       'List the metadata of a server.'),
-    policy.RuleDefault('os_compute_api:server-metadata:show', ADMIN_OR_OWNER,
-                       'Show one metadata item of a server.'),
-    policy.RuleDefault('os_compute_api:server-metadata:create', ADMIN_OR_OWNER,
-                       'Add metadata items to a server.'),
-    policy.RuleDefault('os_compute_api:server-metadata:update_all', ADMIN_OR_OWNER,
-                       'Replace all metadata of a server.'),
-    policy.RuleDefault('os_compute_api:server-metadata:update', ADMIN_OR_OWNER,
-                       'Set one metadata item of a server.'),
-    policy.RuleDefault('os_compute_api:server-metadata:delete', ADMIN_OR_OWNER,
-                       'Delete one metadata item of a server.'),
-    policy.RuleDefault('os_compute_api:os-instance-actions:list', ADMIN_OR_OWNER,
-                       'List the actions of a server.'),
-    policy.RuleDefault('os_compute_api:os-instance-actions:show', ADMIN_OR_OWNER,
-                       'Show one action of a server.'),
-    policy.RuleDefault('os_compute_api:os-quota-sets:show', ADMIN_OR_OWNER,
-                       'Show a project\'s quotas.'),
-    policy.RuleDefault('os_compute_api:os-quota-sets:detail', ADMIN_OR_OWNER,
-                       'Show a project\'s quotas with usage.'),
-    policy.RuleDefault('os_compute_api:os-quota-sets:defaults', '@',
-                       'Show default quotas.'),
-    policy.RuleDefault('os_compute_api:os-quota-sets:update', ADMIN,
-                       'Update a project\'s quotas.'),
-    policy.RuleDefault('os_compute_api:os-quota-sets:delete', ADMIN,
-                       'Revert a project\'s quotas to the defaults.'),
-    policy.RuleDefault('os_compute_api:os-quota-class-sets:show', ADMIN,
-                       'Show a quota class.'),
-    policy.RuleDefault('os_compute_api:os-quota-class-sets:update', ADMIN,
-                       'Update a quota class.'),
+DEPRECATED_ADMIN_POLICY = policy.DeprecatedRule(
+    name='admin_api', check_str='role:admin',
+    deprecated_reason=_DEPRECATED_REASON, deprecated_since=_DEPRECATED_SINCE)
+DEPRECATED_ADMIN_OR_OWNER_POLICY = policy.DeprecatedRule(
+    name='admin_or_owner', check_str='role:admin or project_id:%(project_id)s',
+    deprecated_reason=_DEPRECATED_REASON, deprecated_since=_DEPRECATED_SINCE)
+
+ADMIN = 'rule:context_is_admin'
+PROJECT_MEMBER_OR_ADMIN = 'rule:project_member_or_admin'
+PROJECT_READER_OR_ADMIN = 'rule:project_reader_or_admin'
+RULE_ANY = '@'
+PROJECT = ['project']
+
+BASE_RULES = [
+    policy.RuleDefault(
+        'context_is_admin', 'role:admin',
+        "Decides who is an administrator: sees every project's servers, the "
+        "administrator-only server attributes and fault details."),
+    policy.RuleDefault(
+        'admin_or_owner', 'role:admin or project_id:%(project_id)s',
+        'The old default of most non-admin APIs.',
+        deprecated_for_removal=True, deprecated_reason=_DEPRECATED_REASON,
+        deprecated_since=_DEPRECATED_SINCE),
+    policy.RuleDefault(
+        'admin_api', 'role:admin', 'The old default of admin APIs.',
+        deprecated_for_removal=True, deprecated_reason=_DEPRECATED_REASON,
+        deprecated_since=_DEPRECATED_SINCE),
+    policy.RuleDefault(
+        'project_member_api', 'role:member and project_id:%(project_id)s',
+        'Members of the project may change its resources.',
+        deprecated_rule=DEPRECATED_ADMIN_OR_OWNER_POLICY),
+    policy.RuleDefault(
+        'project_reader_api', 'role:reader and project_id:%(project_id)s',
+        'Readers of the project may read its resources.',
+        deprecated_rule=DEPRECATED_ADMIN_OR_OWNER_POLICY),
+    policy.RuleDefault(
+        'project_member_or_admin', 'rule:project_member_api or rule:context_is_admin',
+        'Default rule of project-level write APIs.',
+        deprecated_rule=DEPRECATED_ADMIN_OR_OWNER_POLICY),
+    policy.RuleDefault(
+        'project_reader_or_admin', 'rule:project_reader_api or rule:context_is_admin',
+        'Default rule of project-level read APIs.',
+        deprecated_rule=DEPRECATED_ADMIN_OR_OWNER_POLICY),
 ]
 
 
+def _rule(name, check_str, description, *operations, **kwargs):
+    return policy.DocumentedRuleDefault(
+        name=name, check_str=check_str, description=description,
+        operations=[{'method': m, 'path': p} for m, p in operations],
+        scope_types=PROJECT, **kwargs)
+
+
+SERVERS = 'os_compute_api:servers:%s'
+_SERVER = '/servers/{server_id}'
+_REBUILD = ('POST', '/servers/{server_id}/action (rebuild)')
+_SHOW_OPS = (('GET', _SERVER), ('GET', '/servers/detail'), ('PUT', _SERVER), _REBUILD)
+
+SERVER_RULES = [
+    _rule(SERVERS % 'index', PROJECT_READER_OR_ADMIN, 'List all servers',
+          ('GET', '/servers')),
+    _rule(SERVERS % 'detail', PROJECT_READER_OR_ADMIN,
+          'List all servers with detailed information', ('GET', '/servers/detail')),
+    _rule(SERVERS % 'index:get_all_tenants', ADMIN,
+          'List all servers for all projects', ('GET', '/servers')),
+    _rule(SERVERS % 'detail:get_all_tenants', ADMIN,
+          'List all servers with detailed information for all projects',
+          ('GET', '/servers/detail')),
+    _rule(SERVERS % 'show', PROJECT_READER_OR_ADMIN, 'Show a server',
+          ('GET', _SERVER)),
+    _rule(SERVERS % 'show:host_status', ADMIN,
+          'Show a server with its host_status (microversion 2.16 and later).',
+          *_SHOW_OPS),
+    _rule(SERVERS % 'show:host_status:unknown-only', ADMIN,
+          'Show host_status only when it is UNKNOWN; checked when '
+          'os_compute_api:servers:show:host_status does not pass.', *_SHOW_OPS),
+    _rule(SERVERS % 'create', PROJECT_MEMBER_OR_ADMIN, 'Create a server',
+          ('POST', '/servers')),
+    _rule(SERVERS % 'delete', PROJECT_MEMBER_OR_ADMIN, 'Delete a server',
+          ('DELETE', _SERVER)),
+    _rule(SERVERS % 'update', PROJECT_MEMBER_OR_ADMIN, 'Update a server',
+          ('PUT', _SERVER)),
+    _rule(SERVERS % 'rebuild', PROJECT_MEMBER_OR_ADMIN, 'Rebuild a server', _REBUILD),
+    _rule('os_compute_api:os-extended-server-attributes', ADMIN,
+          'Return the OS-EXT-SRV-ATTR attributes (host, instance name, user_data '
+          '...) in server bodies.', ('GET', _SERVER), ('GET', '/servers/detail'),
+          ('PUT', _SERVER), _REBUILD),
+]
+
+METADATA = 'os_compute_api:server-metadata:%s'
+_META = '/servers/{server_id}/metadata'
+METADATA_RULES = [
+    _rule(METADATA % 'index', PROJECT_READER_OR_ADMIN, 'List all metadata of a server',
+          ('GET', _META)),
+    _rule(METADATA % 'show', PROJECT_READER_OR_ADMIN, 'Show metadata for a server',
+          ('GET', _META + '/{key}')),
+    _rule(METADATA % 'create', PROJECT_MEMBER_OR_ADMIN, 'Create metadata for a server',
+          ('POST', _META)),
+    _rule(METADATA % 'update_all', PROJECT_MEMBER_OR_ADMIN,
+          'Replace metadata for a server', ('PUT', _META)),
+    _rule(METADATA % 'update', PROJECT_MEMBER_OR_ADMIN,
+          'Update metadata from a server', ('PUT', _META + '/{key}')),
+    _rule(METADATA % 'delete', PROJECT_MEMBER_OR_ADMIN,
+          'Delete metadata from a server', ('DELETE', _META + '/{key}')),
+]
+
+ACTIONS = 'os_compute_api:os-instance-actions:%s'
+_ACTION = '/servers/{server_id}/os-instance-actions/{request_id}'
+ACTION_RULES = [
+    _rule(ACTIONS % 'list', PROJECT_READER_OR_ADMIN, 'List actions for a server.',
+          ('GET', '/servers/{server_id}/os-instance-actions')),
+    _rule(ACTIONS % 'show', PROJECT_READER_OR_ADMIN,
+          'Show action details for a server.', ('GET', _ACTION)),
+    _rule(ACTIONS % 'events', ADMIN,
+          'Add the events of an action for a server (before microversion 2.51) and '
+          'their traceback. Checked after os_compute_api:os-instance-actions:show.',
+          ('GET', _ACTION)),
+    _rule(ACTIONS % 'events:details', ADMIN,
+          'Add "details" to the events of an action (microversion 2.84 and later).',
+          ('GET', _ACTION)),
+]
+
+QUOTA_SETS = 'os_compute_api:os-quota-sets:%s'
+QUOTA_CLASS_SETS = 'os_compute_api:os-quota-class-sets:%s'
+QUOTA_RULES = [
+    _rule(QUOTA_SETS % 'update', ADMIN, 'Update the quotas',
+          ('PUT', '/os-quota-sets/{tenant_id}')),
+    _rule(QUOTA_SETS % 'defaults', RULE_ANY, 'List default quotas',
+          ('GET', '/os-quota-sets/{tenant_id}/defaults')),
+    _rule(QUOTA_SETS % 'show', PROJECT_READER_OR_ADMIN, 'Show a quota',
+          ('GET', '/os-quota-sets/{tenant_id}')),
+    _rule(QUOTA_SETS % 'delete', ADMIN, 'Revert quotas to defaults',
+          ('DELETE', '/os-quota-sets/{tenant_id}')),
+    _rule(QUOTA_SETS % 'detail', PROJECT_READER_OR_ADMIN, 'Show the detail of quota',
+          ('GET', '/os-quota-sets/{tenant_id}/detail')),
+    _rule(QUOTA_CLASS_SETS % 'show', ADMIN, 'List quotas for specific quota classes',
+          ('GET', '/os-quota-class-sets/{quota_class}')),
+    _rule(QUOTA_CLASS_SETS % 'update', ADMIN, 'Update quotas for specific quota class',
+          ('PUT', '/os-quota-class-sets/{quota_class}')),
+]
+
+LIMITS = 'os_compute_api:limits'
+LIMITS_OTHER_PROJECT = 'os_compute_api:limits:other_project'
+LIMIT_RULES = [
+    _rule(LIMITS, RULE_ANY, 'Show rate and absolute limits for the current user '
+          'project', ('GET', '/limits')),
+    _rule(LIMITS_OTHER_PROJECT, ADMIN,
+          'Show rate and absolute limits of other project (GET /limits?tenant_id=). '
+          'Checked after os_compute_api:limits.', ('GET', '/limits')),
+]
+
+RULES = (BASE_RULES + SERVER_RULES + METADATA_RULES + ACTION_RULES + QUOTA_RULES
+         + LIMIT_RULES)
+
+
 def list_rules():
+    """The registered defaults (the ``oslo.policy.policies`` entry point)."""
     return RULES
 
 
 class Enforcer:
     def __init__(self, conf):
         self._enforcer = policy.Enforcer(conf)
+        # As Nova: the defaults of every rule changed at once; one warning per rule
+        # at start would bury the log.
+        self._enforcer.suppress_default_change_warnings = True
         self._enforcer.register_defaults(RULES)
+        self._enforcer.load_rules()     # a broken policy file stops the start
+
+    def can(self, context, rule, project_id=None):
+        """Whether ``context`` may apply ``rule`` to ``project_id`` (the caller's own
+        project when None). A token of the wrong scope may not."""
+        target = {'project_id': context.project_id if project_id is None else project_id,
+                  'user_id': context.user_id}
+        return bool(self._enforcer.authorize(rule, target, context, do_raise=False))
 
     def is_admin(self, context):
-        return self._enforcer.enforce('context_is_admin', {}, context.to_policy_values())
+        return self.can(context, 'context_is_admin')
 
-    def authorize(self, context, rule, project_id):
+    def authorize(self, context, rule, project_id=None):
         """Raise a 403 Fault unless ``context`` may apply ``rule`` to ``project_id``."""
-        if not self._enforcer.authorize(rule, {'project_id': project_id},
-                                        context.to_policy_values(), do_raise=False):
+        if not self.can(context, rule, project_id):
             raise faults.Forbidden("Policy doesn't allow %s to be performed." % rule)

@@ -69,8 +69,14 @@ class Request(webob.Request):
         return [{'rel': 'self', 'href': '%s/%s/%s' % (own, collection, ident)},
                 {'rel': 'bookmark', 'href': '%s/%s/%s' % (bookmark, collection, ident)}]
 
-    def authorize(self, rule, project_id):
+    def authorize(self, rule, project_id=None):
+        """403 unless policy ``rule`` allows the caller on ``project_id`` (default:
+        the caller's own project)."""
         self.app.policy.authorize(self.context, rule, project_id)
+
+    def can(self, rule, project_id=None):
+        """Whether policy ``rule`` allows the caller on ``project_id``."""
+        return self.app.policy.can(self.context, rule, project_id)
 
     @property
     def is_admin(self):

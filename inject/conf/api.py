@@ -31,7 +31,7 @@ api_opts = [
                choices=[('noauth', 'No authentication, for a single operator on '
                                    'loopback: the project comes from the URL or the '
                                    'X-Project-Id header, the roles from X-Roles or '
-                                   'noauth_roles'),
+                                   'noauth_roles (not admin by default)'),
                         ('keystone', 'keystonemiddleware auth_token validates every '
                                      'token ([keystone_authtoken] options)')],
                help='How requests are authenticated.'),
@@ -44,10 +44,17 @@ api_opts = [
                help='With auth_strategy=noauth: the user of a request whose headers '
                     'name none.'),
     cfg.ListOpt('noauth_roles',
-                default=['admin', 'member', 'reader'],
+                default=['member', 'reader'],
                 help='With auth_strategy=noauth: the roles of a request without an '
-                     'X-Roles header. The default makes the embedded operator an '
-                     'administrator (quota updates, quota classes).'),
+                     'X-Roles header. The default is a project member, not an '
+                     'administrator: quota updates, quota classes, all_tenants '
+                     'listings, the administrator-only server attributes and fault '
+                     'details need "X-Roles: admin" on the request (or "admin" added '
+                     'here, which makes every unauthenticated caller an '
+                     'administrator). Roles are expanded as Keystone\'s default '
+                     'implied roles are: admin implies member, member implies reader. '
+                     'Rules are oslo.policy\'s ([oslo_policy] options; the old '
+                     'owner-only rules only with enforce_new_defaults = false).'),
     cfg.StrOpt('image_dir',
                default='$state_path/images',
                help='Directory of base images. Every file NAME.qcow2 or NAME.raw is an '

@@ -10,6 +10,10 @@ from inject import report as report_mod
 from inject.api import wsgi
 from inject import conf as inject_conf
 
+# noauth callers are project members unless they say otherwise; quota updates, quota
+# classes and the administrator-only attributes need this header.
+ADMIN = {'X-Roles': 'admin'}
+
 
 def make_conf(state_path, **overrides):
     conf = inject_conf.new_conf()

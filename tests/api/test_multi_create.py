@@ -12,13 +12,13 @@ import pytest
 from inject import appliance
 from inject.api import compute
 from tests.api import contract
-from tests.api.support import Api, make_conf, make_image
+from tests.api.support import ADMIN, Api, make_conf, make_image
 from tests.unit import fakeguestfs
 from tests.unit.test_manager import Host
 
 
 def _servers(api, version='2.3'):
-    return api.request('GET', '/v2.1/servers/detail', version=version,
+    return api.request('GET', '/v2.1/servers/detail', version=version, headers=ADMIN,
                        status=200).json['servers']
 
 
@@ -105,7 +105,7 @@ def test_names_too_long_with_their_suffix_are_400(api):
 
 def test_quota_creates_as_many_as_fit_down_to_min_count(api):
     api.request('PUT', '/v2.1/os-quota-sets/inject', {'quota_set': {'instances': 4}},
-                status=200)
+                headers=ADMIN, status=200)
     api.create()
     api.create(name='many', min_count=2, max_count=5)
     names = sorted(s['name'] for s in _servers(api))
@@ -119,7 +119,7 @@ def test_quota_creates_as_many_as_fit_down_to_min_count(api):
 
 def test_quota_below_min_count_creates_none(api):
     api.request('PUT', '/v2.1/os-quota-sets/inject',
-                {'quota_set': {'instances': 10, 'cores': 3}}, status=200)
+                {'quota_set': {'instances': 10, 'cores': 3}}, headers=ADMIN, status=200)
     resp = api.create(min_count=4, max_count=4, status=403, wait=False)
     # flavor 1 has one vcpu: three fit in the cores quota, four were asked for
     assert resp.json['forbidden']['message'] == (

@@ -7,6 +7,8 @@ import pathlib
 
 import pytest
 
+from tests.api.support import ADMIN
+
 SAMPLES = pathlib.Path(__file__).parent / 'nova_samples'
 # Keys whose content depends on the server's data, not on the API.
 OPAQUE = {'addresses', 'metadata', 'extra_specs'}
@@ -62,14 +64,14 @@ def test_limits(api, version, name):
 ])
 def test_quota_sets(api, version, path, name):
     resp = api.request('GET', '/v2.1/os-quota-sets/fake_tenant' + path, version=version,
-                       status=200)
+                       status=200, headers=ADMIN)
     same_shape(resp.json, sample(name))
 
 
 def test_quota_set_update_257(api):
     resp = api.request('PUT', '/v2.1/os-quota-sets/fake_tenant',
                        sample('os-quota-sets/v2.57/quotas-update-post-req.json'),
-                       version='2.57', status=200)
+                       version='2.57', status=200, headers=ADMIN)
     assert resp.json == sample('os-quota-sets/v2.57/quotas-update-post-resp.json')
 
 
@@ -79,14 +81,14 @@ def test_quota_set_update_257(api):
 ])
 def test_quota_class_show(api, version, name):
     resp = api.request('GET', '/v2.1/os-quota-class-sets/default', version=version,
-                       status=200)
+                       status=200, headers=ADMIN)
     assert resp.json == sample(name)     # Nova's defaults are ours: equal, not just alike
 
 
 def test_quota_class_update_257(api):
     resp = api.request('PUT', '/v2.1/os-quota-class-sets/default',
                        sample('os-quota-class-sets/v2.57/quota-classes-update-post-req.json'),
-                       version='2.57', status=200)
+                       version='2.57', status=200, headers=ADMIN)
     assert resp.json == sample('os-quota-class-sets/v2.57/quota-classes-update-post-resp.json')
 
 

@@ -4,6 +4,7 @@ schemas at each microversion where their bodies change."""
 import pytest
 
 from tests.api import contract
+from tests.api.support import ADMIN
 
 ALL = ['2.1', '2.35', '2.36', '2.38', '2.39', '2.49', '2.50', '2.54', '2.55', '2.56',
        '2.57']
@@ -65,28 +66,30 @@ def test_limits(api, version):
 @pytest.mark.parametrize('version', ALL)
 def test_quota_sets(api, version):
     base = '/v2.1/os-quota-sets/demo'
-    resp = api.request('GET', base, version=version, status=200)
+    resp = api.request('GET', base, version=version, status=200, headers=ADMIN)
     body = contract.check('quotas', 'get_quota_set', version, resp)['quota_set']
     assert body['id'] == 'demo'
     assert bool(INJECTED & set(body)) == (version != '2.57')
     contract.check('quotas', 'get_quota_set_details', version,
-                   api.request('GET', base + '/detail', version=version, status=200))
+                   api.request('GET', base + '/detail', version=version, status=200,
+                               headers=ADMIN))
     contract.check('quotas', 'get_quota_set', version,
                    api.request('GET', base + '/defaults', version=version, status=200))
     resp = api.request('PUT', base, {'quota_set': {'instances': 20, 'cores': '30'}},
-                       version=version, status=200)
+                       version=version, status=200, headers=ADMIN)
     body = contract.check('quotas', 'update_quota_set', version, resp)['quota_set']
     assert (body['instances'], body['cores']) == (20, 30)
     resp = api.request('PUT', base, {'quota_set': {'injected_files': 7}},
-                       version=version)
+                       version=version, headers=ADMIN)
     if version == '2.57':
         assert resp.status_int == 400
         assert 'injected_files' in resp.json['badRequest']['message']
     else:
         assert resp.status_int == 200 and resp.json['quota_set']['injected_files'] == 7
-    resp = api.request('DELETE', base, version=version, status=202)
+    resp = api.request('DELETE', base, version=version, status=202, headers=ADMIN)
     contract.check('quotas', 'delete_quota', version, resp)
-    body = api.request('GET', base, version=version, status=200).json['quota_set']
+    body = api.request('GET', base, version=version, status=200,
+                       headers=ADMIN).json['quota_set']
     assert body['instances'] == 10
 
 
@@ -107,27 +110,29 @@ def test_quota_update_below_usage(api):
     api.create()
     api.create()
     api.request('PUT', '/v2.1/os-quota-sets/inject', {'quota_set': {'instances': 1}},
-                status=400)
+                status=400, headers=ADMIN)
     api.request('PUT', '/v2.1/os-quota-sets/inject',
-                {'quota_set': {'instances': 1, 'force': True}}, status=200)
+                {'quota_set': {'instances': 1, 'force': True}}, status=200,
+                headers=ADMIN)
 
 
 @pytest.mark.parametrize('bad', [{'instances': -2}, {'instances': 'ten'},
                                  {'unknown': 1}, {'instances': 2 ** 31}])
 def test_quota_update_validation(api, bad):
-    api.request('PUT', '/v2.1/os-quota-sets/demo', {'quota_set': bad}, status=400)
+    api.request('PUT', '/v2.1/os-quota-sets/demo', {'quota_set': bad}, status=400,
+                headers=ADMIN)
 
 
 @pytest.mark.parametrize('version', ALL)
 def test_quota_classes(api, version):
     base = '/v2.1/os-quota-class-sets/default'
-    resp = api.request('GET', base, version=version, status=200)
+    resp = api.request('GET', base, version=version, status=200, headers=ADMIN)
     body = contract.check('quota_classes', 'get_quota_class_set', version,
                           resp)['quota_class_set']
     assert body['id'] == 'default'
     assert bool(INJECTED & set(body)) == (version != '2.57')
     resp = api.request('PUT', base, {'quota_class_set': {'instances': 50}},
-                       version=version, status=200)
+                       version=version, status=200, headers=ADMIN)
     body = contract.check('quota_classes', 'update_quota_class_set', version,
                           resp)['quota_class_set']
     assert body['instances'] == 50
@@ -135,13 +140,15 @@ def test_quota_classes(api, version):
     resp = api.request('GET', '/v2.1/os-quota-sets/anyone/defaults', version=version)
     assert resp.json['quota_set']['instances'] == 50
     resp = api.request('PUT', base, {'quota_class_set': {'injected_files': 3}},
-                       version=version)
+                       version=version, headers=ADMIN)
     assert resp.status_int == (400 if version == '2.57' else 200)
 
 
 def test_per_user_quota_changes_refused(api):
     api.request('PUT', '/v2.1/os-quota-sets/demo?user_id=bob',
-                {'quota_set': {'instances': 1}}, status=400)
-    api.request('DELETE', '/v2.1/os-quota-sets/demo?user_id=bob', status=400)
-    resp = api.request('GET', '/v2.1/os-quota-sets/demo?user_id=bob', status=200)
+                {'quota_set': {'instances': 1}}, status=400, headers=ADMIN)
+    api.request('DELETE', '/v2.1/os-quota-sets/demo?user_id=bob', status=400,
+                headers=ADMIN)
+    resp = api.request('GET', '/v2.1/os-quota-sets/demo?user_id=bob', status=200,
+                       headers=ADMIN)
     assert resp.json['quota_set']['instances'] == 10

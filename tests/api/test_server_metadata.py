@@ -6,6 +6,7 @@ import pytest
 
 from inject.api import policy as policy_mod
 from tests.api import contract
+from tests.api.support import ADMIN
 
 MISSING = '8ad1ae0a-27c1-4a3c-9f8d-6b4b2a8e0c11'
 MEMBER = {'X-Roles': 'member'}
@@ -118,7 +119,7 @@ def test_key_with_a_space_in_the_url(api, sid):
 
 def test_metadata_items_quota(api, sid):
     api.request('PUT', '/v2.1/os-quota-sets/inject',
-                {'quota_set': {'metadata_items': 3}}, status=200)
+                {'quota_set': {'metadata_items': 3}}, headers=ADMIN, status=200)
     api.request('POST', _url(sid), {'metadata': {'c': '3'}}, status=200)
     resp = api.request('POST', _url(sid), {'metadata': {'d': '4'}}, status=403)
     assert resp.json['forbidden']['message'] == (
@@ -156,8 +157,8 @@ def test_locked_server_refuses_its_owner_not_an_admin(api, sid):
                        status=409)
     assert resp.json['conflictingRequest']['message'] == 'Instance %s is locked' % sid
     api.request('DELETE', _url(sid, 'a'), headers=MEMBER, status=409)
-    api.request('POST', _url(sid), {'metadata': {'k': 'v'}}, status=200)
-    api.request('DELETE', _url(sid, 'a'), status=204)
+    api.request('POST', _url(sid), {'metadata': {'k': 'v'}}, headers=ADMIN, status=200)
+    api.request('DELETE', _url(sid, 'a'), headers=ADMIN, status=204)
 
 
 def test_owner_may_change_and_policy_can_forbid(api, sid, tmp_path):
@@ -172,7 +173,7 @@ def test_owner_may_change_and_policy_can_forbid(api, sid, tmp_path):
     assert 'os_compute_api:server-metadata:delete' in resp.json['forbidden']['message']
     api.request('GET', _url(sid), status=403)
     api.request('GET', _url(sid, 'k'), headers=MEMBER, status=200)
-    api.request('DELETE', _url(sid, 'k'), status=204)
+    api.request('DELETE', _url(sid, 'k'), headers=ADMIN, status=204)
 
 
 def test_rebuild_injects_the_current_metadata(api, sid):

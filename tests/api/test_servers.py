@@ -6,7 +6,7 @@ import os
 import pytest
 
 from tests.api import contract
-from tests.api.support import b64
+from tests.api.support import ADMIN, b64
 
 VERSIONS = ['2.1', '2.8', '2.9', '2.19', '2.26', '2.36', '2.37', '2.47', '2.54', '2.56',
             '2.57']
@@ -208,7 +208,7 @@ def test_create_refusals(api):
 
 def test_instance_quota(api):
     api.request('PUT', '/v2.1/os-quota-sets/inject', {'quota_set': {'instances': 1}},
-                status=200)
+                status=200, headers=ADMIN)
     api.create()
     resp = api.create(status=403, wait=False)
     assert 'Quota exceeded for instances' in resp.json['forbidden']['message']
@@ -216,7 +216,7 @@ def test_instance_quota(api):
 
 def test_metadata_quota(api):
     api.request('PUT', '/v2.1/os-quota-sets/inject',
-                {'quota_set': {'metadata_items': 1}}, status=200)
+                {'quota_set': {'metadata_items': 1}}, status=200, headers=ADMIN)
     api.create(status=403, wait=False, metadata={'a': '1', 'b': '2'})
 
 
@@ -278,15 +278,15 @@ def test_links_follow_the_requested_prefix(api):
 def test_admin_only_attributes(api, version):
     sid = api.create(version=version, name='My Web_01',
                      user_data=b64(b'#cloud-config')).json['server']['id']
-    admin = api.request('GET', '/v2.1/servers/%s' % sid, version=version, status=200)
+    admin = api.request('GET', '/v2.1/servers/%s' % sid, version=version, status=200,
+                        headers=ADMIN)
     server = contract.check('servers', 'get_server', version, admin)['server']
     assert 'OS-EXT-SRV-ATTR:host' in server
     if version != '2.1':
         assert server['OS-EXT-SRV-ATTR:user_data'] == b64(b'#cloud-config')
         assert server['OS-EXT-SRV-ATTR:hostname'] == 'my-web-01'
     assert ('host_status' in server) == (version in ('2.16', '2.57'))
-    member = api.request('GET', '/v2.1/servers/%s' % sid, version=version, status=200,
-                         headers={'X-Roles': 'member'})
+    member = api.request('GET', '/v2.1/servers/%s' % sid, version=version, status=200)
     server = contract.check('servers', 'get_server', version, member)['server']
     assert not [k for k in server if k.startswith('OS-EXT-SRV-ATTR')]
     assert 'host_status' not in server

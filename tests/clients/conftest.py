@@ -84,13 +84,18 @@ class InjectApi:
             assert proc.returncode == 0, out
         return proc.returncode, out
 
-    def sdk(self, version=None):
+    def sdk(self, version=None, roles=None):
+        """openstacksdk without authentication; ``roles`` (e.g. 'admin') are sent as
+        X-Roles, else the caller has [api]noauth_roles (member, reader)."""
         import openstack
         kwargs = {}
         if version:
             kwargs['compute_api_version'] = version
-        return openstack.connect(auth_type='none', compute_endpoint_override=self.endpoint,
+        conn = openstack.connect(auth_type='none', compute_endpoint_override=self.endpoint,
                                  load_envvars=False, **kwargs)
+        if roles:
+            conn.session.additional_headers['X-Roles'] = roles
+        return conn
 
     def wait_status(self, server_id, wanted=('ACTIVE', 'ERROR'), timeout=300):
         import json
@@ -102,6 +107,18 @@ class InjectApi:
             if server['status'] in wanted or time.monotonic() > deadline:
                 return server
             time.sleep(0.5)
+
+
+@pytest.fixture(scope='module')
+def admin_api(tmp_path_factory):
+    """As disabled_api, with every noauth caller an administrator: what an operator
+    alone on loopback sets ([api]noauth_roles = admin) to use admin APIs with clients
+    that cannot send X-Roles, such as the nova CLI."""
+    state = tmp_path_factory.mktemp('inject-api-admin')
+    support.make_image(state)
+    api = InjectApi(state, extra_conf='[api]\nnoauth_roles = admin\n')
+    yield api
+    api.stop()
 
 
 @pytest.fixture(scope='module')

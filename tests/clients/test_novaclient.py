@@ -52,19 +52,25 @@ def test_limits(disabled_api):
     assert 'Personality' not in out and 'Instances' in out
 
 
-def test_quota_show_tenant(disabled_api):
-    _, out = disabled_api.nova('quota-show', '--tenant', 'demo', version='2.56')
+def test_quota_show_tenant(disabled_api, admin_api):
+    # a member reads its own project's quotas ('inject', [api]noauth_project) ...
+    _, out = disabled_api.nova('quota-show', '--tenant', 'inject', version='2.56')
     assert _field(out, 'injected_files') == '5'
     assert _field(out, 'injected_file_content_bytes') == '10240'
-    _, out = disabled_api.nova('quota-show', '--tenant', 'demo', version='2.57')
+    # ... and an administrator any project's
+    _, out = admin_api.nova('quota-show', '--tenant', 'demo', version='2.57')
     assert _field(out, 'injected_files') is None and _field(out, 'instances') == '10'
+    status, out = disabled_api.nova('quota-show', '--tenant', 'demo', check=False)
+    assert status != 0 and 'os_compute_api:os-quota-sets:show' in out and '403' in out
 
 
-def test_quota_class_show(disabled_api):
-    _, out = disabled_api.nova('quota-class-show', 'default', version='2.57')
+def test_quota_class_show(disabled_api, admin_api):
+    _, out = admin_api.nova('quota-class-show', 'default', version='2.57')
     assert _field(out, 'instances') == '10' and _field(out, 'injected_files') is None
-    _, out = disabled_api.nova('quota-class-show', 'default', version='2.56')
+    _, out = admin_api.nova('quota-class-show', 'default', version='2.56')
     assert _field(out, 'injected_files') == '5'
+    status, out = disabled_api.nova('quota-class-show', 'default', check=False)
+    assert status != 0 and 'os_compute_api:os-quota-class-sets:show' in out
 
 
 def test_instance_action_list(disabled_api, booted):

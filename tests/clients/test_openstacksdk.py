@@ -61,9 +61,9 @@ def test_limits(disabled_api):
 
 def test_quota_set_and_class(disabled_api):
     conn = disabled_api.sdk('2.56')
-    quota = conn.compute.get_quota_set('demo')
+    quota = conn.compute.get_quota_set('inject')     # the caller's own project
     assert quota.injected_files == 5 and quota.instances == 10
-    conn = disabled_api.sdk('2.57')
+    conn = disabled_api.sdk('2.57', roles='admin')
     quota = conn.compute.get_quota_set('demo')
     assert quota.injected_files is None and quota.instances == 10
     klass = conn.compute.get_quota_class_set('default')

@@ -23,7 +23,7 @@ def test_state_survives_a_process_restart(tmp_path):
             metadata={'role': 'web'},
             personality=[{'path': '/etc/motd', 'contents': _b64(b'x')}])
         assert api.wait_status(failed.id)['status'] == 'ERROR'
-        conn = api.sdk('2.57')
+        conn = api.sdk('2.57', roles='admin')
         ok = conn.compute.create_server(name='plain', image_id=image, flavor_id='1',
                                         networks='none')
         api.wait_status(ok.id)
@@ -37,7 +37,7 @@ def test_state_survives_a_process_restart(tmp_path):
 
     api = InjectApi(tmp_path)
     try:
-        conn = api.sdk('2.57')
+        conn = api.sdk('2.57', roles='admin')
         server = conn.compute.get_server(failed.id)
         assert server.status == 'ERROR'
         assert server.fault['message'].startswith('Personality files not injected: '

@@ -4,7 +4,7 @@ on SQLite and PostgreSQL."""
 import pytest
 
 from inject.api import compute
-from tests.api.support import Api, FakeInjection, b64, make_conf, make_image
+from tests.api.support import ADMIN, Api, FakeInjection, b64, make_conf, make_image
 
 
 @pytest.fixture
@@ -35,9 +35,9 @@ def test_everything_survives_a_restart(restartable):
         {'path': '/etc/issue', 'contents': b64(b'x')}]).json['server']['id']
     api.request('PUT', '/v2.1/os-quota-sets/demo', {'quota_set': {'instances': 7,
                                                                   'injected_files': 2}},
-                version='2.56', status=200)
+                version='2.56', headers=ADMIN, status=200)
     api.request('PUT', '/v2.1/os-quota-class-sets/default',
-                {'quota_class_set': {'cores': 33}}, status=200)
+                {'quota_class_set': {'cores': 33}}, headers=ADMIN, status=200)
     api.app.db.dispose()
 
     api = start()       # a new process would do exactly this
@@ -52,7 +52,8 @@ def test_everything_survives_a_restart(restartable):
     server = api.request('GET', '/v2.1/servers/%s' % bad).json['server']
     assert server['status'] == 'ERROR'
     assert 'the appliance died' in server['fault']['message']
-    quota = api.request('GET', '/v2.1/os-quota-sets/demo', version='2.56').json
+    quota = api.request('GET', '/v2.1/os-quota-sets/demo', version='2.56',
+                        headers=ADMIN).json
     assert quota['quota_set']['instances'] == 7
     assert quota['quota_set']['injected_files'] == 2
     assert quota['quota_set']['cores'] == 33

@@ -21,14 +21,14 @@ def _view(action):
             'start_time': times.isotime_usec(action.start_time)}
 
 
-def _event(req, action):
+def _event(req, action, traceback):
     result = None
     if action.finish_time is not None:
         result = 'Error' if action.message else 'Success'
     event = {'event': _EVENTS.get(action.action, 'compute_%s' % action.action),
              'start_time': times.isotime_usec(action.start_time),
              'finish_time': times.isotime_usec(action.finish_time), 'result': result}
-    if req.is_admin:
+    if traceback:
         event['traceback'] = None
     return event
 
@@ -48,6 +48,9 @@ def show(req, id, request_id):
         raise faults.NotFound('Action for request_id %s on instance %s not found'
                               % (request_id, id))
     body = _view(found[-1])
-    if req.is_admin or req.version >= mv.V2_51:
-        body['events'] = [_event(req, found[-1])]
+    # Before 2.51 events are shown only when the "events" rule passes; with it,
+    # always, their traceback only when it passes.
+    events = req.can('os_compute_api:os-instance-actions:events', inst.project_id)
+    if events or req.version >= mv.V2_51:
+        body['events'] = [_event(req, found[-1], traceback=events)]
     return 200, {'instanceAction': body}

@@ -7,8 +7,11 @@ _NETWORK = {'maxSecurityGroupRules': 'security_group_rules',
 
 
 def index(req):
-    project = req.GET.get('tenant_id') if req.is_admin else None
-    project = project or req.context.project_id
+    req.authorize('os_compute_api:limits')
+    project = req.context.project_id
+    if 'tenant_id' in req.GET:
+        project = req.GET['tenant_id']
+        req.authorize('os_compute_api:limits:other_project', project)
     limits = req.app.quotas.limits(project)
     used = req.app.quotas.usage(project)
     absolute = {

@@ -7,6 +7,8 @@ import secrets
 import string
 import uuid as uuid_mod
 
+from oslo_utils import strutils
+
 from inject.api import catalog
 from inject.api import compute
 from inject.api import faults
@@ -23,7 +25,9 @@ _TRUE = ('true', '1', 'on', 'yes')      # the true spellings of Nova's boolean
 
 def _list(req, view):
     project = req.context.project_id
-    if req.is_admin and req.GET.get('all_tenants') not in (None, '0', 'false', 'False'):
+    if _all_tenants(req):
+        req.authorize('os_compute_api:servers:%s:get_all_tenants'
+                      % ('detail' if view is views.detail else 'index'))
         project = None
     try:
         limit = int(req.GET['limit']) if 'limit' in req.GET else None
@@ -52,6 +56,17 @@ def _list(req, view):
         body['servers_links'] = views.collection_links(req, items, limit,
                                                        view is views.detail)
     return 200, body
+
+
+def _all_tenants(req):
+    """Nova's reading of ``all_tenants``: empty is false, else a boolean string."""
+    value = req.GET.get('all_tenants')
+    if not value:
+        return False
+    try:
+        return strutils.bool_from_string(value, strict=True)
+    except ValueError as e:
+        raise faults.BadRequest('Invalid input received: %s' % e)
 
 
 def index(req):

@@ -64,7 +64,9 @@ def common(req, inst):
         fault = inst.faults[-1]
         body['fault'] = {'code': fault.code, 'message': fault.message,
                          'created': times.isotime(fault.created_at)}
-        if fault.details and (fault.code != 500 or req.is_admin):
+        # Details carry host paths (the instance's disk): administrators only,
+        # whatever the code (Nova also shows those of non-500 faults to everyone).
+        if fault.details and req.is_admin:
             body['fault']['details'] = fault.details
     if req.version >= mv.V2_9:
         body['locked'] = inst.locked
@@ -90,8 +92,11 @@ def detail(req, inst):
         'os-extended-volumes:volumes_attached': [],
         'config_drive': inst.config_drive,
     })
-    if req.is_admin:
+    if req.can('os_compute_api:os-extended-server-attributes', inst.project_id):
         body.update(_admin_attributes(req, inst))
+    if req.version >= mv.V2_16 and req.can('os_compute_api:servers:show:host_status',
+                                           inst.project_id):
+        body['host_status'] = 'UP' if inst.host else ''
     return body
 
 
@@ -114,8 +119,6 @@ def _admin_attributes(req, inst):
             'OS-EXT-SRV-ATTR:root_device_name': '/dev/vda' if inst.launched_at else None,
             'OS-EXT-SRV-ATTR:user_data': inst.user_data,
         })
-    if req.version >= mv.V2_16:
-        attrs['host_status'] = 'UP' if inst.host else ''
     return attrs
 
 
