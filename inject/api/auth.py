@@ -18,8 +18,7 @@ def wrap(app, conf):
 
 def context(req, conf):
     """The oslo.context RequestContext of ``req``; 401 when keystone did not confirm
-    the token. A request id given as ``X-OpenStack-Request-Id`` is kept when it has
-    the ``req-`` form, else a new one is made."""
+    the token. Its request ids are those :mod:`inject.api.wsgi` put in the environ."""
     h = req.headers
     if conf.api.auth_strategy == 'keystone':
         if h.get('X-Identity-Status') != 'Confirmed':
@@ -36,12 +35,11 @@ def context(req, conf):
                    or h.get('X-Project-Id') or token_project or conf.api.noauth_project)
         user = h.get('X-User-Id') or token_user or conf.api.noauth_user
         roles = _roles(h['X-Roles']) if 'X-Roles' in h else list(conf.api.noauth_roles)
-    request_id = h.get('X-OpenStack-Request-Id') or None
-    ctx = oslo_context.RequestContext(user_id=user, project_id=project, roles=roles,
-                                      request_id=request_id)
-    if not ctx.request_id.startswith('req-'):
-        ctx.request_id = oslo_context.generate_request_id()
-    return ctx
+    # The request id inject.api.wsgi made for this request (and answers with).
+    return oslo_context.RequestContext(
+        user_id=user, project_id=project, roles=roles,
+        request_id=req.environ.get('openstack.request_id'),
+        global_request_id=req.environ.get('openstack.global_request_id'))
 
 
 def _roles(text):
