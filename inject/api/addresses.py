@@ -2,9 +2,10 @@
 checks them, and ``accessIPv4``/``accessIPv6``, stored in the form Nova stores (an IPv6
 address compressed: ``2001:db8:0:0::1`` becomes ``2001:db8::1``).
 
-inject-api has no networks and no ports: ``"auto"``, ``"none"`` and an empty list give a
-server without addresses; a network or port named in the list is one that does not
-exist here, refused with Nova's "could not be found" rather than dropped silently.
+inject-api has no networks, no ports and one security group (``default``): ``"auto"``,
+``"none"`` and an empty list give a server without addresses; a network or port named
+in the list is one that does not exist here, refused with Nova's "could not be found"
+rather than dropped silently, and so is any security group but ``default``.
 """
 
 import netaddr
@@ -40,6 +41,15 @@ def check_networks(networks):
         if net.get('port'):
             raise faults.BadRequest('Port id %s could not be found.' % net['port'])
         raise faults.BadRequest('Network %s could not be found.' % net['uuid'])
+
+
+def check_security_groups(groups):
+    """A 400 for a security group other than ``default``, the one every server here
+    is shown in (Nova's answer for a group that does not exist)."""
+    for group in groups or []:
+        name = group.get('name')
+        if name and name != 'default':
+            raise faults.BadRequest('Security group %s not found.' % name)
 
 
 def access_ips(body):

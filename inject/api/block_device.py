@@ -74,22 +74,23 @@ def image_ref(server):
 def _refuse(mappings):
     """A 400 for the first of ``mappings``, which inject-api cannot serve."""
     for m in mappings:
-        volume = m.get('volume_id') or (m.get('source_type') == 'volume' and m.get('uuid'))
+        source = m.get('source_type')
+        volume = m.get('volume_id') or (source == 'volume' and m.get('uuid'))
         if volume:
             raise _invalid('failed to get volume %s.' % volume)
-        snapshot = m.get('snapshot_id') or (m.get('source_type') == 'snapshot'
-                                            and m.get('uuid'))
+        snapshot = m.get('snapshot_id') or (source == 'snapshot' and m.get('uuid'))
         if snapshot:
             raise _invalid('failed to get snapshot %s.' % snapshot)
-        if m.get('source_type') == 'image':
+        if source == 'image':
             raise _invalid('image %s cannot be copied to a volume: inject-api has no '
                            'block storage (destination_type=volume is not supported).'
                            % m.get('uuid'))
-        if m.get('guest_format') == 'swap' or m.get('virtual_name', '').startswith('swap'):
+        virtual_name = m.get('virtual_name', '')
+        if m.get('guest_format') == 'swap' or virtual_name.startswith('swap'):
             raise faults.BadRequest(
                 'Swap drive requested is larger than instance type allows.')
-        if ((m.get('source_type') == 'blank' and m.get('destination_type') != 'volume')
-                or m.get('virtual_name', '').startswith('ephemeral')):
+        if ((source == 'blank' and m.get('destination_type') != 'volume')
+                or virtual_name.startswith('ephemeral')):
             raise faults.BadRequest(
                 'Ephemeral disks requested are larger than the instance type allows. '
                 'If no size is given in one block device mapping, flavor ephemeral '

@@ -146,7 +146,7 @@ def test_schema_refusals(api, mapping, field):
                       block_device_mapping_v2=[_root(api.image_id, **mapping)])
     message = _message(resp)
     if field:
-        assert message.startswith('Invalid input for field/attribute %s.' % field), message
+        assert message.startswith('Invalid input for field/attribute %s.' % field)
     else:
         assert "'volume_type' was unexpected" in message
 

@@ -156,6 +156,14 @@ def test_no_network_asked_for(api, version, networks):
     api.create(version=version, networks=networks)
 
 
+def test_security_groups(api):
+    api.create(security_groups=[{'name': 'default'}])
+    api.create(security_groups=[])
+    resp = api.create(status=400, wait=False,
+                      security_groups=[{'name': 'default'}, {'name': 'web'}])
+    assert _message(resp) == 'Security group web not found.'
+
+
 def test_images_by_id_only(api):
     image = catalog.images(api.conf.api.image_dir)[0]
     assert image.name == 'cirros'

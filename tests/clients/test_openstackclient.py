@@ -197,8 +197,8 @@ def test_server_rebuild_with_user_data_at_257(osc, server, disabled_api):
 
 
 def test_server_rebuild_user_data_needs_257(osc, server):
-    status, out = osc('server', 'rebuild', '--image', 'cirros', '--user-data', '/dev/null',
-                      server['id'], version='2.56', check=False)
+    status, out = osc('server', 'rebuild', '--image', 'cirros', '--user-data',
+                      '/dev/null', server['id'], version='2.56', check=False)
     assert status != 0 and 'BadRequestException: 400' in out
     assert "('user_data' was unexpected)" in out
 

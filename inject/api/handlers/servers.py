@@ -88,6 +88,7 @@ def create(req):
     server = body['server']
     image_ref = block_device.image_ref(server)
     addresses.check_networks(server.get('networks'))
+    addresses.check_security_groups(server.get('security_groups'))
     files = personality.translate(server.get('personality'))
     for key in ('min_count', 'max_count'):
         if int(server.get(key, 1)) != 1:

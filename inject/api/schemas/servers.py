@@ -141,15 +141,15 @@ def _derive(schema, key, add=None, drop=(), require=()):
 CREATE_V21 = _CREATE
 CREATE_V219 = _derive(CREATE_V21, 'server', add={'description': _DESCRIPTION})
 # Device tags on networks and block devices at 2.32 only, then on networks (2.33)...
-CREATE_V232 = _derive(CREATE_V219, 'server', add={'networks': _NETWORKS_V232,
-                                                  'block_device_mapping_v2': bdm.V2_TAGGED})
+CREATE_V232 = _derive(CREATE_V219, 'server', add={
+    'networks': _NETWORKS_V232, 'block_device_mapping_v2': bdm.V2_TAGGED})
 CREATE_V233 = _derive(CREATE_V219, 'server', add={'networks': _NETWORKS_V232})
 # ...not on networks from 2.37, where networks become required...
 CREATE_V237 = _derive(CREATE_V219, 'server', add={'networks': _NETWORKS_V237},
                       require=['networks'])
 # ...and on both again from 2.42.
-CREATE_V242 = _derive(CREATE_V237, 'server', add={'networks': _NETWORKS_V242,
-                                                  'block_device_mapping_v2': bdm.V2_TAGGED})
+CREATE_V242 = _derive(CREATE_V237, 'server', add={
+    'networks': _NETWORKS_V242, 'block_device_mapping_v2': bdm.V2_TAGGED})
 CREATE_V252 = _derive(CREATE_V242, 'server', add={'tags': _TAGS})
 CREATE_V257 = _derive(CREATE_V252, 'server', drop=['personality'])
 
