@@ -18,8 +18,7 @@ def wrap(app, conf):
 
 def context(req, conf):
     """The oslo.context RequestContext of ``req``; 401 when keystone did not confirm
-    the token. A request id given as ``X-OpenStack-Request-Id`` is kept when it has
-    the ``req-`` form, else a new one is made.
+    the token. Its request ids are those :mod:`inject.api.wsgi` put in the environ.
 
     With ``keystone`` every identity attribute comes from auth_token's headers (the
     token's scope included: system and domain tokens are told apart from project
@@ -27,12 +26,13 @@ def context(req, conf):
     ``[api]noauth_roles``, expanded as Keystone's default implied roles expand them
     (admin implies member, member implies reader); admin is never implied."""
     h = req.headers
-    request_id = h.get('X-OpenStack-Request-Id') or None
+    # The request ids inject.api.wsgi made for this request (and answers with).
+    ids = {'request_id': req.environ.get('openstack.request_id'),
+           'global_request_id': req.environ.get('openstack.global_request_id')}
     if conf.api.auth_strategy == 'keystone':
         if h.get('X-Identity-Status') != 'Confirmed':
             raise faults.Fault(401, 'Authentication required')
-        ctx = oslo_context.RequestContext.from_environ(req.environ,
-                                                       request_id=request_id)
+        return oslo_context.RequestContext.from_environ(req.environ, **ids)
     else:
         # Nova's noauth2 convention: a token "user:project" names both.
         token = h.get('X-Auth-Token', '')
@@ -42,11 +42,8 @@ def context(req, conf):
                    or h.get('X-Project-Id') or token_project or conf.api.noauth_project)
         user = h.get('X-User-Id') or token_user or conf.api.noauth_user
         roles = _roles(h['X-Roles']) if 'X-Roles' in h else list(conf.api.noauth_roles)
-        ctx = oslo_context.RequestContext(user_id=user, project_id=project,
-                                          roles=_implied(roles), request_id=request_id)
-    if not ctx.request_id.startswith('req-'):
-        ctx.request_id = oslo_context.generate_request_id()
-    return ctx
+    return oslo_context.RequestContext(user_id=user, project_id=project,
+                                       roles=_implied(roles), **ids)
 
 
 # Keystone's bootstrap makes admin imply member and member imply reader.

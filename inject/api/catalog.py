@@ -60,9 +60,11 @@ def images(image_dir):
 
 
 def image(image_dir, image_id):
-    """The image with this id (or, for convenience, this name), or None."""
+    """The image with this id, or None. By id only, as Nova and Glance look images up:
+    clients find an image by name through the list (``/v2/images?name=``), and a
+    name that looked like an id would make ``GET /images/{name}`` answer for it."""
     for img in images(image_dir):
-        if image_id in (img.id, img.name):
+        if image_id == img.id:
             return img
     return None
 

@@ -88,16 +88,24 @@ def route(req, check_project):
     if rest and rest[0] not in COLLECTIONS:
         req.url_project = rest[0]
         rest = rest[1:]
-        if check_project and req.url_project != req.context.project_id:
-            raise faults.BadRequest(
-                "Malformed request URL: URL's project_id '%s' doesn't match "
-                "Context's project_id '%s'" % (req.url_project, req.context.project_id))
-    path = '/'.join(rest)
+    # An unknown path is a 404 whatever its second segment (a project id or not), as
+    # Nova's router answers before anything looks at the project.
+    found = _match(req.method, '/'.join(rest))
+    if check_project and req.url_project and req.url_project != req.context.project_id:
+        raise faults.BadRequest(
+            "Malformed request URL: URL's project_id '%s' doesn't match "
+            "Context's project_id '%s'" % (req.url_project, req.context.project_id))
+    return found
+
+
+def _match(method, path):
+    """``(handler, kwargs)`` for ``method`` on ``path`` (below the prefix and project
+    id), or a 404 or 405 Fault."""
     allowed = False
-    for method, pattern, handler in _COMPILED:
+    for route_method, pattern, handler in _COMPILED:
         match = pattern.match(path)
         if match:
-            if method == req.method:
+            if route_method == method:
                 return handler, match.groupdict()
             allowed = True
     if allowed:

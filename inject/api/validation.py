@@ -6,6 +6,7 @@ the one strict decoder; personality contents are decoded by
 """
 
 import jsonschema
+from oslo_utils import uuidutils
 
 from inject import encoding
 from inject.api import faults
@@ -18,6 +19,13 @@ def _is_base64(value):
     if isinstance(value, str):
         encoding.b64decode(value)
     return True
+
+
+@_checker.checks('uuid')
+def _is_uuid(value):
+    """Nova's uuid format: anything ``uuidutils.is_uuid_like`` takes (with or without
+    dashes), where jsonschema's own checker wants the dashes."""
+    return not isinstance(value, str) or uuidutils.is_uuid_like(value)
 
 
 def validate(schema, body):

@@ -2,15 +2,20 @@
 log, around :mod:`inject.api.auth` (who is calling) and :mod:`inject.api.router`
 (which handler answers).
 
-Every response, errors included, carries ``OpenStack-API-Version``,
-``X-OpenStack-Nova-API-Version`` and ``Vary``.
+Every response, errors and version documents included, carries
+``OpenStack-API-Version``, ``X-OpenStack-Nova-API-Version`` and ``Vary``, and the
+request's id as ``X-OpenStack-Request-Id`` and ``X-Compute-Request-Id``: a new
+``req-<uuid>`` per request, as oslo.middleware's request_id makes it (a valid id the
+client sends in ``X-OpenStack-Request-Id`` becomes the global request id).
 """
 
 import json
 import logging
+import re
 import time
 
 import webob
+from oslo_context import context as oslo_context
 
 from inject.api import auth
 from inject.api import compute as compute_mod
@@ -23,6 +28,13 @@ from inject.api.handlers import versions
 from inject.db import api as db_api
 
 LOG = logging.getLogger(__name__)
+
+# JSON bodies nested deeper than this are refused: Nova's requests nest a few levels,
+# and deeper ones would exhaust the interpreter's recursion in later processing.
+MAX_BODY_DEPTH = 100
+REQUEST_ID_HEADERS = ('X-OpenStack-Request-Id', 'X-Compute-Request-Id')
+_GLOBAL_REQUEST_ID = re.compile(r'^req-[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}'
+                                r'-[a-f0-9]{12}$')
 
 _UNEXPECTED = ('Unexpected API Error. Please report this to the operators of this '
                'inject-api with the request id; the inject-api log has the details.')
@@ -48,9 +60,12 @@ class Request(webob.Request):
         if ctype and 'json' not in ctype:
             raise faults.Fault(415, 'Unsupported Content-Type')
         try:
-            return json.loads(raw)
-        except ValueError:
+            body = json.loads(raw)
+        except (ValueError, RecursionError):
             raise faults.BadRequest('Malformed request body')
+        if _deeper_than(body, MAX_BODY_DEPTH):
+            raise faults.BadRequest('Malformed request body')
+        return body
 
     def base_url(self):
         return self.application_url.rstrip('/')
@@ -97,6 +112,7 @@ class Application:
 
     def __call__(self, environ, start_response):
         start = time.monotonic()
+        request_id = _request_ids(environ)
         req = Request(environ)
         version = microversion.MIN
         try:
@@ -121,6 +137,8 @@ class Application:
             resp = _fault_response(faults.Fault(500, _UNEXPECTED))
         for name, value in microversion.headers(version):
             resp.headers[name] = value
+        for name in REQUEST_ID_HEADERS:
+            resp.headers[name] = request_id
         # One line per request, as Nova's request log writes it (no bodies, no query).
         LOG.info('%s "%s %s" status: %s len: %s microversion: %s time: %.3f',
                  req.remote_addr, req.method, req.path, resp.status_int,
@@ -150,6 +168,7 @@ class Application:
             LOG.exception('%s %s failed', req.method, req.path)
             raise faults.Fault(500, _UNEXPECTED)
         status, body = result[0], result[1]
+        headers = result[2] if len(result) > 2 else {}
         resp = webob.Response(status=status)
         if body is None:
             resp.content_type = None
@@ -158,10 +177,38 @@ class Application:
             resp.content_type = 'application/json'
             resp.charset = None
             resp.body = json.dumps(body).encode('utf-8')
-        if req.context is not None:
-            resp.headers['X-OpenStack-Request-Id'] = req.context.request_id
-            resp.headers['X-Compute-Request-Id'] = req.context.request_id
+        for name, value in headers.items():
+            resp.headers[name] = value
         return resp
+
+
+def _request_ids(environ):
+    """A new request id, kept in ``environ`` for the request context, and the client's
+    ``X-OpenStack-Request-Id`` as the global request id when it is a valid one."""
+    request_id = oslo_context.generate_request_id()
+    environ['openstack.request_id'] = request_id
+    given = environ.get('HTTP_X_OPENSTACK_REQUEST_ID', '')
+    if _GLOBAL_REQUEST_ID.match(given):
+        environ['openstack.global_request_id'] = given
+    return request_id
+
+
+def _deeper_than(value, limit):
+    """True when lists and objects in ``value`` nest deeper than ``limit`` levels
+    (walked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def _acceptable(accept):

@@ -60,3 +60,9 @@ def test_noauth_project_from_url_header_or_default(api):
 def test_request_id_returned(api):
     resp = api.request('GET', '/v2.1/servers', status=200)
     assert resp.headers['X-OpenStack-Request-Id'].startswith('req-')
+
+
+def test_keystone_401_carries_the_request_ids(keystone_api):
+    resp = keystone_api.request('GET', '/v2.1/os-keypairs', status=401)
+    rid = resp.headers['X-OpenStack-Request-Id']
+    assert rid.startswith('req-') and resp.headers['X-Compute-Request-Id'] == rid

@@ -58,7 +58,20 @@ def test_create_schema_per_version(version):
     assert ('networks' in server['required']) == (version >= (2, 37))
     assert ('tags' in props) == (version >= (2, 52))
     assert ('personality' in props) == (version < (2, 57))
-    assert server['required'][:3] == ['name', 'imageRef', 'flavorRef']
+    # imageRef may be left out (or empty) when a block device mapping is given
+    assert server['required'][:2] == ['name', 'flavorRef']
+    assert 'imageRef' not in server['required']
+    assert {'block_device_mapping', 'block_device_mapping_v2'} <= set(props)
+    # Device tags: 2.32 on both; 2.33-2.36 on networks; 2.42 on both again
+    bdm_tag = 'tag' in props['block_device_mapping_v2']['items']['properties']
+    assert bdm_tag == (version == (2, 32) or version >= (2, 42))
+    networks = props['networks']
+    as_list = networks['oneOf'][0] if 'oneOf' in networks else networks
+    net_tag = 'tag' in as_list['items']['properties']
+    assert net_tag == ((2, 32) <= version < (2, 37) or version >= (2, 42))
+    assert ('oneOf' in networks) == (version >= (2, 37))
+    uuid_format = as_list['items']['properties']['uuid'].get('format')
+    assert (uuid_format == 'uuid') == (version >= (2, 37))
 
 
 @pytest.mark.parametrize('version', ALL, ids=str)
@@ -75,6 +88,8 @@ def test_schemas_are_constants_not_copies():
     version = mv.parse('2.40')
     assert mv.select(server_schemas.CREATE, version) is server_schemas.CREATE_V237
     assert mv.select(server_schemas.CREATE, version) is mv.select(
+        server_schemas.CREATE, mv.parse('2.37'))
+    assert mv.select(server_schemas.CREATE, mv.parse('2.45')) is mv.select(
         server_schemas.CREATE, mv.parse('2.51'))
 
 

@@ -38,6 +38,17 @@ def test_project_in_url():
     assert router.route(_req('GET', '/v2.1/other/servers'), check_project=False)
 
 
+@pytest.mark.parametrize('path', ['/v2.1/os-keypairs', '/v2.1/os-keypairs/k1',
+                                  '/v2.1/demo/os-keypairs', '/v2.1/other/os-keypairs',
+                                  '/v2.1/other/nothing/here'])
+def test_unknown_path_is_a_404_before_the_project_check(path):
+    """With keystone, a path not served is a 404, never "URL's project_id 'os-keypairs'
+    doesn't match" (its first segment is not a project id at all)."""
+    with pytest.raises(faults.Fault) as e:
+        router.route(_req('GET', path), check_project=True)
+    assert e.value.code == 404 and e.value.message == 'The resource could not be found.'
+
+
 @pytest.mark.parametrize('method,path,code', [
     ('GET', '/v3/servers', 404), ('GET', '/v2.1/nothing/here/at/all', 404),
     ('PUT', '/v2.1/servers', 405), ('DELETE', '/v2.1/flavors/1', 405)])

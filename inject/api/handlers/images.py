@@ -32,10 +32,11 @@ def _view(req, image, detail):
     return body
 
 
-def _find(req, id):
+def _find(req, id, message):
+    """The image with id ``id`` (never a name), or a 404 with ``message``."""
     image = catalog.image(_image_dir(req), id)
     if image is None:
-        raise faults.NotFound('Image %s could not be found.' % id)
+        raise faults.NotFound(message)
     return image
 
 
@@ -51,7 +52,7 @@ def detail(req):
 
 def show(req, id):
     _proxy_check(req)
-    return 200, {'image': _view(req, _find(req, id), True)}
+    return 200, {'image': _view(req, _find(req, id, 'Image not found.'), True)}
 
 
 def _glance_view(req, image):
@@ -81,4 +82,4 @@ def glance_index(req):
 
 
 def glance_show(req, id):
-    return 200, _glance_view(req, _find(req, id))
+    return 200, _glance_view(req, _find(req, id, 'No image found with ID %s' % id))

@@ -9,6 +9,8 @@ import uuid as uuid_mod
 
 from oslo_utils import strutils
 
+from inject.api import addresses
+from inject.api import block_device
 from inject.api import catalog
 from inject.api import compute
 from inject.api import faults
@@ -101,6 +103,9 @@ def create(req):
     body = req.body_json()
     validation.validate(mv.select(schema.CREATE, req.version), body)
     server = body['server']
+    image_ref = block_device.image_ref(server)
+    addresses.check_networks(server.get('networks'))
+    addresses.check_security_groups(server.get('security_groups'))
     files = personality.translate(server.get('personality'))
     min_count, max_count = _counts(server)
     if server.get('key_name'):
@@ -111,7 +116,7 @@ def create(req):
     flavor = catalog.flavor(catalog.ref_id(server['flavorRef']))
     if flavor is None:
         raise faults.BadRequest('Invalid flavorRef provided.')
-    image = util.get_image(req, server['imageRef'])
+    image = util.get_image(req, image_ref)
     metadata = server.get('metadata', {})
     project = req.context.project_id
     req.app.quotas.check_metadata(project, metadata)
@@ -128,7 +133,7 @@ def create(req):
             name=name, description=server.get('description'),
             vm_state='building', task_state='scheduling', power_state=0,
             image_ref=image.id, flavor=flavor, user_data=server.get('user_data'),
-            access_ip_v4=server.get('accessIPv4'), access_ip_v6=server.get('accessIPv6'),
+            **addresses.access_ips(server),
             disk_config=server.get('OS-DCF:diskConfig', 'MANUAL'),
             availability_zone=server.get('availability_zone', 'nova'), config_drive='',
             tags=server.get('tags', []), locked=False, deleted=False),
@@ -143,7 +148,8 @@ def create(req):
     req.app.compute.start_together([(inst.uuid, build) for inst, build in created])
     if str(server.get('return_reservation_id', False)).lower() in _TRUE:
         return 202, {'reservation_id': reservation_id}
-    return 202, {'server': views.created(req, created[0][0], admin_pass)}
+    first = views.created(req, created[0][0], admin_pass)
+    return 202, {'server': first}, {'Location': first['links'][0]['href']}
 
 
 def _counts(server):
@@ -223,9 +229,10 @@ def _rebuild(req, id, body):
     files = personality.translate(args.get('personality'))
     util.check_unlocked(req, inst)
     if inst.vm_state not in _REBUILDABLE or inst.task_state is not None:
+        # Nova checks vm_state first: a building server is "in vm_state building".
+        attr = 'vm_state' if inst.vm_state not in _REBUILDABLE else 'task_state'
         raise faults.Conflict("Cannot 'rebuild' instance %s while it is in %s %s"
-                              % (id, 'task_state' if inst.task_state else 'vm_state',
-                                 inst.task_state or inst.vm_state))
+                              % (id, attr, getattr(inst, attr)))
     if args.get('key_name'):
         raise faults.BadRequest('Invalid key_name provided.')
     image = util.get_image(req, args['imageRef'])
@@ -235,11 +242,11 @@ def _rebuild(req, id, body):
     _check_personality(req, files)
     admin_pass = args.get('adminPass') or secrets.token_urlsafe(9)
     values = dict(image_ref=image.id, task_state='rebuilding', vm_state='active')
-    for key, column in (('name', 'name'), ('accessIPv4', 'access_ip_v4'),
-                        ('accessIPv6', 'access_ip_v6'), ('description', 'description'),
+    for key, column in (('name', 'name'), ('description', 'description'),
                         ('OS-DCF:diskConfig', 'disk_config')):
         if key in args:
             values[column] = args[key]
+    values.update(addresses.access_ips(args))
     if 'key_name' in args:
         values['key_name'] = None
     if req.version >= mv.V2_57 and 'user_data' in args:

@@ -10,6 +10,7 @@ Personality ``contents`` is only checked to be a string here: it is decoded once
 import copy
 
 from inject.api import microversion as mv
+from inject.api.schemas import block_device_mapping as bdm
 
 _NAME = {'type': 'string', 'minLength': 1, 'maxLength': 255}
 _DESCRIPTION = {'type': ['string', 'null'], 'minLength': 0, 'maxLength': 255}
@@ -35,12 +36,33 @@ _BOOLEAN = {'type': ['boolean', 'string'],
             'enum': [True, 'True', 'TRUE', 'true', '1', 'ON', 'On', 'on', 'YES', 'Yes',
                      'yes', False, 'False', 'FALSE', 'false', '0', 'OFF', 'Off', 'off',
                      'NO', 'No', 'no']}
-_NETWORKS = {'oneOf': [
-    {'type': 'array', 'items': {'type': 'object', 'properties': {
-        'fixed_ip': {'type': 'string'}, 'port': {'type': ['string', 'null']},
-        'uuid': {'type': 'string'}, 'tag': {'type': 'string'}},
-        'additionalProperties': False}},
-    {'type': 'string', 'enum': ['none', 'auto']}]}
+_IP = {'type': 'string', 'oneOf': [{'format': 'ipv4'}, {'format': 'ipv6'}]}
+_PORT = {'type': ['string', 'null'], 'format': 'uuid'}
+
+
+def _network_list(uuid, tag=False):
+    """The list form of ``networks``: ``uuid`` is the schema of a network id."""
+    properties = {'fixed_ip': _IP, 'port': _PORT, 'uuid': uuid}
+    if tag:
+        properties['tag'] = bdm.TAG
+    return {'type': 'array', 'items': {'type': 'object', 'properties': properties,
+                                       'additionalProperties': False}}
+
+
+def _network_choice(tag):
+    """From 2.37 ``networks`` is a list of uuids, or "auto" or "none"."""
+    return {'oneOf': [_network_list({'type': 'string', 'format': 'uuid'}, tag),
+                      {'type': 'string', 'enum': ['none', 'auto']}]}
+
+
+# Before 2.37 a network uuid is checked by the handler (Nova's "Bad networks format").
+_NETWORKS_V21 = _network_list({'type': 'string'})
+_NETWORKS_V232 = _network_list({'type': 'string'}, tag=True)
+_NETWORKS_V237 = _network_choice(tag=False)
+_NETWORKS_V242 = _network_choice(tag=True)
+# imageRef may be empty (or absent) when a block device mapping says what to boot;
+# the handler answers "Missing imageRef attribute" otherwise.
+_CREATE_IMAGE_REF = {'type': ['string', 'integer']}
 
 _CREATE = {
     'type': 'object',
@@ -49,11 +71,13 @@ _CREATE = {
             'type': 'object',
             'properties': {
                 'name': _NAME,
-                'imageRef': _REF,
+                'imageRef': _CREATE_IMAGE_REF,
                 'flavorRef': _REF,
                 'adminPass': {'type': 'string'},
                 'metadata': _METADATA,
-                'networks': _NETWORKS,
+                'networks': _NETWORKS_V21,
+                'block_device_mapping': bdm.LEGACY,
+                'block_device_mapping_v2': bdm.V2,
                 'accessIPv4': _IP4,
                 'accessIPv6': _IP6,
                 'OS-DCF:diskConfig': _DISK_CONFIG,
@@ -72,7 +96,7 @@ _CREATE = {
                 'return_reservation_id': _BOOLEAN,
                 'personality': _PERSONALITY,
             },
-            'required': ['name', 'imageRef', 'flavorRef'],
+            'required': ['name', 'flavorRef'],
             'additionalProperties': False,
         },
         'os:scheduler_hints': {'type': 'object'},
@@ -121,14 +145,26 @@ def _derive(schema, key, add=None, drop=(), require=()):
 
 CREATE_V21 = _CREATE
 CREATE_V219 = _derive(CREATE_V21, 'server', add={'description': _DESCRIPTION})
-CREATE_V237 = _derive(CREATE_V219, 'server', require=['networks'])
-CREATE_V252 = _derive(CREATE_V237, 'server', add={'tags': _TAGS})
+# Device tags on networks and block devices at 2.32 only, then on networks (2.33)...
+CREATE_V232 = _derive(CREATE_V219, 'server', add={
+    'networks': _NETWORKS_V232, 'block_device_mapping_v2': bdm.V2_TAGGED})
+CREATE_V233 = _derive(CREATE_V219, 'server', add={'networks': _NETWORKS_V232})
+# ...not on networks from 2.37, where networks become required...
+CREATE_V237 = _derive(CREATE_V219, 'server', add={'networks': _NETWORKS_V237},
+                      require=['networks'])
+# ...and on both again from 2.42.
+CREATE_V242 = _derive(CREATE_V237, 'server', add={
+    'networks': _NETWORKS_V242, 'block_device_mapping_v2': bdm.V2_TAGGED})
+CREATE_V252 = _derive(CREATE_V242, 'server', add={'tags': _TAGS})
 CREATE_V257 = _derive(CREATE_V252, 'server', drop=['personality'])
 
 CREATE = [
     (mv.MIN, mv.V2_18, CREATE_V21),
-    (mv.V2_19, mv.V2_36, CREATE_V219),
-    (mv.V2_37, mv.V2_51, CREATE_V237),
+    (mv.V2_19, mv.V2_31, CREATE_V219),
+    (mv.V2_32, mv.V2_32, CREATE_V232),
+    (mv.V2_33, mv.V2_36, CREATE_V233),
+    (mv.V2_37, mv.V2_41, CREATE_V237),
+    (mv.V2_42, mv.V2_51, CREATE_V242),
     (mv.V2_52, mv.V2_56, CREATE_V252),
     (mv.V2_57, mv.MAX, CREATE_V257),
 ]

@@ -1,0 +1,231 @@
+"""The ``openstack`` CLI (python-openstackclient) against a running inject-api, unchanged:
+keystoneauth's ``none`` plugin and endpoint overrides, ``-f json`` output.
+
+OSC does more than talk to compute: ``server list`` always builds an identity client
+(it discovers the identity API even when no --project is given), ``quota show`` looks
+the project up in Keystone, and ``limits show`` and ``server create --volume`` ask the
+block storage service. inject-api is neither, so :class:`OtherServices` answers those
+few calls (the identity and block storage version documents, a project by id, a volume
+by id, volume limits), as the rest of a cloud would. Everything compute goes to the real
+inject-api; images are looked up on its Glance-style ``/v2.1/v2/images``.
+
+Injection is disabled on this inject-api (the shipped default): a server without
+personality files still becomes ACTIVE.
+"""
+
+import http.server
+import json
+import os
+import subprocess
+import threading
+import urllib.request
+
+import pytest
+
+from tests.clients.conftest import VENV_BIN
+
+VOLUME = '9d6a4c3e-4bd5-4b3c-a9ae-d7f1cfd7cb0a'
+
+
+class OtherServices(http.server.ThreadingHTTPServer):
+    """Identity and block storage, just far enough for OSC to reach compute."""
+
+    def __init__(self):
+        super().__init__(('127.0.0.1', 0), _OtherServicesHandler)
+        self.url = 'http://127.0.0.1:%d' % self.server_address[1]
+        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.shutdown()
+        self.server_close()
+
+
+class _OtherServicesHandler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        base = self.server.url
+        path = self.path.split('?', 1)[0].rstrip('/')
+        if path == '/identity/v3':
+            body = {'version': {'id': 'v3.14', 'status': 'stable', 'links': [
+                {'rel': 'self', 'href': base + '/identity/v3/'}]}}
+        elif path.startswith('/identity/v3/projects/'):
+            project = path.rsplit('/', 1)[1]
+            body = {'project': {'id': project, 'name': project, 'domain_id': 'default',
+                                'enabled': True}}
+        elif path == '/volume/v3':
+            body = {'versions': [{'id': 'v3.0', 'status': 'CURRENT', 'version': '3.0',
+                                  'min_version': '3.0', 'links': [
+                                      {'rel': 'self', 'href': base + '/volume/v3/'}]}]}
+        elif path == '/volume/v3/volumes/' + VOLUME:
+            body = {'volume': {'id': VOLUME, 'name': 'vol', 'status': 'available',
+                               'size': 1, 'bootable': 'true'}}
+        elif path == '/volume/v3/limits':
+            body = {'limits': {'rate': [], 'absolute': {'maxTotalVolumes': 10}}}
+        else:
+            self.send_error(404)
+            return
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header('Content-Type', 'application/json')
+        self.send_header('Content-Length', str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope='module')
+def other_services():
+    services = OtherServices()
+    yield services
+    services.stop()
+
+
+@pytest.fixture(scope='module')
+def osc(disabled_api, other_services):
+    """Run ``openstack ARGS -f json`` (``fmt=None``: no format option); return the
+    parsed output, or with ``check=False`` (exit status, stdout + stderr)."""
+    env = dict(os.environ, OS_AUTH_TYPE='none',
+               OS_COMPUTE_ENDPOINT_OVERRIDE=disabled_api.endpoint,
+               OS_IMAGE_ENDPOINT_OVERRIDE=disabled_api.endpoint + '/v2',
+               OS_IMAGE_API_VERSION='2',
+               OS_IDENTITY_ENDPOINT_OVERRIDE=other_services.url + '/identity/v3',
+               OS_VOLUME_ENDPOINT_OVERRIDE=other_services.url + '/volume/v3')
+    for name in list(env):
+        if name.startswith('OS_') and name not in (
+                'OS_AUTH_TYPE', 'OS_COMPUTE_ENDPOINT_OVERRIDE', 'OS_IMAGE_API_VERSION',
+                'OS_IMAGE_ENDPOINT_OVERRIDE', 'OS_IDENTITY_ENDPOINT_OVERRIDE',
+                'OS_VOLUME_ENDPOINT_OVERRIDE'):
+            del env[name]
+
+    def run(*args, version=None, fmt='json', check=True):
+        cmd = [os.path.join(VENV_BIN, 'openstack')]
+        if version:
+            cmd += ['--os-compute-api-version', version]
+        cmd += list(args)
+        if fmt:
+            cmd += ['-f', fmt]
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300,
+                              cwd=str(disabled_api.state))
+        if not check:
+            return proc.returncode, proc.stdout + proc.stderr
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return json.loads(proc.stdout) if fmt == 'json' and proc.stdout.strip() else None
+    return run
+
+
+def _image_id(disabled_api):
+    with urllib.request.urlopen(disabled_api.endpoint + '/v2/images?name=cirros') as r:
+        return json.load(r)['images'][0]['id']
+
+
+@pytest.fixture(scope='module')
+def server(osc, disabled_api):
+    """``openstack server create --image cirros --flavor m1.tiny --wait``: OSC sends the
+    image both as imageRef and as an image-to-local block device mapping."""
+    created = osc('server', 'create', '--image', 'cirros', '--flavor', 'm1.tiny',
+                  '--wait', 'osc-vm')
+    assert created['name'] == 'osc-vm'
+    assert created['status'] == 'ACTIVE'
+    assert created['image'] == 'cirros (%s)' % _image_id(disabled_api)
+    return created
+
+
+def test_server_create_and_show(osc, server, disabled_api):
+    shown = osc('server', 'show', server['id'])
+    assert (shown['id'], shown['name'], shown['status']) == (
+        server['id'], 'osc-vm', 'ACTIVE')
+    assert shown['flavor']['original_name'] == 'm1.tiny'
+    assert shown['image'] == server['image']
+    assert shown['volumes_attached'] == []
+
+
+def test_server_create_without_wait_is_building(osc, disabled_api):
+    created = osc('server', 'create', '--image', 'cirros', '--flavor', '1', '--nic',
+                  'none', 'osc-nowait', version='2.37')
+    assert created['status'] == 'BUILD'
+    assert disabled_api.wait_status(created['id'])['status'] == 'ACTIVE'
+    osc('server', 'delete', '--wait', created['id'], fmt=None)
+
+
+def test_server_list(osc, server):
+    listed = osc('server', 'list')
+    mine = [s for s in listed if s['ID'] == server['id']]
+    assert len(mine) == 1
+    assert (mine[0]['Name'], mine[0]['Status'], mine[0]['Image']) == (
+        'osc-vm', 'ACTIVE', 'cirros')
+    assert mine[0]['Flavor'] == 'm1.tiny'
+    long = osc('server', 'list', '--long', '--name', '^osc-vm$')
+    assert [s['ID'] for s in long] == [server['id']]
+
+
+def test_flavor_list(osc):
+    flavors = osc('flavor', 'list')
+    assert [(f['ID'], f['Name'], f['RAM'], f['Disk'], f['VCPUs']) for f in flavors] == [
+        ('1', 'm1.tiny', 512, 1, 1), ('2', 'm1.small', 2048, 20, 1),
+        ('3', 'm1.medium', 4096, 40, 2), ('4', 'm1.large', 8192, 80, 4),
+        ('5', 'm1.xlarge', 16384, 160, 8)]
+
+
+def test_limits_show(osc, server):
+    limits = {row['Name']: row['Value'] for row in osc('limits', 'show', '--absolute')}
+    assert limits['instances'] == 10
+    assert limits['instances_used'] >= 1
+    assert limits['total_cores'] == 20 and limits['total_ram'] == 51200
+    assert limits['max_total_volumes'] == 10    # from the block storage service
+
+
+def test_quota_show(osc):
+    quota = {row['Resource']: row['Limit']
+             for row in osc('quota', 'show', '--compute', 'demo')}
+    assert quota['instances'] == 10 and quota['cores'] == 20 and quota['ram'] == 51200
+    assert quota['properties'] == 128
+
+
+def test_server_rebuild_with_user_data_at_257(osc, server, disabled_api):
+    user_data = disabled_api.state / 'osc-user-data'
+    user_data.write_text('echo "hello world"')
+    # (no --wait: OSC then prints "Complete" before the JSON document)
+    rebuilt = osc('server', 'rebuild', '--image', 'cirros', '--user-data',
+                  str(user_data), server['id'], version='2.57')
+    assert rebuilt['OS-EXT-SRV-ATTR:user_data'] == 'ZWNobyAiaGVsbG8gd29ybGQi'
+    assert disabled_api.wait_status(server['id'])['status'] == 'ACTIVE'
+    shown = osc('server', 'show', server['id'], version='2.57')
+    assert shown['status'] == 'ACTIVE'
+    assert shown['OS-EXT-SRV-ATTR:user_data'] == 'ZWNobyAiaGVsbG8gd29ybGQi'
+
+
+def test_server_rebuild_user_data_needs_257(osc, server):
+    status, out = osc('server', 'rebuild', '--image', 'cirros', '--user-data',
+                      '/dev/null', server['id'], version='2.56', check=False)
+    assert status != 0 and 'BadRequestException: 400' in out
+    assert "('user_data' was unexpected)" in out
+
+
+@pytest.mark.parametrize('args,message', [
+    (('--image', 'cirros', '--boot-from-volume', '1'),
+     'Block Device Mapping is Invalid: image {image} cannot be copied to a volume'),
+    (('--volume', VOLUME),
+     'Block Device Mapping is Invalid: failed to get volume %s.' % VOLUME),
+    (('--image', 'cirros', '--swap', '512'),
+     'Swap drive requested is larger than instance type allows.'),
+])
+def test_volume_backed_server_refused_with_novas_message(osc, disabled_api, args,
+                                                         message):
+    before = {s['ID'] for s in osc('server', 'list')}
+    status, out = osc('server', 'create', '--flavor', 'm1.tiny', *args, 'osc-volume',
+                      check=False)
+    assert status != 0
+    assert 'BadRequestException: 400' in out
+    assert message.format(image=_image_id(disabled_api)) in out
+    assert {s['ID'] for s in osc('server', 'list')} == before
+
+
+def test_server_delete(osc, disabled_api):
+    created = osc('server', 'create', '--image', 'cirros', '--flavor', 'm1.tiny',
+                  '--wait', 'osc-delete')
+    osc('server', 'delete', '--wait', created['id'], fmt=None)
+    assert created['id'] not in {s['ID'] for s in osc('server', 'list')}
+    status, out = osc('server', 'show', created['id'], check=False)
+    assert status != 0 and 'No Server found for %s' % created['id'] in out
