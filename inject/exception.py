@@ -200,3 +200,21 @@ class InvalidVendorDataTarget(VendorDataError):
     """An entry of [api]vendordata_dynamic_targets cannot be used."""
     msg_fmt = ('[api]vendordata_dynamic_targets entry %(target)r is invalid: %(reason)s. '
                'Each entry is NAME@URL with an http or https URL.')
+
+
+# --- metadata and the config drive ---------------------------------------------------
+
+class MetadataNotFound(InjectError):
+    """A metadata path that does not exist (the metadata service answers 404)."""
+    msg_fmt = 'No metadata at %(path)s.'
+
+
+class ConfigDriveTooLarge(InjectError):
+    msg_fmt = ('The config drive of server %(uuid)s would hold %(size)d bytes, more than '
+               'the %(limit)d allowed; nothing was written. Send fewer or smaller '
+               'personality files, user data or vendordata.')
+
+
+class ConfigDriveWriteFailed(InjectError):
+    msg_fmt = ('Cannot write the config drive %(path)s: %(reason)s. Nothing was left '
+               'at that path.')
