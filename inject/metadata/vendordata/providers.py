@@ -13,18 +13,14 @@ provider :class:`~inject.metadata.base.InstanceMetadata` asks (B-2.x):
 
 import logging
 
+from inject.metadata.vendordata import base
 from inject.metadata.vendordata import dynamic
 from inject.metadata.vendordata import static
-
-try:  # the interface (written alongside); a plain base keeps this usable without it
-    from inject.metadata.vendordata.base import VendorDataProvider as _Base
-except ImportError:  # pragma: no cover
-    _Base = object
 
 LOG = logging.getLogger(__name__)
 
 
-class ConfiguredVendorData(_Base):
+class ConfiguredVendorData(base.VendorDataProvider):
     """Build once per process (targets are validated here; a bad one raises
     :class:`~inject.exception.InvalidVendorDataTarget`) and share: the StaticJSON file
     and the dynamic answers are cached inside."""
