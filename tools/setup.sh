@@ -4,8 +4,9 @@
 #
 #   bash tools/setup.sh            # install only
 #   bash tools/setup.sh demo       # install, then run the demo (inject demo)
-#   bash tools/setup.sh test       # install, start PostgreSQL on loopback
-#                                  # (tools/postgresql.sh), run the whole test suite
+#   bash tools/setup.sh test       # install, start PostgreSQL, RabbitMQ and Keystone
+#                                  # on loopback (tools/postgresql.sh, rabbitmq.sh,
+#                                  # keystone.sh), run the whole test suite
 #
 # Idempotent: a second run installs nothing new.
 set -euo pipefail
@@ -54,6 +55,10 @@ case "${1:-}" in
         # The agent's multi-host tests run two agents over a real RabbitMQ on loopback.
         INJECT_TEST_TRANSPORT_URL=$(bash "$top/tools/rabbitmq.sh" | tail -1)
         export INJECT_TEST_TRANSPORT_URL
+        # Policy, vendordata and auth_token tests get real tokens from a real Keystone
+        # on loopback (tools/keystone.sh; the layout is tests/keystone.py's).
+        INJECT_TEST_KEYSTONE_URL=$(bash "$top/tools/keystone.sh" | tail -1)
+        export INJECT_TEST_KEYSTONE_URL
         exec "$venv/bin/python" -m pytest "$@" ;;
   *) echo "usage: tools/setup.sh [demo|test] [args...]" >&2; exit 2 ;;
 esac
