@@ -59,6 +59,9 @@ case "${1:-}" in
         # on loopback (tools/keystone.sh; the layout is tests/keystone.py's).
         INJECT_TEST_KEYSTONE_URL=$(bash "$top/tools/keystone.sh" | tail -1)
         export INJECT_TEST_KEYSTONE_URL
+        # cloud-init (Debian's package, unpacked, not installed) reads the config drives.
+        INJECT_TEST_CLOUDINIT_DIR=$(bash "$top/tools/cloudinit.sh" | tail -1)
+        export INJECT_TEST_CLOUDINIT_DIR
         exec "$venv/bin/python" -m pytest "$@" ;;
   *) echo "usage: tools/setup.sh [demo|test] [args...]" >&2; exit 2 ;;
 esac
