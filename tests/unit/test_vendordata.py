@@ -523,3 +523,22 @@ def test_unknown_provider_is_refused(tmp_path):
          default_config_dirs=[])
     with pytest.raises(ValueError, match='Bogus'):
         conf.api.vendordata_providers
+
+
+def test_fatal_target_failure_fails_the_config_drive_build(target):
+    from inject.metadata import base
+    vd = dyn(['billing@%s/?status=500' % target.url],
+             vendordata_dynamic_failure_fatal=True)
+    md = base.InstanceMetadata(make_info(), vd)
+    with pytest.raises(exception.VendorDataTargetFailed) as e:
+        dict(md.config_drive_files())
+    assert e.value.target == 'billing' and 'HTTP 500' in str(e.value)
+
+
+def test_config_drive_without_staticjson_builds(target):
+    # Nova's config drive build crashed without StaticJSON (B-2.9).
+    from inject.metadata import base
+    vd = dyn(['web@%s/' % target.url])
+    files = dict(base.InstanceMetadata(make_info(), vd).config_drive_files())
+    assert json.loads(files['openstack/latest/vendor_data.json']) == {}
+    assert set(json.loads(files['openstack/latest/vendor_data2.json'])) == {'web'}
