@@ -51,7 +51,9 @@ def target():
 def dyn(targets, cache=None, **api):
     api.setdefault('vendordata_providers', ['DynamicJSON'])
     conf = make_conf(vendordata_dynamic_targets=targets, **api)
-    return providers.ConfiguredVendorData(conf, cache=cache if cache is not None else cache_mod.AnswerCache())
+    if cache is None:
+        cache = cache_mod.AnswerCache()
+    return providers.ConfiguredVendorData(conf, cache=cache)
 
 
 # --- StaticJSON ---------------------------------------------------------------------
