@@ -18,6 +18,8 @@ if [ ! -f "$cache/.ready" ] || [ ! -d "$site/cloudinit" ]; then
   rm -rf "$cache"
   mkdir -p "$cache/download"
   cd "$cache/download"
+  # apt downloads as its own user where it can (no "unsandboxed" warning).
+  id _apt >/dev/null 2>&1 && chown _apt "$cache/download" || true
   if ! apt-cache show cloud-init >/dev/null 2>&1; then
     echo "cloudinit: apt-get update (the package lists do not have cloud-init)" >&2
     apt-get update -q >&2

@@ -35,6 +35,8 @@ import json
 import os
 import posixpath
 
+from oslo_config import cfg
+
 from inject import exception
 from inject.metadata import vendordata as vendordata_mod
 
@@ -119,7 +121,7 @@ def _conf_value(conf, name, default):
         return default
     try:
         value = getattr(conf.api, name)
-    except (AttributeError, Exception):   # NoSuchOptError/NoSuchGroupError
+    except (cfg.NoSuchOptError, cfg.NoSuchGroupError, AttributeError):
         return default
     return default if value is None else value
 
