@@ -166,6 +166,42 @@ class AgentHostTaken(InjectError):
                '[agent]host.')
 
 
+# --- vendordata and the metadata service -----------------------------------------------
+
+class VendorDataError(InjectError):
+    """Vendordata could not be produced; the message names the source and the reason."""
+    msg_fmt = 'Vendordata is not available: %(reason)s'
+
+
+class VendorDataTargetFailed(VendorDataError):
+    """A DynamicJSON target failed while [api]vendordata_dynamic_failure_fatal is on."""
+    msg_fmt = ('Dynamic vendordata target %(target)s at %(url)s failed: %(reason)s '
+               '(vendordata_dynamic_failure_fatal is on)')
+
+    def __init__(self, message=None, *, target, url, reason):
+        self.target = target
+        self.url = url
+        self.reason = reason
+        super().__init__(message, target=target, url=url, reason=reason)
+
+
+class StaticVendorDataInvalid(VendorDataError):
+    """The StaticJSON file is missing, unreadable or not JSON of an accepted shape."""
+    msg_fmt = ('vendordata_jsonfile_path %(path)s cannot be served: %(reason)s. Fix the '
+               'file or unset [api]vendordata_jsonfile_path.')
+
+    def __init__(self, message=None, *, path, reason):
+        self.path = path
+        self.reason = reason
+        super().__init__(message, path=path, reason=reason)
+
+
+class InvalidVendorDataTarget(VendorDataError):
+    """An entry of [api]vendordata_dynamic_targets cannot be used."""
+    msg_fmt = ('[api]vendordata_dynamic_targets entry %(target)r is invalid: %(reason)s. '
+               'Each entry is NAME@URL with an http or https URL.')
+
+
 # --- metadata and the config drive ---------------------------------------------------
 
 class MetadataNotFound(InjectError):

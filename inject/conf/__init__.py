@@ -13,11 +13,12 @@ from inject.conf import api
 from inject.conf import appliance
 from inject.conf import database
 from inject.conf import injection
+from inject.conf import metadata
 from inject.conf import paths
 
 CONF = cfg.CONF
 
-MODULES = (paths, injection, appliance, agent, api, database)
+MODULES = (paths, injection, appliance, agent, api, database, metadata)
 
 
 def register_opts(conf):

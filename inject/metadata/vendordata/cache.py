@@ -1,0 +1,125 @@
+"""The answers of dynamic vendordata targets, kept per (instance, target) for as long as
+the target's ``Cache-Control`` allows (Nova never cached them, B-6.3: it POSTed to every
+target for every ``vendor_data2.json`` and six times per config drive build).
+
+The cache is process-local, thread-safe and bounded (least recently used entries go
+first). Keys carry the instance UUID, the target's name and URL and a digest of the
+request body: an answer is only ever reused for the same instance asking the same
+question, so a rebuild with new user data asks again. Concurrent misses of one key wait
+for a single request instead of each sending their own.
+"""
+
+import collections
+import threading
+import time
+
+#: Entries kept at most; enough for every instance of a busy host with a few targets.
+DEFAULT_MAX_ENTRIES = 4096
+
+
+def max_age(cache_control, default):
+    """Seconds an answer with this ``Cache-Control`` value may be reused.
+
+    ``no-store`` and ``no-cache`` give 0 (never reused: we do not revalidate),
+    ``max-age=N`` gives N (``s-maxage`` wins over it, as for any shared cache), and a
+    header without either (or none at all) gives ``default``. A malformed max-age is
+    treated as 0, as RFC 9111 asks of a cache that cannot parse it.
+    """
+    if not cache_control:
+        return default
+    directives = {}
+    for part in cache_control.split(','):
+        name, _, value = part.strip().partition('=')
+        if name:
+            directives[name.strip().lower()] = value.strip().strip('"')
+    if 'no-store' in directives or 'no-cache' in directives:
+        return 0
+    for name in ('s-maxage', 'max-age'):
+        if name in directives:
+            try:
+                return max(0, int(directives[name]))
+            except ValueError:
+                return 0
+    return default
+
+
+class AnswerCache:
+    """``{key: (value, expires)}`` with LRU eviction and per-key single flight."""
+
+    def __init__(self, max_entries=DEFAULT_MAX_ENTRIES, clock=time.monotonic):
+        self.max_entries = max_entries
+        self.clock = clock
+        self._entries = collections.OrderedDict()
+        self._lock = threading.Lock()
+        self._flights = {}   # key -> Lock held by the thread fetching it
+
+    def __len__(self):
+        with self._lock:
+            return len(self._entries)
+
+    def get(self, key):
+        """``(True, value)`` if a live entry exists, else ``(False, None)``."""
+        with self._lock:
+            return self._get_locked(key)
+
+    def _get_locked(self, key):
+        entry = self._entries.get(key)
+        if entry is None:
+            return False, None
+        value, expires = entry
+        if self.clock() >= expires:
+            del self._entries[key]
+            return False, None
+        self._entries.move_to_end(key)
+        return True, value
+
+    def put(self, key, value, ttl):
+        """Keep ``value`` for ``ttl`` seconds; ``ttl <= 0`` stores nothing (and drops
+        an older entry, since the target no longer allows reuse)."""
+        with self._lock:
+            if ttl <= 0:
+                self._entries.pop(key, None)
+                return
+            self._entries[key] = (value, self.clock() + ttl)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
+    def get_or_fetch(self, key, fetch):
+        """The cached value of ``key``, or ``fetch()``'s.
+
+        ``fetch`` returns ``(value, ttl)``; the value is stored for ``ttl`` seconds. Only
+        one thread fetches a given key at a time: the others wait for it and then use
+        what it stored (or fetch themselves when it stored nothing, e.g. on a failure or
+        ``no-store``). An exception from ``fetch`` propagates and stores nothing.
+        """
+        found, value = self.get(key)
+        if found:
+            return value
+        with self._lock:
+            flight = self._flights.get(key)
+            if flight is None:
+                flight = self._flights[key] = [threading.Lock(), 0]
+            flight[1] += 1
+        try:
+            with flight[0]:
+                found, value = self.get(key)
+                if found:
+                    return value
+                value, ttl = fetch()
+                self.put(key, value, ttl)
+                return value
+        finally:
+            with self._lock:
+                flight[1] -= 1
+                if flight[1] == 0:
+                    self._flights.pop(key, None)
+
+    def forget(self, instance_uuid=None):
+        """Drop every entry (or those of one instance)."""
+        with self._lock:
+            if instance_uuid is None:
+                self._entries.clear()
+                return
+            for key in [k for k in self._entries if k[0] == instance_uuid]:
+                del self._entries[key]
