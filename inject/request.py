@@ -13,6 +13,8 @@ from inject import paths
 # Compute API's injected_file_content_bytes quota (10240 by default) is far below it; this
 # bounds what the CLI reads and what one RPC message carries.
 MAX_FILE_BYTES = 16 * 1024 * 1024
+# sshd reads authorized_keys lines of up to 16 KiB (an 16384-bit RSA key is about 3 KiB).
+MAX_KEY_BYTES = 16 * 1024
 
 
 class InjectionRequest:
@@ -87,6 +89,10 @@ def _check_key(key):
     if '\n' in key or '\r' in key or '\0' in key:
         raise exception.InvalidRequest(
             reason='the SSH key must be a single authorized_keys line')
+    if len(key.encode('utf-8', 'replace')) > MAX_KEY_BYTES:
+        raise exception.InvalidRequest(
+            reason='the SSH key line is %d bytes; sshd ignores authorized_keys lines '
+                   'over %d' % (len(key.encode('utf-8', 'replace')), MAX_KEY_BYTES))
     return key
 
 

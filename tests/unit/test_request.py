@@ -122,3 +122,11 @@ def test_file_over_the_guest_file_limit(disk):
 def test_file_text_with_lone_surrogate(disk):
     with pytest.raises(exception.InvalidRequest, match='file /x is not valid Unicode'):
         InjectionRequest(disk, files=[('/x', 'a\udcffb')])
+
+
+def test_key_line_over_what_sshd_reads(disk):
+    from inject import request
+    key = 'ssh-rsa ' + 'A' * request.MAX_KEY_BYTES
+    with pytest.raises(exception.InvalidRequest, match='sshd ignores authorized_keys'):
+        InjectionRequest(disk, key=key)
+    assert InjectionRequest(disk, key=key[:request.MAX_KEY_BYTES]).key
