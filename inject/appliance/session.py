@@ -147,10 +147,15 @@ def _run_cold(jobs, settings):
     if probing:
         if outcome.accelerator is None:
             reason = 'KVM failed here (%s)' % outcome.error
+            note = reason + '; used TCG instead'
+            if outcome.failure == 'killed':
+                # Killed from outside (kill -9, the OOM killer): nothing learnt of KVM.
+                note += ' (not remembered: the launch was killed from outside)'
+            else:
+                accel.write_record(settings, 'tcg', reason)
             LOG.warning('%s; falling back to TCG', reason)
-            accel.write_record(settings, 'tcg', reason)
             accelerator, kernel = 'tcg', accel.boot_kernel(settings, 'tcg')
-            outcome = SessionOutcome(notes=[reason + '; used TCG instead'])
+            outcome = SessionOutcome(notes=[note])
             _session(jobs, settings, accelerator, settings.launch_timeout, outcome, kernel)
         else:
             accel.write_record(settings, 'kvm', 'KVM launched in %.1f s'

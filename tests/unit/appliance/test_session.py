@@ -333,3 +333,15 @@ def test_timeout_message_names_the_stretched_allowance(tmp_path, monkeypatch):
                       first_stage=None, start=0, warm_launch=usual * 2)
     assert seen == [('work on /d1', 14)]
     assert 'within 14 s' in outcome.jobs[0].error
+
+
+def test_kvm_launch_killed_from_outside_is_not_remembered(tmp_path, worker, monkeypatch):
+    worker('fake')
+    monkeypatch.setenv('FAKE_KVM_KILLED', '1')
+    monkeypatch.setattr(accel, 'kvm_usable', lambda: (True, None))
+    s = settings(tmp_path)
+    outcome = session.run([job('/d0.qcow2', 0, [file_item('/x')])], s)
+    assert outcome.accelerator == 'tcg' and outcome.error is None
+    assert 'not remembered' in outcome.notes[0]
+    assert accel.read_record(s) is None
+    assert accel.choose_accelerator(s)[1] is True        # KVM stays on trial

@@ -3,6 +3,7 @@
 Every drive holds an unpartitioned Linux root. Environment:
 FAKE_LAUNCH_ERROR_KVM  -- launch under force_kvm fails with this message;
 FAKE_HANG_KVM          -- launch under force_kvm hangs;
+FAKE_KVM_KILLED        -- a launch under force_kvm kills its own worker with SIGKILL;
 FAKE_HANG_MOUNT        -- mounting this device (e.g. /dev/sdb) hangs;
 FAKE_LAUNCH_ERROR_PVH  -- launch fails with this message when supermin is pointed at an
                           extracted kernel (SUPERMIN_KERNEL set);
@@ -40,6 +41,8 @@ def launch(self):
                                     self.settings.get('cachedir')))
     if os.environ.get('FAKE_HANG_KVM') and 'force_kvm' in self.settings['backend_settings']:
         time.sleep(3600)
+    if os.environ.get('FAKE_KVM_KILLED') and 'force_kvm' in self.settings['backend_settings']:
+        os.kill(os.getpid(), signal.SIGKILL)
     pvh = bool(os.environ.get('SUPERMIN_KERNEL'))
     if os.environ.get('FAKE_LAUNCH_ERROR_PVH') and pvh:
         raise RuntimeError('launch: ' + os.environ['FAKE_LAUNCH_ERROR_PVH'])
