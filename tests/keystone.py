@@ -217,3 +217,38 @@ def ensure_layout(auth_url, admin_password=DEFAULT_ADMIN_PASSWORD):
                          'project_id': projects[ADMIN_PROJECT], 'role': 'admin'}
     return {'auth_url': auth_url, 'domain_id': DOMAIN, 'projects': projects,
             'roles': roles, 'users': users}
+
+
+def ensure_endpoint(layout, service_type, url, name=None, region='RegionOne',
+                    interface='public'):
+    """Make the catalog hold a ``service_type`` service with an ``interface`` endpoint
+    in ``region`` at ``url``, idempotently: the service (the one named ``name``, by
+    default ``service_type``, or the oldest of that type) and its endpoint are reused,
+    the endpoint's URL updated when another run left a different one (each test run
+    starts its services on other ports). Returns the endpoint's id.
+
+    The catalog is shared by every user of this Keystone: one test module at a time
+    may own an endpoint (a concurrent run of the same module would move it)."""
+    admin = _Admin(layout['auth_url'], layout['users'][ADMIN_USER]['password'])
+    name = name or service_type
+    services = admin.call('GET', '/services?' + urlencode(
+        {'type': service_type})).json()['services']
+    services.sort(key=lambda s: (s.get('name') != name, s['id']))
+    if services:
+        service = services[0]
+    else:
+        service = admin.call('POST', '/services', {'service': {
+            'type': service_type, 'name': name, 'enabled': True,
+            'description': 'inject tests (tests/keystone.py)'}}).json()['service']
+    endpoints = admin.call('GET', '/endpoints?' + urlencode(
+        {'service_id': service['id'], 'interface': interface,
+         'region_id': region})).json()['endpoints']
+    if not endpoints:
+        return admin.call('POST', '/endpoints', {'endpoint': {
+            'service_id': service['id'], 'interface': interface, 'region_id': region,
+            'url': url, 'enabled': True}}).json()['endpoint']['id']
+    endpoint = sorted(endpoints, key=lambda e: e['id'])[0]
+    if endpoint['url'] != url or not endpoint.get('enabled', True):
+        admin.call('PATCH', '/endpoints/%s' % endpoint['id'],
+                   {'endpoint': {'url': url, 'enabled': True}})
+    return endpoint['id']

@@ -1,16 +1,23 @@
 """A real inject-api process on loopback, and the clients that drive it: the nova CLI
 (python-novaclient, keystoneauth's ``none`` plugin, endpoint override) and openstacksdk.
+Also inject-api behind the test Keystone (``keystone_api``) and :class:`OtherServices`,
+the identity and block storage calls OSC makes besides compute.
 """
 
+import http.server
+import json
 import os
 import socket
 import subprocess
 import sys
+import textwrap
+import threading
 import time
 import urllib.request
 
 import pytest
 
+from inject.api import catalog
 from tests.api import support
 
 VENV_BIN = os.path.dirname(sys.executable)
@@ -127,5 +134,91 @@ def disabled_api(tmp_path_factory):
     state = tmp_path_factory.mktemp('inject-api')
     support.make_image(state)
     api = InjectApi(state)
+    yield api
+    api.stop()
+
+
+VOLUME = '9d6a4c3e-4bd5-4b3c-a9ae-d7f1cfd7cb0a'
+
+
+class OtherServices(http.server.ThreadingHTTPServer):
+    """Identity and block storage, just far enough for OSC to reach compute."""
+
+    def __init__(self):
+        super().__init__(('127.0.0.1', 0), _OtherServicesHandler)
+        self.url = 'http://127.0.0.1:%d' % self.server_address[1]
+        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.shutdown()
+        self.server_close()
+
+
+class _OtherServicesHandler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        base = self.server.url
+        path = self.path.split('?', 1)[0].rstrip('/')
+        if path == '/identity/v3':
+            body = {'version': {'id': 'v3.14', 'status': 'stable', 'links': [
+                {'rel': 'self', 'href': base + '/identity/v3/'}]}}
+        elif path.startswith('/identity/v3/projects/'):
+            project = path.rsplit('/', 1)[1]
+            body = {'project': {'id': project, 'name': project, 'domain_id': 'default',
+                                'enabled': True}}
+        elif path == '/volume/v3':
+            body = {'versions': [{'id': 'v3.0', 'status': 'CURRENT', 'version': '3.0',
+                                  'min_version': '3.0', 'links': [
+                                      {'rel': 'self', 'href': base + '/volume/v3/'}]}]}
+        elif path == '/volume/v3/volumes/' + VOLUME:
+            body = {'volume': {'id': VOLUME, 'name': 'vol', 'status': 'available',
+                               'size': 1, 'bootable': 'true'}}
+        elif path == '/volume/v3/limits':
+            body = {'limits': {'rate': [], 'absolute': {'maxTotalVolumes': 10}}}
+        else:
+            self.send_error(404)
+            return
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header('Content-Type', 'application/json')
+        self.send_header('Content-Length', str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope='module')
+def other_services():
+    """:class:`OtherServices` on a free loopback port."""
+    services = OtherServices()
+    yield services
+    services.stop()
+
+
+@pytest.fixture(scope='module')
+def keystone_api(tmp_path_factory, keystone):
+    """inject-api with ``[api]auth_strategy = keystone``: keystonemiddleware's
+    auth_token validates each token with the test Keystone, as ``inject-authtoken``.
+    Injection disabled, one empty base image (its id in ``api.image_id``)."""
+    state = tmp_path_factory.mktemp('inject-api-keystone')
+    support.make_image(state)
+    service = keystone['users']['inject-authtoken']
+    api = InjectApi(state, extra_conf=textwrap.dedent('''\
+        [keystone_authtoken]
+        auth_type = password
+        auth_url = {url}
+        www_authenticate_uri = {url}
+        username = {user}
+        password = {password}
+        user_domain_id = default
+        project_name = {project}
+        project_domain_id = default
+        [api]
+        auth_strategy = keystone
+        ''').format(url=keystone['auth_url'], user=service['name'],
+                    password=service['password'], project=service['project_name']))
+    api.image_id = catalog.images(str(state / 'images'))[0].id
     yield api
     api.stop()

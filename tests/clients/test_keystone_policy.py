@@ -6,41 +6,14 @@ member of inject-p2. Injection is disabled: a build makes only the qcow2 overlay
 
 import os
 import subprocess
-import textwrap
 
 import openstack
 import pytest
 from openstack import exceptions as sdk_exc
 
-from inject.api import catalog
-from tests.api import support
-from tests.clients.conftest import VENV_BIN, InjectApi
+from tests.clients.conftest import VENV_BIN
 
 pytestmark = pytest.mark.keystone
-
-
-@pytest.fixture(scope='module')
-def keystone_api(tmp_path_factory, keystone):
-    state = tmp_path_factory.mktemp('inject-api-keystone')
-    support.make_image(state)
-    service = keystone['users']['inject-authtoken']
-    api = InjectApi(state, extra_conf=textwrap.dedent('''\
-        [keystone_authtoken]
-        auth_type = password
-        auth_url = {url}
-        www_authenticate_uri = {url}
-        username = {user}
-        password = {password}
-        user_domain_id = default
-        project_name = {project}
-        project_domain_id = default
-        [api]
-        auth_strategy = keystone
-        ''').format(url=keystone['auth_url'], user=service['name'],
-                    password=service['password'], project=service['project_name']))
-    api.image_id = catalog.images(str(state / 'images'))[0].id
-    yield api
-    api.stop()
 
 
 def _connect(keystone, api, username, **scope):

@@ -13,73 +13,14 @@ Injection is disabled on this inject-api (the shipped default): a server without
 personality files still becomes ACTIVE.
 """
 
-import http.server
 import json
 import os
 import subprocess
-import threading
 import urllib.request
 
 import pytest
 
-from tests.clients.conftest import VENV_BIN
-
-VOLUME = '9d6a4c3e-4bd5-4b3c-a9ae-d7f1cfd7cb0a'
-
-
-class OtherServices(http.server.ThreadingHTTPServer):
-    """Identity and block storage, just far enough for OSC to reach compute."""
-
-    def __init__(self):
-        super().__init__(('127.0.0.1', 0), _OtherServicesHandler)
-        self.url = 'http://127.0.0.1:%d' % self.server_address[1]
-        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self):
-        self.shutdown()
-        self.server_close()
-
-
-class _OtherServicesHandler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        base = self.server.url
-        path = self.path.split('?', 1)[0].rstrip('/')
-        if path == '/identity/v3':
-            body = {'version': {'id': 'v3.14', 'status': 'stable', 'links': [
-                {'rel': 'self', 'href': base + '/identity/v3/'}]}}
-        elif path.startswith('/identity/v3/projects/'):
-            project = path.rsplit('/', 1)[1]
-            body = {'project': {'id': project, 'name': project, 'domain_id': 'default',
-                                'enabled': True}}
-        elif path == '/volume/v3':
-            body = {'versions': [{'id': 'v3.0', 'status': 'CURRENT', 'version': '3.0',
-                                  'min_version': '3.0', 'links': [
-                                      {'rel': 'self', 'href': base + '/volume/v3/'}]}]}
-        elif path == '/volume/v3/volumes/' + VOLUME:
-            body = {'volume': {'id': VOLUME, 'name': 'vol', 'status': 'available',
-                               'size': 1, 'bootable': 'true'}}
-        elif path == '/volume/v3/limits':
-            body = {'limits': {'rate': [], 'absolute': {'maxTotalVolumes': 10}}}
-        else:
-            self.send_error(404)
-            return
-        data = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header('Content-Type', 'application/json')
-        self.send_header('Content-Length', str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture(scope='module')
-def other_services():
-    services = OtherServices()
-    yield services
-    services.stop()
+from tests.clients.conftest import VENV_BIN, VOLUME
 
 
 @pytest.fixture(scope='module')
@@ -177,8 +118,10 @@ def test_limits_show(osc, server):
 
 
 def test_quota_show(osc):
+    # the noauth caller's own project ([api]noauth_project): a member may read only
+    # its own project's quotas
     quota = {row['Resource']: row['Limit']
-             for row in osc('quota', 'show', '--compute', 'demo')}
+             for row in osc('quota', 'show', '--compute', 'inject')}
     assert quota['instances'] == 10 and quota['cores'] == 20 and quota['ram'] == 51200
     assert quota['properties'] == 128
 
@@ -193,7 +136,11 @@ def test_server_rebuild_with_user_data_at_257(osc, server, disabled_api):
     assert disabled_api.wait_status(server['id'])['status'] == 'ACTIVE'
     shown = osc('server', 'show', server['id'], version='2.57')
     assert shown['status'] == 'ACTIVE'
-    assert shown['OS-EXT-SRV-ATTR:user_data'] == 'ZWNobyAiaGVsbG8gd29ybGQi'
+    # GET shows user_data to administrators only (Nova's default policy); the noauth
+    # caller is a member
+    assert shown['OS-EXT-SRV-ATTR:user_data'] is None
+    admin = disabled_api.sdk(version='2.57', roles='admin')
+    assert admin.compute.get_server(server['id']).user_data == 'ZWNobyAiaGVsbG8gd29ybGQi'
 
 
 def test_server_rebuild_user_data_needs_257(osc, server):

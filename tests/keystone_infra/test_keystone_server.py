@@ -160,3 +160,23 @@ def test_vendordata_style_post_with_the_service_token(keystone, protected_url):
     assert (seen['user'], seen['project'], seen['roles']) == (
         'inject-vendordata', 'service', ['service'])
     assert (seen['method'], json.loads(seen['body'])) == ('POST', json.loads(body))
+
+
+def _catalog_urls(keystone, service_type):
+    """The (interface, region, url) of ``service_type`` in a new token's catalog."""
+    info = ks.access(keystone, 'p1-member')
+    return sorted((e['interface'], e['region_id'], e['url'])
+                  for s in info.service_catalog.catalog if s['type'] == service_type
+                  for e in s['endpoints'])
+
+
+def test_ensure_endpoint_creates_then_moves_it(keystone):
+    # a service type of the tests' own, which no client looks for
+    first = ks.ensure_endpoint(keystone, 'inject-test-probe', 'http://127.0.0.1:1/a')
+    assert _catalog_urls(keystone, 'inject-test-probe') == [
+        ('public', 'RegionOne', 'http://127.0.0.1:1/a')]
+    again = ks.ensure_endpoint(keystone, 'inject-test-probe', 'http://127.0.0.1:2/b')
+    assert again == first
+    assert _catalog_urls(keystone, 'inject-test-probe') == [
+        ('public', 'RegionOne', 'http://127.0.0.1:2/b')]
+    assert ks.ensure_endpoint(keystone, 'inject-test-probe', 'http://127.0.0.1:2/b') == first
