@@ -81,17 +81,26 @@ class Quotas:
         return {'instances': instances, 'cores': cores, 'ram': ram}
 
     def check_instance(self, project_id, flavor):
-        """403 when one more server of ``flavor`` would exceed the project's quota."""
+        """403 when one more server of ``flavor`` would exceed the project's quota
+        (a check only: creates decide with :meth:`instance_check`)."""
+        self.instance_check(project_id, flavor)(self.usage(project_id))
+
+    def instance_check(self, project_id, flavor):
+        """The check :meth:`inject.db.api.Database.instance_create` makes on the usage
+        it counts under the project's lock: 403 when one more server of ``flavor``
+        would exceed the project's quota."""
         limits = self.limits(project_id)
-        used = self.usage(project_id)
         wanted = {'instances': 1, 'cores': flavor['vcpus'], 'ram': flavor['ram']}
-        over = [r for r in ('instances', 'cores', 'ram')
-                if limits[r] >= 0 and used[r] + wanted[r] > limits[r]]
-        if over:
-            r = over[0]
-            raise faults.Forbidden(
-                'Quota exceeded for %s: Requested %d, but already used %d of %d %s'
-                % (', '.join(over), wanted[r], used[r], limits[r], r))
+
+        def check(used):
+            over = [r for r in ('instances', 'cores', 'ram')
+                    if limits[r] >= 0 and used[r] + wanted[r] > limits[r]]
+            if over:
+                r = over[0]
+                raise faults.Forbidden(
+                    'Quota exceeded for %s: Requested %d, but already used %d of %d %s'
+                    % (', '.join(over), wanted[r], used[r], limits[r], r))
+        return check
 
     def check_metadata(self, project_id, metadata):
         allowed = self.limits(project_id)['metadata_items']

@@ -3,6 +3,7 @@ opens its own short transaction, so handlers and the background spawn threads ne
 share a session."""
 
 import contextlib
+import datetime
 
 import sqlalchemy as sa
 from sqlalchemy import orm
@@ -37,15 +38,51 @@ class Database:
 
     # Instances
 
-    def instance_create(self, values, metadata, system_metadata):
-        with self.session() as s:
+    def instance_create(self, values, metadata, system_metadata, quota_check=None):
+        """Insert the instance and return it. With ``quota_check``, counting the
+        project's usage and inserting are one decision: the project is locked for
+        the transaction (PostgreSQL: an advisory lock on the project; SQLite: BEGIN
+        IMMEDIATE, the database's write lock) and ``quota_check(usage)`` may raise to
+        refuse, ``usage`` being ``{'instances', 'cores', 'ram'}`` before this one."""
+        def build():
             inst = models.Instance(**values)
             inst.metadata_items = [models.InstanceMetadata(key=k, value=v)
                                    for k, v in metadata.items()]
             inst.system_metadata_items = [models.InstanceSystemMetadata(key=k, value=v)
                                           for k, v in system_metadata.items()]
+            inst.faults = []
+            return inst
+
+        if quota_check is None:
+            with self.session() as s:
+                inst = build()
+                s.add(inst)
+            return inst
+        with self.project_locked(values['project_id']) as s:
+            instances, cores, ram = _usage(s, values['project_id'])
+            quota_check({'instances': instances, 'cores': cores, 'ram': ram})
+            inst = build()
             s.add(inst)
-        return self.instance_get(values['uuid'])
+        return inst
+
+    @contextlib.contextmanager
+    def project_locked(self, project_id):
+        """A session whose transaction holds the project's lock until it commits
+        (on leaving the block; an exception rolls back)."""
+        with self.engine.connect() as conn:
+            dialect = self.engine.dialect.name
+            if dialect == 'sqlite':
+                conn.exec_driver_sql('BEGIN IMMEDIATE')
+            elif dialect == 'postgresql':
+                conn.execute(sa.text('SELECT pg_advisory_xact_lock(hashtext(:p))'),
+                             {'p': 'inject-project:%s' % project_id})
+            session = orm.Session(bind=conn, expire_on_commit=False)
+            try:
+                yield session
+                session.flush()
+                conn.commit()
+            finally:
+                session.close()
 
     def instance_get(self, uuid, project_id=None):
         """The instance, or None when it does not exist (or is deleted)."""
@@ -57,18 +94,74 @@ class Database:
             return s.scalars(q).one_or_none()
 
     def instance_list(self, project_id=None, limit=None, marker=None):
+        """Live instances, newest first, paged in SQL; None when ``marker`` is not
+        one of them."""
+        filters = {'deleted': False}
+        if project_id is not None:
+            filters['project_id'] = project_id
+        try:
+            return self.instance_page(filters, limit=limit, marker=marker, detail=True)
+        except MarkerNotFound:
+            return None
+
+    def instance_page(self, filters, limit=None, marker=None, sort=(), match=None,
+                      detail=False):
+        """One page of instances, filtered, sorted and paged in SQL.
+
+        ``filters``: column -> value (a list or tuple means "one of"; None means IS
+        NULL); ``'deleted'`` True/False (absent: both); ``'flavor_id'`` the flavor's id;
+        ``'changes_since'``/``'changes_before'`` bounds on ``updated_at``.
+        ``sort``: ``[(key, 'asc'|'desc')]`` over :data:`SORT_KEYS`, then
+        ``created_at desc`` and ``uuid desc`` as Nova's default and tie-breakers.
+        ``match``: column -> predicate on its value that must hold (regular
+        expressions, which run in Python with RE2: only that column is selected, rows
+        stream in order and the page stops as soon as it is full). ``marker``: uuid of the last instance
+        of the previous page (any instance the filters' project may see, deleted
+        included), else :class:`MarkerNotFound`.
+        ``detail``: full rows with metadata and faults (the page only); otherwise
+        light rows with ``uuid`` and ``name``.
+        """
+        I = models.Instance
+        order = _order(sort)
+        conditions = _conditions(filters)
         with self.session() as s:
-            q = sa.select(models.Instance).where(models.Instance.deleted.is_(False))
-            if project_id is not None:
-                q = q.where(models.Instance.project_id == project_id)
-            q = q.order_by(models.Instance.created_at.desc(), models.Instance.uuid.desc())
-            items = list(s.scalars(q))
-        if marker is not None:
-            uuids = [i.uuid for i in items]
-            if marker not in uuids:
-                return None
-            items = items[uuids.index(marker) + 1:]
-        return items[:limit] if limit is not None else items
+            if marker is not None:
+                mq = sa.select(*[expr for expr, _ in order]).where(I.uuid == marker)
+                if 'project_id' in filters:
+                    mq = mq.where(_match(I.project_id, filters['project_id']))
+                row = s.execute(mq).first()
+                if row is None:
+                    raise MarkerNotFound(marker)
+                conditions.append(_after(order, row))
+            ordering = [expr.asc() if d == 'asc' else expr.desc() for expr, d in order]
+            if match:
+                uuids = []
+                if limit != 0:
+                    cols = [I.uuid] + [getattr(I, c) for c in match]
+                    q = sa.select(*cols).where(*conditions).order_by(*ordering)
+                    for row in s.execute(q.execution_options(yield_per=500)):
+                        if all(check(row[i + 1])
+                               for i, check in enumerate(match.values())):
+                            uuids.append(row[0])
+                            if limit is not None and len(uuids) >= limit:
+                                break
+                if not uuids:
+                    return []
+                conditions, limit = [I.uuid.in_(uuids)], None
+            if limit == 0:
+                return []
+            if detail:
+                q = sa.select(I).options(orm.selectinload(I.metadata_items),
+                                         orm.selectinload(I.faults),
+                                         orm.raiseload(I.system_metadata_items))
+            else:
+                q = sa.select(I.uuid, I.name)
+            q = q.where(*conditions).order_by(*ordering)
+            if limit is not None:
+                q = q.limit(limit)
+            if detail:
+                return list(s.scalars(q))
+            return [LightInstance(uuid, name) for uuid, name in s.execute(q)]
 
     def instance_update(self, uuid, metadata=None, **values):
         with self.session() as s:
@@ -79,7 +172,8 @@ class Database:
                 inst.metadata_items = [models.InstanceMetadata(key=k, value=v)
                                        for k, v in metadata.items()]
             inst.updated_at = models.utcnow()
-        return self.instance_get(uuid)
+            s.flush()
+            return None if inst.deleted else inst
 
     def instance_delete(self, uuid):
         """Mark the instance deleted (its rows stay, as Nova's soft delete)."""
@@ -102,13 +196,10 @@ class Database:
                         models.InstanceSystemMetadata(key=k, value=v))
 
     def instance_usage(self, project_id):
-        """(instances, cores, ram) used by the project's live instances."""
+        """(instances, cores, ram) used by the project's live instances, counted in
+        SQL."""
         with self.session() as s:
-            rows = s.scalars(sa.select(models.Instance).where(
-                models.Instance.project_id == project_id,
-                models.Instance.deleted.is_(False))).all()
-            return (len(rows), sum(r.flavor['vcpus'] for r in rows),
-                    sum(r.flavor['ram'] for r in rows))
+            return _usage(s, project_id)
 
     def fault_add(self, uuid, code, message, details=None):
         with self.session() as s:
@@ -160,6 +251,105 @@ class Database:
         _upsert(self, models.QuotaClass, 'class_name', class_name, limits)
 
 
+class MarkerNotFound(Exception):
+    """The marker of a page is not an instance the caller may list."""
+
+
+class LightInstance:
+    """What a list entry needs of an instance."""
+    __slots__ = ('uuid', 'name')
+
+    def __init__(self, uuid, name):
+        self.uuid = uuid
+        self.name = name
+
+
+_I = models.Instance
+_EPOCH = datetime.datetime(1, 1, 1)
+# Sort keys (Nova's names) -> the expression sorted on; nullable columns are
+# coalesced so that keyset paging compares values, never NULLs.
+SORT_KEYS = {
+    'access_ip_v4': sa.func.coalesce(_I.access_ip_v4, ''),
+    'access_ip_v6': sa.func.coalesce(_I.access_ip_v6, ''),
+    'auto_disk_config': _I.disk_config,
+    'availability_zone': _I.availability_zone,
+    'config_drive': _I.config_drive,
+    'created_at': _I.created_at,
+    'display_description': sa.func.coalesce(_I.description, ''),
+    'display_name': _I.name,
+    'host': sa.func.coalesce(_I.host, ''),
+    'hostname': _I.name,
+    'image_ref': _I.image_ref,
+    'key_name': sa.func.coalesce(_I.key_name, ''),
+    'launched_at': sa.func.coalesce(_I.launched_at, _EPOCH),
+    'node': sa.func.coalesce(_I.host, ''),
+    'power_state': _I.power_state,
+    'project_id': _I.project_id,
+    'task_state': sa.func.coalesce(_I.task_state, ''),
+    'terminated_at': sa.func.coalesce(_I.terminated_at, _EPOCH),
+    'updated_at': _I.updated_at,
+    'user_id': _I.user_id,
+    'uuid': _I.uuid,
+    'vm_state': _I.vm_state,
+    'locked': _I.locked,
+}
+
+
+def _order(sort):
+    """``[(expression, dir)]``: the requested keys, then Nova's default and the uuid
+    as tie-breakers, each key once."""
+    seen, order = set(), []
+    for key, direction in list(sort) + [('created_at', 'desc'), ('uuid', 'desc')]:
+        if key in SORT_KEYS and key not in seen:
+            seen.add(key)
+            order.append((SORT_KEYS[key], direction))
+    return order
+
+
+def _after(order, values):
+    """Rows after the marker's ``values`` in ``order`` (keyset paging)."""
+    alternatives = []
+    for i, (expr, direction) in enumerate(order):
+        equal = [order[j][0] == values[j] for j in range(i)]
+        beyond = expr > values[i] if direction == 'asc' else expr < values[i]
+        alternatives.append(sa.and_(*equal, beyond))
+    return sa.or_(*alternatives)
+
+
+def _match(column, value):
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return column.in_(list(value))
+    if value is None:
+        return column.is_(None)
+    return column == value
+
+
+def _conditions(filters):
+    conditions = []
+    for key, value in filters.items():
+        if key == 'deleted':
+            conditions.append(_I.deleted.is_(bool(value)))
+        elif key == 'flavor_id':
+            conditions.append(_I.flavor['id'].as_string() == str(value))
+        elif key == 'changes_since':
+            conditions.append(_I.updated_at >= value)
+        elif key == 'changes_before':
+            conditions.append(_I.updated_at <= value)
+        else:
+            conditions.append(_match(getattr(_I, key), value))
+    return conditions
+
+
+def _usage(session, project_id):
+    """(instances, cores, ram) of the project's live instances, in one query."""
+    row = session.execute(sa.select(
+        sa.func.count(),
+        sa.func.coalesce(sa.func.sum(_I.flavor['vcpus'].as_integer()), 0),
+        sa.func.coalesce(sa.func.sum(_I.flavor['ram'].as_integer()), 0)).where(
+            _I.project_id == project_id, _I.deleted.is_(False))).one()
+    return int(row[0]), int(row[1]), int(row[2])
+
+
 def _limits(db, model, owner_column, owner):
     """The one quota getter: ``{resource: hard_limit}`` of ``owner``'s rows."""
     with db.session() as s:
@@ -184,4 +374,7 @@ def _sqlite_pragmas(dbapi_connection, _record):
     cursor = dbapi_connection.cursor()
     cursor.execute('PRAGMA foreign_keys=ON')
     cursor.execute('PRAGMA journal_mode=WAL')
+    # In WAL mode NORMAL keeps the database consistent; a power loss may lose the
+    # last transactions, not corrupt (the fsync per commit is what it saves).
+    cursor.execute('PRAGMA synchronous=NORMAL')
     cursor.close()
