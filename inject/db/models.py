@@ -16,6 +16,9 @@ class Base(orm.DeclarativeBase):
 
 class Instance(Base):
     __tablename__ = 'instances'
+    # A project's live servers in list order: lists page and count through it.
+    __table_args__ = (sa.Index('ix_instances_project_list', 'project_id', 'deleted',
+                               'created_at', 'uuid'),)
     uuid = sa.Column(sa.String(36), primary_key=True)
     project_id = sa.Column(sa.String(255), nullable=False, index=True)
     user_id = sa.Column(sa.String(255), nullable=False)
