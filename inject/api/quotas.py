@@ -72,9 +72,18 @@ class Quotas:
         return limits
 
     def limits(self, project_id):
-        limits = self.defaults()
-        limits.update(self.db.quota_get(project_id))
-        return limits
+        return self.limits_and_usage(project_id, usage=False)[0]
+
+    def limits_and_usage(self, project_id, usage=True):
+        """(effective limits, usage or None) of the project, read in one transaction."""
+        classes, project, used = self.db.quota_state(project_id, usage=usage)
+        limits = {name: getattr(self.conf.quota, opt) for name, opt in RESOURCES.items()}
+        limits.update(NETWORK_DEFAULTS)
+        limits.update(classes)
+        limits.update(project)
+        if used is not None:
+            used = dict(zip(('instances', 'cores', 'ram'), used))
+        return limits, used
 
     def usage(self, project_id):
         instances, cores, ram = self.db.instance_usage(project_id)

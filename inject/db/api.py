@@ -44,6 +44,10 @@ class Database:
         the transaction (PostgreSQL: an advisory lock on the project; SQLite: BEGIN
         IMMEDIATE, the database's write lock) and ``quota_check(usage)`` may raise to
         refuse, ``usage`` being ``{'instances', 'cores', 'ram'}`` before this one."""
+        values = dict(values)
+        values.setdefault('vcpus', values['flavor']['vcpus'])
+        values.setdefault('memory_mb', values['flavor']['ram'])
+
         def build():
             inst = models.Instance(**values)
             inst.metadata_items = [models.InstanceMetadata(key=k, value=v)
@@ -150,17 +154,12 @@ class Database:
                 conditions, limit = [I.uuid.in_(uuids)], None
             if limit == 0:
                 return []
-            if detail:
-                q = sa.select(I).options(orm.selectinload(I.metadata_items),
-                                         orm.selectinload(I.faults),
-                                         orm.raiseload(I.system_metadata_items))
-            else:
-                q = sa.select(I.uuid, I.name)
+            q = sa.select(*(_I_COLUMNS if detail else (I.uuid, I.name)))
             q = q.where(*conditions).order_by(*ordering)
             if limit is not None:
                 q = q.limit(limit)
             if detail:
-                return list(s.scalars(q))
+                return _detail_rows(s, s.execute(q).all())
             return [LightInstance(uuid, name) for uuid, name in s.execute(q)]
 
     def instance_update(self, uuid, metadata=None, **values):
@@ -236,6 +235,19 @@ class Database:
         """``{resource: limit}`` set for the project."""
         return _limits(self, models.Quota, 'project_id', project_id)
 
+    def quota_state(self, project_id, class_name='default', usage=True):
+        """``(class limits, project limits, usage or None)`` read in one transaction:
+        the ``{resource: limit}`` rows of the quota class and of the project, and
+        the project's ``(instances, cores, ram)`` counted in SQL."""
+        with self.session() as s:
+            classes = dict(s.execute(sa.select(
+                models.QuotaClass.resource, models.QuotaClass.hard_limit).where(
+                    models.QuotaClass.class_name == class_name)).all())
+            project = dict(s.execute(sa.select(
+                models.Quota.resource, models.Quota.hard_limit).where(
+                    models.Quota.project_id == project_id)).all())
+            return classes, project, _usage(s, project_id) if usage else None
+
     def quota_set(self, project_id, limits):
         _upsert(self, models.Quota, 'project_id', project_id, limits)
 
@@ -264,7 +276,50 @@ class LightInstance:
         self.name = name
 
 
+class Item:
+    """A metadata item or a fault of a listed instance."""
+
+    def __init__(self, **values):
+        self.__dict__.update(values)
+
+
+class ListedInstance:
+    """An instance of a detailed list: its columns, ``metadata_items`` and
+    ``faults`` (the last one, when its state shows a fault), loaded with three
+    queries for the whole page and no ORM objects. System metadata is not loaded."""
+
+    def __init__(self, row):
+        self.__dict__.update(row._mapping)
+        self.metadata_items = []
+        self.faults = []
+
+
 _I = models.Instance
+_I_COLUMNS = tuple(_I.__table__.columns)
+_M = models.InstanceMetadata
+_F = models.InstanceFault
+
+
+def _detail_rows(session, rows):
+    """ListedInstances of ``rows`` (whole instance rows), with their metadata and
+    the last fault of those whose status shows one."""
+    page = [ListedInstance(row) for row in rows]
+    by_uuid = {i.uuid: i for i in page}
+    if not page:
+        return page
+    for uuid, key, value in session.execute(
+            sa.select(_M.instance_uuid, _M.key, _M.value).where(
+                _M.instance_uuid.in_(list(by_uuid))).order_by(_M.id)):
+        by_uuid[uuid].metadata_items.append(Item(key=key, value=value))
+    faulted = [i.uuid for i in page if i.vm_state in ('error', 'deleted')]
+    if faulted:
+        last = sa.select(sa.func.max(_F.id)).where(
+            _F.instance_uuid.in_(faulted)).group_by(_F.instance_uuid)
+        for f in session.execute(sa.select(_F.__table__).where(_F.id.in_(last))):
+            by_uuid[f.instance_uuid].faults.append(Item(**f._mapping))
+    return page
+
+
 _EPOCH = datetime.datetime(1, 1, 1)
 # Sort keys (Nova's names) -> the expression sorted on; nullable columns are
 # coalesced so that keyset paging compares values, never NULLs.
@@ -344,8 +399,8 @@ def _usage(session, project_id):
     """(instances, cores, ram) of the project's live instances, in one query."""
     row = session.execute(sa.select(
         sa.func.count(),
-        sa.func.coalesce(sa.func.sum(_I.flavor['vcpus'].as_integer()), 0),
-        sa.func.coalesce(sa.func.sum(_I.flavor['ram'].as_integer()), 0)).where(
+        sa.func.coalesce(sa.func.sum(_I.vcpus), 0),
+        sa.func.coalesce(sa.func.sum(_I.memory_mb), 0)).where(
             _I.project_id == project_id, _I.deleted.is_(False))).one()
     return int(row[0]), int(row[1]), int(row[2])
 

@@ -121,8 +121,12 @@ def test_detail_pages_load_metadata_not_system_metadata(db):
     inst, = db.instance_page({'project_id': 'p1'}, detail=True)
     assert [(m.key, m.value) for m in inst.metadata_items] == [('k', 'v')]
     assert inst.faults == []
-    with pytest.raises(Exception):
-        inst.system_metadata_items
+    db.instance_update(inst.uuid, vm_state='error')
+    db.fault_add(inst.uuid, 500, 'first')
+    db.fault_add(inst.uuid, 500, 'last')
+    inst, = db.instance_page({'project_id': 'p1'}, detail=True)
+    assert [f.message for f in inst.faults] == ['last']
+    assert not hasattr(inst, 'system_metadata_items')
     light, = db.instance_page({'project_id': 'p1'})
     assert (light.uuid, light.name) == (inst.uuid, 'vm')
 
@@ -132,3 +136,23 @@ def test_marker_of_another_project_is_not_found(db):
     with pytest.raises(db_api.MarkerNotFound):
         db.instance_page({'project_id': 'p1'}, marker=other.uuid)
     assert db.instance_list(project_id='p1', marker=other.uuid) is None
+
+
+def test_migration_0002_fills_usage_columns_from_the_flavor(db_url):
+    import sqlalchemy as sa
+    from inject.db import migration
+    engine = sa.create_engine(db_url)
+    migration.upgrade(engine, '0001')
+    with engine.begin() as c:
+        c.execute(sa.text(
+            "INSERT INTO instances (uuid, project_id, user_id, name, vm_state, "
+            "power_state, image_ref, flavor, disk_config, availability_zone, "
+            "config_drive, tags, locked, created_at, updated_at, deleted) VALUES "
+            "('u1', 'p1', 'u', 'vm', 'active', 1, 'img', :flavor, 'MANUAL', 'nova', '', "
+            "'[]', false, :t, :t, false)"),
+            {'flavor': '{"id": "3", "vcpus": 2, "ram": 4096}', 't': T0})
+    migration.upgrade(engine)
+    engine.dispose()
+    database = db_api.Database(db_url)
+    assert database.instance_usage('p1') == (1, 2, 4096)
+    database.dispose()

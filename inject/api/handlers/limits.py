@@ -9,8 +9,7 @@ _NETWORK = {'maxSecurityGroupRules': 'security_group_rules',
 def index(req):
     project = req.GET.get('tenant_id') if req.is_admin else None
     project = project or req.context.project_id
-    limits = req.app.quotas.limits(project)
-    used = req.app.quotas.usage(project)
+    limits, used = req.app.quotas.limits_and_usage(project)
     absolute = {
         'maxServerMeta': limits['metadata_items'],
         'maxTotalCores': limits['cores'],

@@ -26,3 +26,27 @@ def collection(req, collection_name, items, id_of, query):
     own, _ = req.link_prefix()
     return [{'rel': 'next', 'href': '%s/%s?%s' % (own, collection_name,
                                                   urllib.parse.urlencode(params))}]
+
+
+def prefixes(req):
+    """``req.link_prefix()``, worked out once per request (a list builds many links)."""
+    cached = req.environ.get('inject.link_prefix')
+    if cached is None:
+        cached = req.environ['inject.link_prefix'] = req.link_prefix()
+    return cached
+
+
+def resource(req, collection_name, ident):
+    """The ``self`` and ``bookmark`` links of one resource (as ``req.links``)."""
+    own, bookmark = prefixes(req)
+    return [{'rel': 'self', 'href': '%s/%s/%s' % (own, collection_name, ident)},
+            {'rel': 'bookmark', 'href': '%s/%s/%s' % (bookmark, collection_name, ident)}]
+
+
+def is_admin(req):
+    """``req.is_admin``, asked of the policy once per request (each policy check
+    looks for policy files on disk)."""
+    cached = req.environ.get('inject.is_admin')
+    if cached is None:
+        cached = req.environ['inject.is_admin'] = req.is_admin
+    return cached
