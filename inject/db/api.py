@@ -128,7 +128,7 @@ class Database:
         I = models.Instance
         order = _order(sort)
         conditions = _conditions(filters)
-        with self.session() as s:
+        with self.engine.connect() as s:     # reads only: Core rows, no ORM session
             if marker is not None:
                 mq = sa.select(*[expr for expr, _ in order]).where(I.uuid == marker)
                 if 'project_id' in filters:
@@ -159,7 +159,7 @@ class Database:
             if limit is not None:
                 q = q.limit(limit)
             if detail:
-                return _detail_rows(s, s.execute(q).all())
+                return _detail_rows(s, s.execute(q))
             return [LightInstance(uuid, name) for uuid, name in s.execute(q)]
 
     def instance_update(self, uuid, metadata=None, **values):
@@ -197,7 +197,7 @@ class Database:
     def instance_usage(self, project_id):
         """(instances, cores, ram) used by the project's live instances, counted in
         SQL."""
-        with self.session() as s:
+        with self.engine.connect() as s:
             return _usage(s, project_id)
 
     def fault_add(self, uuid, code, message, details=None):
@@ -239,7 +239,7 @@ class Database:
         """``(class limits, project limits, usage or None)`` read in one transaction:
         the ``{resource: limit}`` rows of the quota class and of the project, and
         the project's ``(instances, cores, ram)`` counted in SQL."""
-        with self.session() as s:
+        with self.engine.connect() as s:
             classes = dict(s.execute(sa.select(
                 models.QuotaClass.resource, models.QuotaClass.hard_limit).where(
                     models.QuotaClass.class_name == class_name)).all())
@@ -288,8 +288,8 @@ class ListedInstance:
     ``faults`` (the last one, when its state shows a fault), loaded with three
     queries for the whole page and no ORM objects. System metadata is not loaded."""
 
-    def __init__(self, row):
-        self.__dict__.update(row._mapping)
+    def __init__(self, keys, row):
+        self.__dict__.update(zip(keys, row))
         self.metadata_items = []
         self.faults = []
 
@@ -300,10 +300,11 @@ _M = models.InstanceMetadata
 _F = models.InstanceFault
 
 
-def _detail_rows(session, rows):
-    """ListedInstances of ``rows`` (whole instance rows), with their metadata and
+def _detail_rows(session, result):
+    """ListedInstances of ``result`` (whole instance rows), with their metadata and
     the last fault of those whose status shows one."""
-    page = [ListedInstance(row) for row in rows]
+    keys = list(result.keys())
+    page = [ListedInstance(keys, row) for row in result.all()]
     by_uuid = {i.uuid: i for i in page}
     if not page:
         return page

@@ -105,7 +105,7 @@ def _sort(req, query):
     for key, direction in zip(keys, dirs):
         if key in schema_queries.SERVER_SORT_IGNORED:
             continue
-        if key in ('host', 'node') and not req.is_admin:
+        if key in ('host', 'node') and not links_mod.is_admin(req):
             raise faults.Forbidden('Only administrators can sort servers by %s' % key)
         pairs.append((key, direction))
     return pairs
@@ -129,7 +129,7 @@ def _list(req, view):
     query = validation.validate_query(mv.select(schema_queries.SERVERS_INDEX,
                                                 req.version), req)
     opts = {k: v[-1] for k, v in query.items() if k not in _PAGING}
-    if not req.is_admin:
+    if not links_mod.is_admin(req):
         allowed = _MEMBER_FILTERS + (_TAG_FILTERS if req.version >= mv.V2_26 else ())
         opts = {k: v for k, v in opts.items() if k in allowed}
     for key in opts:
@@ -158,7 +158,7 @@ def _list(req, view):
     elif 'changes_since' not in filters:
         filters['deleted'] = False
     if opts.get('vm_state') == ['deleted']:
-        if not req.is_admin:
+        if not links_mod.is_admin(req):
             raise faults.Forbidden('Only administrators may list deleted instances')
         filters['deleted'] = True
 
@@ -167,7 +167,7 @@ def _list(req, view):
         all_tenants = (_bool(opts['all_tenants'], True, 'all_tenants')
                        if opts['all_tenants'] else True)
     if all_tenants:
-        if not req.is_admin:
+        if not links_mod.is_admin(req):
             raise faults.Forbidden("Policy doesn't allow os_compute_api:servers:%s:"
                                    "get_all_tenants to be performed."
                                    % ('detail' if detailed else 'index'))
