@@ -182,17 +182,19 @@ class Database:
     def instance_system_metadata_update(self, uuid, values):
         """Set the system metadata keys in ``values``, keeping the others; nothing
         when the instance is gone."""
+        sm = models.InstanceSystemMetadata
         with self.session() as s:
-            inst = s.get(models.Instance, uuid)
-            if inst is None:
+            if s.execute(sa.select(models.Instance.uuid).where(
+                    models.Instance.uuid == uuid)).first() is None:
                 return
-            have = {m.key: m for m in inst.system_metadata_items}
+            have = set(s.scalars(sa.select(sm.key).where(sm.instance_uuid == uuid,
+                                                         sm.key.in_(list(values)))))
             for k, v in values.items():
                 if k in have:
-                    have[k].value = v
+                    s.execute(sa.update(sm).where(sm.instance_uuid == uuid,
+                                                  sm.key == k).values(value=v))
                 else:
-                    inst.system_metadata_items.append(
-                        models.InstanceSystemMetadata(key=k, value=v))
+                    s.execute(sa.insert(sm).values(instance_uuid=uuid, key=k, value=v))
 
     def instance_usage(self, project_id):
         """(instances, cores, ram) used by the project's live instances, counted in
