@@ -5,7 +5,10 @@ the one strict decoder; personality contents are decoded by
 :mod:`inject.api.personality`, which words its 400 with :func:`invalid_input` too.
 """
 
+import re
+
 import jsonschema
+import re2
 
 from inject import encoding
 from inject.api import faults
@@ -88,7 +91,6 @@ def _is_regex(value):
 
 def compile_regex(pattern):
     """``pattern`` compiled by RE2 (linear time, no backtracking), or None."""
-    import re2
     options = re2.Options()
     options.log_errors = False
     try:
@@ -112,7 +114,6 @@ def validate_query(schema, req):
                 % (error.path[0], _short(error.instance), error.message))
         raise faults.BadRequest(error.message)
     if schema.get('additionalProperties', True) is not False:
-        import re
         patterns = [re.compile(p) for p in schema.get('patternProperties', {})]
         params = {k: v for k, v in params.items()
                   if k in schema['properties'] or any(p.match(k) for p in patterns)}

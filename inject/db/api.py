@@ -119,9 +119,9 @@ class Database:
         ``created_at desc`` and ``uuid desc`` as Nova's default and tie-breakers.
         ``match``: column -> predicate on its value that must hold (regular
         expressions, which run in Python with RE2: only that column is selected, rows
-        stream in order and the page stops as soon as it is full). ``marker``: uuid of the last instance
-        of the previous page (any instance the filters' project may see, deleted
-        included), else :class:`MarkerNotFound`.
+        stream in order and the page stops as soon as it is full). ``marker``: uuid
+        of the last instance of the previous page (any instance the filters' project
+        may see, deleted included), else :class:`MarkerNotFound`.
         ``detail``: full rows with metadata and faults (the page only); otherwise
         light rows with ``uuid`` and ``name``.
         """

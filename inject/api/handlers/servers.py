@@ -80,7 +80,7 @@ def _states(statuses):
     return sorted(vm_states), sorted(task_states)
 
 
-def _bool(value, strict, name):
+def _bool(value, strict):
     try:
         return strutils.bool_from_string(value, strict=strict)
     except ValueError as e:
@@ -154,7 +154,7 @@ def _list(req, view):
             raise faults.BadRequest('Invalid filter field: changes-since.')
         filters['changes_since'] = timeutils.normalize_time(since)
     if 'deleted' in opts:
-        filters['deleted'] = _bool(opts['deleted'], False, 'deleted')
+        filters['deleted'] = _bool(opts['deleted'], False)
     elif 'changes_since' not in filters:
         filters['deleted'] = False
     if opts.get('vm_state') == ['deleted']:
@@ -164,7 +164,7 @@ def _list(req, view):
 
     all_tenants = False
     if 'all_tenants' in opts:
-        all_tenants = (_bool(opts['all_tenants'], True, 'all_tenants')
+        all_tenants = (_bool(opts['all_tenants'], True)
                        if opts['all_tenants'] else True)
     if all_tenants:
         if not links_mod.is_admin(req):
