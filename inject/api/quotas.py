@@ -72,39 +72,52 @@ class Quotas:
         return limits
 
     def limits(self, project_id):
-        limits = self.defaults()
-        limits.update(self.db.quota_get(project_id))
-        return limits
+        return self.limits_and_usage(project_id, usage=False)[0]
+
+    def limits_and_usage(self, project_id, usage=True):
+        """(effective limits, usage or None) of the project, read in one transaction."""
+        classes, project, used = self.db.quota_state(project_id, usage=usage)
+        limits = {name: getattr(self.conf.quota, opt) for name, opt in RESOURCES.items()}
+        limits.update(NETWORK_DEFAULTS)
+        limits.update(classes)
+        limits.update(project)
+        if used is not None:
+            used = dict(zip(('instances', 'cores', 'ram'), used))
+        return limits, used
 
     def usage(self, project_id):
         instances, cores, ram = self.db.instance_usage(project_id)
         return {'instances': instances, 'cores': cores, 'ram': ram}
 
-    def check_instances(self, project_id, flavor, min_count=1, max_count=1):
-        """How many servers of ``flavor`` to create: ``max_count`` when the project's
-        instances, cores and ram quotas allow that many, else as many as they allow if
-        that is at least ``min_count``; else 403 in Nova's words
-        (nova.compute.utils.check_num_instances_quota)."""
+    def instance_check(self, project_id, flavor, min_count=1, max_count=1):
+        """The decision :meth:`inject.db.api.Database.instances_create` makes on the
+        usage it counts under the project's lock: how many servers of ``flavor`` to
+        create -- ``max_count`` when the instances, cores and ram quotas allow that
+        many, else as many as they allow if that is at least ``min_count`` -- else 403
+        in Nova's words (nova.compute.utils.check_num_instances_quota)."""
         limits = self.limits(project_id)
-        used = self.usage(project_id)
         each = {'instances': 1, 'cores': flavor['vcpus'], 'ram': flavor['ram']}
-        allowed = max_count
-        for r, n in each.items():
-            if limits[r] >= 0 and n:
-                allowed = min(allowed, max(0, limits[r] - used[r]) // n)
-        if allowed >= min_count:
-            return allowed
-        wanted = {r: max_count * n for r, n in each.items()}
-        over = [r for r in each if limits[r] >= 0 and used[r] + wanted[r] > limits[r]]
-        wanted['instances'] = (str(min_count) if min_count == max_count
-                               else '%d-%d' % (min_count, max_count))
 
-        def listed(values):
-            return ', '.join(str(values[r]) for r in over)
-        raise faults.Forbidden(
-            'Quota exceeded for %s: Requested %s, but already used %s of %s %s'
-            % (', '.join(over), listed(wanted), listed(used), listed(limits),
-               ', '.join(over)))
+        def check(used):
+            allowed = max_count
+            for r, n in each.items():
+                if limits[r] >= 0 and n:
+                    allowed = min(allowed, max(0, limits[r] - used[r]) // n)
+            if allowed >= min_count:
+                return allowed
+            wanted = {r: max_count * n for r, n in each.items()}
+            over = [r for r in each
+                    if limits[r] >= 0 and used[r] + wanted[r] > limits[r]]
+            wanted['instances'] = (str(min_count) if min_count == max_count
+                                   else '%d-%d' % (min_count, max_count))
+
+            def listed(values):
+                return ', '.join(str(values[r]) for r in over)
+            raise faults.Forbidden(
+                'Quota exceeded for %s: Requested %s, but already used %s of %s %s'
+                % (', '.join(over), listed(wanted), listed(used), listed(limits),
+                   ', '.join(over)))
+        return check
 
     def check_metadata(self, project_id, metadata):
         allowed = self.limits(project_id)['metadata_items']

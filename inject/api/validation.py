@@ -5,8 +5,11 @@ the one strict decoder; personality contents are decoded by
 :mod:`inject.api.personality`, which words its 400 with :func:`invalid_input` too.
 """
 
+import re
+
 import jsonschema
 from oslo_utils import uuidutils
+import re2
 
 from inject import encoding
 from inject.api import faults
@@ -78,3 +81,48 @@ def _dig(body, path):
 def _short(value, limit=200):
     text = str(value)
     return text if len(text) <= limit else text[:limit] + '...'
+
+
+# --- query strings --------------------------------------------------------------------
+
+_query_checker = jsonschema.FormatChecker()
+
+
+@_query_checker.checks('regex')
+def _is_regex(value):
+    """Nova's ``regex`` format, with RE2 (what lists match names with): the empty
+    pattern and what RE2 cannot compile are refused."""
+    if not isinstance(value, str):
+        return True
+    return bool(value) and compile_regex(value) is not None
+
+
+def compile_regex(pattern):
+    """``pattern`` compiled by RE2 (linear time, no backtracking), or None."""
+    options = re2.Options()
+    options.log_errors = False
+    try:
+        return re2.compile(pattern, options)
+    except re2.error:
+        return None
+
+
+def validate_query(schema, req):
+    """Check ``req``'s query string against ``schema`` (Nova's query schemas: every
+    parameter a list of its values) and return it as ``{name: [values]}``, without
+    the parameters the schema does not name when it allows others (Nova strips
+    them: they are ignored). Errors are Nova's 400 wording."""
+    params = req.GET.dict_of_lists()
+    validator = jsonschema.Draft4Validator(schema, format_checker=_query_checker)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(params))
+    if error is not None:
+        if error.path:
+            raise faults.BadRequest(
+                'Invalid input for query parameters %s. Value: %s. %s'
+                % (error.path[0], _short(error.instance), error.message))
+        raise faults.BadRequest(error.message)
+    if schema.get('additionalProperties', True) is not False:
+        patterns = [re.compile(p) for p in schema.get('patternProperties', {})]
+        params = {k: v for k, v in params.items()
+                  if k in schema['properties'] or any(p.match(k) for p in patterns)}
+    return params

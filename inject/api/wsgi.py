@@ -90,12 +90,20 @@ class Request(webob.Request):
         self.app.policy.authorize(self.context, rule, project_id)
 
     def can(self, rule, project_id=None):
-        """Whether policy ``rule`` allows the caller on ``project_id``."""
-        return self.app.policy.can(self.context, rule, project_id)
+        """Whether policy ``rule`` allows the caller on ``project_id``; asked of the
+        policy once per request (a list view asks for every server it shows)."""
+        cache = self.environ.setdefault('inject.policy', {})
+        key = (rule, project_id)
+        if key not in cache:
+            cache[key] = self.app.policy.can(self.context, rule, project_id)
+        return cache[key]
 
     @property
     def is_admin(self):
-        return self.app.policy.is_admin(self.context)
+        cache = self.environ.setdefault('inject.policy', {})
+        if 'is_admin' not in cache:
+            cache['is_admin'] = self.app.policy.is_admin(self.context)
+        return cache['is_admin']
 
 
 class Application:

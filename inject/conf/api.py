@@ -21,6 +21,12 @@ api_opts = [
                default=8,
                min=1,
                help='Worker threads of the WSGI server.'),
+    cfg.IntOpt('max_limit',
+               default=1000,
+               min=0,
+               help='Most items one page of a list (servers, flavors) holds; a larger or '
+                    'absent "limit" gets this many, with a "next" link when the page is '
+                    'full (Nova\'s [api]max_limit).'),
     cfg.IntOpt('max_request_body_size',
                default=114688,
                min=1024,

@@ -3,12 +3,26 @@ opens its own short transaction, so handlers and the background spawn threads ne
 share a session."""
 
 import contextlib
+import datetime
 
 import sqlalchemy as sa
 from sqlalchemy import orm
 
 from inject.db import migration
 from inject.db import models
+
+
+def _new_instance(values, metadata, system_metadata):
+    values = dict(values)
+    values.setdefault('vcpus', values['flavor']['vcpus'])
+    values.setdefault('memory_mb', values['flavor']['ram'])
+    inst = models.Instance(**values)
+    inst.metadata_items = [models.InstanceMetadata(key=k, value=v)
+                           for k, v in metadata.items()]
+    inst.system_metadata_items = [models.InstanceSystemMetadata(key=k, value=v)
+                                  for k, v in system_metadata.items()]
+    inst.faults = []
+    return inst
 
 
 class Database:
@@ -37,15 +51,57 @@ class Database:
 
     # Instances
 
-    def instance_create(self, values, metadata, system_metadata):
-        with self.session() as s:
-            inst = models.Instance(**values)
-            inst.metadata_items = [models.InstanceMetadata(key=k, value=v)
-                                   for k, v in metadata.items()]
-            inst.system_metadata_items = [models.InstanceSystemMetadata(key=k, value=v)
-                                          for k, v in system_metadata.items()]
-            s.add(inst)
-        return self.instance_get(values['uuid'])
+    def instance_create(self, values, metadata, system_metadata, quota_check=None):
+        """Insert the instance and return it. With ``quota_check``, counting the
+        project's usage and inserting are one decision (see :meth:`instances_create`):
+        ``quota_check(usage)`` may raise to refuse, ``usage`` being ``{'instances',
+        'cores', 'ram'}`` before this one."""
+        if quota_check is None:
+            with self.session() as s:
+                inst = _new_instance(values, metadata, system_metadata)
+                s.add(inst)
+            return inst
+
+        def one(usage):
+            quota_check(usage)
+            return 1
+        return self.instances_create(values['project_id'], one,
+                                     lambda count: [(values, metadata, system_metadata)])[0]
+
+    def instances_create(self, project_id, quota_check, rows_for):
+        """Insert the instances a quota decision allows; return them in order.
+
+        Counting the project's usage and inserting are one decision: the project is
+        locked for the transaction (PostgreSQL: an advisory lock on the project;
+        SQLite: BEGIN IMMEDIATE, the database's write lock). ``quota_check(usage)``
+        returns how many to create (or raises to refuse); ``rows_for(count)`` gives
+        their ``(values, metadata, system_metadata)``.
+        """
+        with self.project_locked(project_id) as s:
+            instances, cores, ram = _usage(s, project_id)
+            count = quota_check({'instances': instances, 'cores': cores, 'ram': ram})
+            insts = [_new_instance(*row) for row in rows_for(count)]
+            s.add_all(insts)
+        return insts
+
+    @contextlib.contextmanager
+    def project_locked(self, project_id):
+        """A session whose transaction holds the project's lock until it commits
+        (on leaving the block; an exception rolls back)."""
+        with self.engine.connect() as conn:
+            dialect = self.engine.dialect.name
+            if dialect == 'sqlite':
+                conn.exec_driver_sql('BEGIN IMMEDIATE')
+            elif dialect == 'postgresql':
+                conn.execute(sa.text('SELECT pg_advisory_xact_lock(hashtext(:p))'),
+                             {'p': 'inject-project:%s' % project_id})
+            session = orm.Session(bind=conn, expire_on_commit=False)
+            try:
+                yield session
+                session.flush()
+                conn.commit()
+            finally:
+                session.close()
 
     def instance_get(self, uuid, project_id=None):
         """The instance, or None when it does not exist (or is deleted)."""
@@ -57,18 +113,69 @@ class Database:
             return s.scalars(q).one_or_none()
 
     def instance_list(self, project_id=None, limit=None, marker=None):
-        with self.session() as s:
-            q = sa.select(models.Instance).where(models.Instance.deleted.is_(False))
-            if project_id is not None:
-                q = q.where(models.Instance.project_id == project_id)
-            q = q.order_by(models.Instance.created_at.desc(), models.Instance.uuid.desc())
-            items = list(s.scalars(q))
-        if marker is not None:
-            uuids = [i.uuid for i in items]
-            if marker not in uuids:
-                return None
-            items = items[uuids.index(marker) + 1:]
-        return items[:limit] if limit is not None else items
+        """Live instances, newest first, paged in SQL; None when ``marker`` is not
+        one of them."""
+        filters = {'deleted': False}
+        if project_id is not None:
+            filters['project_id'] = project_id
+        try:
+            return self.instance_page(filters, limit=limit, marker=marker, detail=True)
+        except MarkerNotFound:
+            return None
+
+    def instance_page(self, filters, limit=None, marker=None, sort=(), match=None,
+                      detail=False):
+        """One page of instances, filtered, sorted and paged in SQL.
+
+        ``filters``: column -> value (a list or tuple means "one of"; None means IS
+        NULL); ``'deleted'`` True/False (absent: both); ``'flavor_id'`` the flavor's id;
+        ``'changes_since'``/``'changes_before'`` bounds on ``updated_at``.
+        ``sort``: ``[(key, 'asc'|'desc')]`` over :data:`SORT_KEYS`, then
+        ``created_at desc`` and ``uuid desc`` as Nova's default and tie-breakers.
+        ``match``: column -> predicate on its value that must hold (regular
+        expressions, which run in Python with RE2: only that column is selected, rows
+        stream in order and the page stops as soon as it is full). ``marker``: uuid
+        of the last instance of the previous page (any instance the filters' project
+        may see, deleted included), else :class:`MarkerNotFound`.
+        ``detail``: full rows with metadata and faults (the page only); otherwise
+        light rows with ``uuid`` and ``name``.
+        """
+        I = models.Instance
+        order = _order(sort)
+        conditions = _conditions(filters)
+        with self.engine.connect() as s:     # reads only: Core rows, no ORM session
+            if marker is not None:
+                mq = sa.select(*[expr for expr, _ in order]).where(I.uuid == marker)
+                if 'project_id' in filters:
+                    mq = mq.where(_match(I.project_id, filters['project_id']))
+                row = s.execute(mq).first()
+                if row is None:
+                    raise MarkerNotFound(marker)
+                conditions.append(_after(order, row))
+            ordering = [expr.asc() if d == 'asc' else expr.desc() for expr, d in order]
+            if match:
+                uuids = []
+                if limit != 0:
+                    cols = [I.uuid] + [getattr(I, c) for c in match]
+                    q = sa.select(*cols).where(*conditions).order_by(*ordering)
+                    for row in s.execute(q.execution_options(yield_per=500)):
+                        if all(check(row[i + 1])
+                               for i, check in enumerate(match.values())):
+                            uuids.append(row[0])
+                            if limit is not None and len(uuids) >= limit:
+                                break
+                if not uuids:
+                    return []
+                conditions, limit = [I.uuid.in_(uuids)], None
+            if limit == 0:
+                return []
+            q = sa.select(*(_I_COLUMNS if detail else (I.uuid, I.name)))
+            q = q.where(*conditions).order_by(*ordering)
+            if limit is not None:
+                q = q.limit(limit)
+            if detail:
+                return _detail_rows(s, s.execute(q))
+            return [LightInstance(uuid, name) for uuid, name in s.execute(q)]
 
     def instance_update(self, uuid, metadata=None, **values):
         with self.session() as s:
@@ -79,7 +186,8 @@ class Database:
                 inst.metadata_items = [models.InstanceMetadata(key=k, value=v)
                                        for k, v in metadata.items()]
             inst.updated_at = models.utcnow()
-        return self.instance_get(uuid)
+            s.flush()
+            return None if inst.deleted else inst
 
     def instance_delete(self, uuid):
         """Mark the instance deleted (its rows stay, as Nova's soft delete)."""
@@ -89,17 +197,19 @@ class Database:
     def instance_system_metadata_update(self, uuid, values):
         """Set the system metadata keys in ``values``, keeping the others; nothing
         when the instance is gone."""
+        sm = models.InstanceSystemMetadata
         with self.session() as s:
-            inst = s.get(models.Instance, uuid)
-            if inst is None:
+            if s.execute(sa.select(models.Instance.uuid).where(
+                    models.Instance.uuid == uuid)).first() is None:
                 return
-            have = {m.key: m for m in inst.system_metadata_items}
+            have = set(s.scalars(sa.select(sm.key).where(sm.instance_uuid == uuid,
+                                                         sm.key.in_(list(values)))))
             for k, v in values.items():
                 if k in have:
-                    have[k].value = v
+                    s.execute(sa.update(sm).where(sm.instance_uuid == uuid,
+                                                  sm.key == k).values(value=v))
                 else:
-                    inst.system_metadata_items.append(
-                        models.InstanceSystemMetadata(key=k, value=v))
+                    s.execute(sa.insert(sm).values(instance_uuid=uuid, key=k, value=v))
 
     def instance_metadata_update(self, uuid, values, replace=False):
         """Set the metadata keys in ``values`` (``replace``: and drop every other key)
@@ -135,13 +245,10 @@ class Database:
             return True
 
     def instance_usage(self, project_id):
-        """(instances, cores, ram) used by the project's live instances."""
-        with self.session() as s:
-            rows = s.scalars(sa.select(models.Instance).where(
-                models.Instance.project_id == project_id,
-                models.Instance.deleted.is_(False))).all()
-            return (len(rows), sum(r.flavor['vcpus'] for r in rows),
-                    sum(r.flavor['ram'] for r in rows))
+        """(instances, cores, ram) used by the project's live instances, counted in
+        SQL."""
+        with self.engine.connect() as s:
+            return _usage(s, project_id)
 
     def fault_add(self, uuid, code, message, details=None):
         with self.session() as s:
@@ -178,6 +285,19 @@ class Database:
         """``{resource: limit}`` set for the project."""
         return _limits(self, models.Quota, 'project_id', project_id)
 
+    def quota_state(self, project_id, class_name='default', usage=True):
+        """``(class limits, project limits, usage or None)`` read in one transaction:
+        the ``{resource: limit}`` rows of the quota class and of the project, and
+        the project's ``(instances, cores, ram)`` counted in SQL."""
+        with self.engine.connect() as s:
+            classes = dict(s.execute(sa.select(
+                models.QuotaClass.resource, models.QuotaClass.hard_limit).where(
+                    models.QuotaClass.class_name == class_name)).all())
+            project = dict(s.execute(sa.select(
+                models.Quota.resource, models.Quota.hard_limit).where(
+                    models.Quota.project_id == project_id)).all())
+            return classes, project, _usage(s, project_id) if usage else None
+
     def quota_set(self, project_id, limits):
         _upsert(self, models.Quota, 'project_id', project_id, limits)
 
@@ -191,6 +311,161 @@ class Database:
 
     def quota_class_set(self, class_name, limits):
         _upsert(self, models.QuotaClass, 'class_name', class_name, limits)
+
+
+class MarkerNotFound(Exception):
+    """The marker of a page is not an instance the caller may list."""
+
+
+class LightInstance:
+    """What a list entry needs of an instance."""
+    __slots__ = ('uuid', 'name')
+
+    def __init__(self, uuid, name):
+        self.uuid = uuid
+        self.name = name
+
+
+class Item:
+    """A metadata item or a fault of a listed instance."""
+
+    def __init__(self, **values):
+        self.__dict__.update(values)
+
+
+class ListedInstance:
+    """An instance of a detailed list: its columns, ``metadata_items``, the system
+    metadata a view shows (``LISTED_SYSTEM_METADATA``) and ``faults`` (the last one,
+    when its state shows a fault), loaded with four queries for the whole page and no
+    ORM objects."""
+
+    def __init__(self, keys, row):
+        self.__dict__.update(zip(keys, row))
+        self.metadata_items = []
+        self.system_metadata_items = []
+        self.faults = []
+
+
+# The system metadata server views read (a multi-create's reservation and index).
+LISTED_SYSTEM_METADATA = ('reservation_id', 'launch_index')
+
+
+_I = models.Instance
+_I_COLUMNS = tuple(_I.__table__.columns)
+_M = models.InstanceMetadata
+_S = models.InstanceSystemMetadata
+_F = models.InstanceFault
+
+
+def _detail_rows(session, result):
+    """ListedInstances of ``result`` (whole instance rows), with their metadata and
+    the last fault of those whose status shows one."""
+    keys = list(result.keys())
+    page = [ListedInstance(keys, row) for row in result.all()]
+    by_uuid = {i.uuid: i for i in page}
+    if not page:
+        return page
+    for uuid, key, value in session.execute(
+            sa.select(_M.instance_uuid, _M.key, _M.value).where(
+                _M.instance_uuid.in_(list(by_uuid))).order_by(_M.id)):
+        by_uuid[uuid].metadata_items.append(Item(key=key, value=value))
+    for uuid, key, value in session.execute(
+            sa.select(_S.instance_uuid, _S.key, _S.value).where(
+                _S.instance_uuid.in_(list(by_uuid)),
+                _S.key.in_(LISTED_SYSTEM_METADATA))):
+        by_uuid[uuid].system_metadata_items.append(Item(key=key, value=value))
+    faulted = [i.uuid for i in page if i.vm_state in ('error', 'deleted')]
+    if faulted:
+        last = sa.select(sa.func.max(_F.id)).where(
+            _F.instance_uuid.in_(faulted)).group_by(_F.instance_uuid)
+        for f in session.execute(sa.select(_F.__table__).where(_F.id.in_(last))):
+            by_uuid[f.instance_uuid].faults.append(Item(**f._mapping))
+    return page
+
+
+_EPOCH = datetime.datetime(1, 1, 1)
+# Sort keys (Nova's names) -> the expression sorted on; nullable columns are
+# coalesced so that keyset paging compares values, never NULLs.
+SORT_KEYS = {
+    'access_ip_v4': sa.func.coalesce(_I.access_ip_v4, ''),
+    'access_ip_v6': sa.func.coalesce(_I.access_ip_v6, ''),
+    'auto_disk_config': _I.disk_config,
+    'availability_zone': _I.availability_zone,
+    'config_drive': _I.config_drive,
+    'created_at': _I.created_at,
+    'display_description': sa.func.coalesce(_I.description, ''),
+    'display_name': _I.name,
+    'host': sa.func.coalesce(_I.host, ''),
+    'hostname': _I.name,
+    'image_ref': _I.image_ref,
+    'key_name': sa.func.coalesce(_I.key_name, ''),
+    'launched_at': sa.func.coalesce(_I.launched_at, _EPOCH),
+    'node': sa.func.coalesce(_I.host, ''),
+    'power_state': _I.power_state,
+    'project_id': _I.project_id,
+    'task_state': sa.func.coalesce(_I.task_state, ''),
+    'terminated_at': sa.func.coalesce(_I.terminated_at, _EPOCH),
+    'updated_at': _I.updated_at,
+    'user_id': _I.user_id,
+    'uuid': _I.uuid,
+    'vm_state': _I.vm_state,
+    'locked': _I.locked,
+}
+
+
+def _order(sort):
+    """``[(expression, dir)]``: the requested keys, then Nova's default and the uuid
+    as tie-breakers, each key once."""
+    seen, order = set(), []
+    for key, direction in list(sort) + [('created_at', 'desc'), ('uuid', 'desc')]:
+        if key in SORT_KEYS and key not in seen:
+            seen.add(key)
+            order.append((SORT_KEYS[key], direction))
+    return order
+
+
+def _after(order, values):
+    """Rows after the marker's ``values`` in ``order`` (keyset paging)."""
+    alternatives = []
+    for i, (expr, direction) in enumerate(order):
+        equal = [order[j][0] == values[j] for j in range(i)]
+        beyond = expr > values[i] if direction == 'asc' else expr < values[i]
+        alternatives.append(sa.and_(*equal, beyond))
+    return sa.or_(*alternatives)
+
+
+def _match(column, value):
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return column.in_(list(value))
+    if value is None:
+        return column.is_(None)
+    return column == value
+
+
+def _conditions(filters):
+    conditions = []
+    for key, value in filters.items():
+        if key == 'deleted':
+            conditions.append(_I.deleted.is_(bool(value)))
+        elif key == 'flavor_id':
+            conditions.append(_I.flavor['id'].as_string() == str(value))
+        elif key == 'changes_since':
+            conditions.append(_I.updated_at >= value)
+        elif key == 'changes_before':
+            conditions.append(_I.updated_at <= value)
+        else:
+            conditions.append(_match(getattr(_I, key), value))
+    return conditions
+
+
+def _usage(session, project_id):
+    """(instances, cores, ram) of the project's live instances, in one query."""
+    row = session.execute(sa.select(
+        sa.func.count(),
+        sa.func.coalesce(sa.func.sum(_I.vcpus), 0),
+        sa.func.coalesce(sa.func.sum(_I.memory_mb), 0)).where(
+            _I.project_id == project_id, _I.deleted.is_(False))).one()
+    return int(row[0]), int(row[1]), int(row[2])
 
 
 def _limits(db, model, owner_column, owner):
@@ -217,4 +492,7 @@ def _sqlite_pragmas(dbapi_connection, _record):
     cursor = dbapi_connection.cursor()
     cursor.execute('PRAGMA foreign_keys=ON')
     cursor.execute('PRAGMA journal_mode=WAL')
+    # In WAL mode NORMAL keeps the database consistent; a power loss may lose the
+    # last transactions, not corrupt (the fsync per commit is what it saves).
+    cursor.execute('PRAGMA synchronous=NORMAL')
     cursor.close()

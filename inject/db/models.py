@@ -16,6 +16,12 @@ class Base(orm.DeclarativeBase):
 
 class Instance(Base):
     __tablename__ = 'instances'
+    # A project's live servers in list order: lists page through it; and their
+    # usage, which quota checks sum from the index alone.
+    __table_args__ = (sa.Index('ix_instances_project_list', 'project_id', 'deleted',
+                               'created_at', 'uuid'),
+                      sa.Index('ix_instances_project_usage', 'project_id', 'deleted',
+                               'vcpus', 'memory_mb'))
     uuid = sa.Column(sa.String(36), primary_key=True)
     project_id = sa.Column(sa.String(255), nullable=False, index=True)
     user_id = sa.Column(sa.String(255), nullable=False)
@@ -26,6 +32,9 @@ class Instance(Base):
     power_state = sa.Column(sa.Integer, nullable=False, default=0)
     image_ref = sa.Column(sa.String(255), nullable=False)
     flavor = sa.Column(sa.JSON, nullable=False)
+    # The flavor's vcpus and ram (MiB), copied out of it for quota usage.
+    vcpus = sa.Column(sa.Integer, nullable=False, server_default='0')
+    memory_mb = sa.Column(sa.Integer, nullable=False, server_default='0')
     user_data = sa.Column(sa.Text)
     key_name = sa.Column(sa.String(255))
     access_ip_v4 = sa.Column(sa.String(39))

@@ -42,7 +42,7 @@ def test_request_ids_on_every_response(api, monkeypatch):
 
     def broken(*args, **kwargs):
         raise RuntimeError('database gone')
-    monkeypatch.setattr(api.app.db, 'instance_list', broken)
+    monkeypatch.setattr(api.app.db, 'instance_page', broken)
     responses.append(api.request('GET', '/v2.1/servers', status=500))
     ids = [_request_id(r) for r in responses]
     assert len(set(ids)) == len(ids)                                 # one per request

@@ -12,8 +12,7 @@ def index(req):
     if 'tenant_id' in req.GET:
         project = req.GET['tenant_id']
         req.authorize('os_compute_api:limits:other_project', project)
-    limits = req.app.quotas.limits(project)
-    used = req.app.quotas.usage(project)
+    limits, used = req.app.quotas.limits_and_usage(project)
     absolute = {
         'maxServerMeta': limits['metadata_items'],
         'maxTotalCores': limits['cores'],

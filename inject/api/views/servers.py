@@ -7,6 +7,7 @@ import hashlib
 import re
 
 from inject.api import microversion as mv
+from inject.api.views import links
 from inject.api.views import times
 
 _STATUS = {'building': 'BUILD', 'active': 'ACTIVE', 'error': 'ERROR',
@@ -27,20 +28,20 @@ def _flavor(req, inst):
         return {'original_name': f['name'], 'disk': f['disk'], 'ephemeral': f['ephemeral'],
                 'ram': f['ram'], 'swap': f['swap'], 'vcpus': f['vcpus'],
                 'extra_specs': dict(f.get('extra_specs') or {})}
-    _, bookmark = req.link_prefix()
+    _, bookmark = links.prefixes(req)
     return {'id': f['id'], 'links': [{'rel': 'bookmark',
                                       'href': '%s/flavors/%s' % (bookmark, f['id'])}]}
 
 
 def basic(req, inst):
     """A list entry of ``GET /servers``."""
-    return {'id': inst.uuid, 'name': inst.name, 'links': req.links('servers', inst.uuid)}
+    return {'id': inst.uuid, 'name': inst.name, 'links': links.resource(req, 'servers', inst.uuid)}
 
 
 def common(req, inst):
     """The keys of Nova's server view that every full server body has."""
     state = status(inst)
-    _, bookmark = req.link_prefix()
+    _, bookmark = links.prefixes(req)
     host_id = (hashlib.sha224((inst.project_id + inst.host).encode()).hexdigest()
                if inst.host else '')
     body = {
@@ -55,7 +56,7 @@ def common(req, inst):
         'updated': times.isotime(inst.updated_at),
         'addresses': {},
         'accessIPv4': inst.access_ip_v4 or '', 'accessIPv6': inst.access_ip_v6 or '',
-        'links': req.links('servers', inst.uuid),
+        'links': links.resource(req, 'servers', inst.uuid),
         'OS-DCF:diskConfig': inst.disk_config,
     }
     if state in _PROGRESS:
@@ -131,7 +132,7 @@ def _hostname(inst):
 
 def created(req, inst, admin_pass):
     """The body of the 202 to ``POST /servers``."""
-    return {'id': inst.uuid, 'links': req.links('servers', inst.uuid),
+    return {'id': inst.uuid, 'links': links.resource(req, 'servers', inst.uuid),
             'OS-DCF:diskConfig': inst.disk_config,
             'security_groups': [{'name': 'default'}], 'adminPass': admin_pass}
 
