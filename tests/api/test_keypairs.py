@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from inject.api import policy
 from inject.metadata import instance as instance_mod
 from tests.api import contract
 from tests.api.support import ADMIN
@@ -223,6 +224,22 @@ def test_user_id_query_for_admins_from_2_10(api):
     api.request('DELETE', URL + '/given?user_id=bob', version='2.10', headers=ADMIN_USER,
                 status=204)
     api.request('GET', URL + '/given', headers=BOB, status=404)
+
+
+def test_rules_are_novas_owner_or_admin():
+    rules = {r.name: r for r in policy.list_rules()}
+    for op in ('index', 'create', 'show', 'delete'):
+        rule = rules['os_compute_api:os-keypairs:%s' % op]
+        assert rule.check_str == '(rule:context_is_admin) or user_id:%(user_id)s'
+        assert rule.scope_types == ['project']
+
+
+def test_a_reader_manages_its_own_key_pairs(api):
+    """Nova's defaults check the owner, not a role: a reader's key pairs are its own."""
+    reader = {'X-User-Id': 'carol', 'X-Roles': 'reader'}
+    _create(api, headers=reader, status=200)
+    api.request('GET', URL + '/k1', headers=reader, status=200)
+    api.request('DELETE', URL + '/k1', headers=reader, status=202)
 
 
 def test_key_pairs_quota_per_user(api):
