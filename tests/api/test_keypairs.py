@@ -5,7 +5,7 @@ pagination from 2.35; ``key_name`` on server create and rebuild (2.54), the key 
 injection request and in the metadata."""
 
 import base64
-import hashlib
+import json
 import subprocess
 
 import pytest
@@ -395,3 +395,17 @@ def test_rebuild_key_name_errors(api):
     resp = _rebuild(api, sid, version='2.53', key_name='one', status=400)
     assert 'key_name' in _message(resp)
     assert _server(api, sid)['key_name'] == 'one'
+
+
+def test_key_on_a_host_without_injection_is_not_a_failure(api_disabled):
+    """The real core with injection disabled: the key is reported not injected (it
+    reaches the guest through the metadata), and the server is ACTIVE."""
+    api = api_disabled
+    _create(api, name='k', public_key=_ed25519(), status=200)
+    sid = api.create(key_name='k', headers=ALICE).json['server']['id']
+    server = _server(api, sid)
+    assert server['status'] == 'ACTIVE', server.get('fault')
+    inst = api.app.db.instance_get(sid)
+    report = {m.key: m.value for m in inst.system_metadata_items}['inject_report']
+    items = [i for i in json.loads(report)['items'] if i['kind'] == 'key']
+    assert len(items) == 1 and items[0]['status'] != 'injected', report
