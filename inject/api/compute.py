@@ -46,8 +46,9 @@ class BuildRequest:
     """What a build needs besides the database row; file contents stay in memory."""
 
     def __init__(self, image, files=(), admin_password=None, metadata=None,
-                 action_id=None, request_id=None):
+                 action_id=None, request_id=None, key=None):
         self.image = image
+        self.key = key            # the server's SSH public key line, or None
         self.files = list(files)
         self.admin_password = admin_password
         self.metadata = metadata or {}
@@ -193,12 +194,13 @@ class Compute:
             return message
         sysmeta = {'image_base_image_ref': build.image.id,
                    'injected_files': ','.join(p for p, _ in build.files)}
-        if build.files or build.metadata or build.admin_password:
+        if build.files or build.metadata or build.admin_password or build.key:
             try:
                 req = request_mod.InjectionRequest(
                     image_mod.DiskImage(disk, 'qcow2'), files=build.files,
                     metadata=build.metadata or None,
-                    admin_password=build.admin_password, request_id=build.request_id)
+                    admin_password=build.admin_password, request_id=build.request_id,
+                    key=build.key)
                 inst = self.db.instance_get(uuid)
                 build.ready()
                 report = inject_disk(self.conf, req, instance_id=uuid,

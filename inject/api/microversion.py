@@ -24,7 +24,7 @@ VARY = '%s, %s' % (STANDARD_HEADER, LEGACY_HEADER)
 
 VERSIONS = [
     '2.1',   # the v2.1 API as Nova released it in Kilo
-    '2.2',   # keypair types (keypairs are not served here)
+    '2.2',   # keypair "type" (ssh, x509); create answers 201, delete 204
     '2.3',   # admin-only extended server attributes (not shown: no hypervisor details)
     '2.4',   # volume attachment flags (not served)
     '2.5',   # ip6 filter for admins (not served)
@@ -32,7 +32,7 @@ VERSIONS = [
     '2.7',   # flavor access checks (no private flavors here)
     '2.8',   # mks consoles (not served)
     '2.9',   # servers show "locked"
-    '2.10',  # keypairs per user (not served)
+    '2.10',  # keypairs of another user for admins (user_id)
     '2.11',  # service forced_down (not served)
     '2.12',  # VIF net_id (not served)
     '2.13',  # server group project/user ids (not served)
@@ -57,7 +57,7 @@ VERSIONS = [
     '2.32',  # device tags on create networks and block devices (accepted, ignored)
     '2.33',  # hypervisor pagination (not served)
     '2.34',  # async live-migration checks (not served)
-    '2.35',  # keypair pagination (not served)
+    '2.35',  # keypair list pagination (limit, marker, keypairs_links)
     '2.36',  # proxy APIs deprecated: /images answers 404; network quotas and limits gone
     '2.37',  # "networks" required on create ("auto" or "none" or a list)
     '2.38',  # server list status filter validated (not served)
@@ -76,7 +76,7 @@ VERSIONS = [
     '2.51',  # instance action events shown to their owner (volume-extended: not served)
     '2.52',  # "tags" on create
     '2.53',  # service and hypervisor uuids (not served)
-    '2.54',  # rebuild accepts "key_name" (only null here: no keypairs) and returns it
+    '2.54',  # rebuild accepts "key_name" (null unsets the key) and returns it
     '2.55',  # flavor "description"
     '2.56',  # cold migrate target host (not served); last version with personality
     '2.57',  # personality removed from create and rebuild (400); rebuild takes
@@ -143,8 +143,11 @@ def _listed(text):
 
 # The versions that change something here (VERSIONS says what), and the last version
 # before some of them, for the upper ends of ranges in tables.
+V2_1 = _listed('2.1')
+V2_2 = _listed('2.2')
 V2_3 = _listed('2.3')
 V2_9 = _listed('2.9')
+V2_10 = _listed('2.10')
 V2_16 = _listed('2.16')
 V2_18 = _listed('2.18')
 V2_19 = _listed('2.19')

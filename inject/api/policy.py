@@ -176,8 +176,23 @@ LIMIT_RULES = [
           'Checked after os_compute_api:limits.', ('GET', '/limits')),
 ]
 
+KEYPAIRS = 'os_compute_api:os-keypairs:%s'
+# Key pairs belong to users, not projects: the owner or an administrator.
+_KEYPAIR_OWNER_OR_ADMIN = '(' + ADMIN + ') or user_id:%(user_id)s'
+_KEYPAIR = '/os-keypairs/{keypair_name}'
+KEYPAIR_RULES = [
+    _rule(KEYPAIRS % 'index', _KEYPAIR_OWNER_OR_ADMIN, 'List all keypairs',
+          ('GET', '/os-keypairs')),
+    _rule(KEYPAIRS % 'create', _KEYPAIR_OWNER_OR_ADMIN, 'Create a keypair',
+          ('POST', '/os-keypairs')),
+    _rule(KEYPAIRS % 'delete', _KEYPAIR_OWNER_OR_ADMIN, 'Delete a keypair',
+          ('DELETE', _KEYPAIR)),
+    _rule(KEYPAIRS % 'show', _KEYPAIR_OWNER_OR_ADMIN, 'Show details of a keypair',
+          ('GET', _KEYPAIR)),
+]
+
 RULES = (BASE_RULES + SERVER_RULES + METADATA_RULES + ACTION_RULES + QUOTA_RULES
-         + LIMIT_RULES)
+         + LIMIT_RULES + KEYPAIR_RULES)
 
 
 def list_rules():
@@ -194,17 +209,19 @@ class Enforcer:
         self._enforcer.register_defaults(RULES)
         self._enforcer.load_rules()     # a broken policy file stops the start
 
-    def can(self, context, rule, project_id=None):
+    def can(self, context, rule, project_id=None, user_id=None):
         """Whether ``context`` may apply ``rule`` to ``project_id`` (the caller's own
-        project when None). A token of the wrong scope may not."""
+        project when None) and ``user_id`` (the owner of a key pair; the caller when
+        None). A token of the wrong scope may not."""
         target = {'project_id': context.project_id if project_id is None else project_id,
-                  'user_id': context.user_id}
+                  'user_id': context.user_id if user_id is None else user_id}
         return bool(self._enforcer.authorize(rule, target, context, do_raise=False))
 
     def is_admin(self, context):
         return self.can(context, 'context_is_admin')
 
-    def authorize(self, context, rule, project_id=None):
-        """Raise a 403 Fault unless ``context`` may apply ``rule`` to ``project_id``."""
-        if not self.can(context, rule, project_id):
+    def authorize(self, context, rule, project_id=None, user_id=None):
+        """Raise a 403 Fault unless ``context`` may apply ``rule`` to ``project_id``
+        (and ``user_id``)."""
+        if not self.can(context, rule, project_id, user_id):
             raise faults.Forbidden("Policy doesn't allow %s to be performed." % rule)

@@ -8,6 +8,7 @@ from inject.api import faults
 from inject.api.handlers import flavors
 from inject.api.handlers import images
 from inject.api.handlers import instance_actions
+from inject.api.handlers import keypairs
 from inject.api.handlers import limits
 from inject.api.handlers import quota_classes
 from inject.api.handlers import quota_sets
@@ -17,7 +18,7 @@ from inject.api.handlers import servers
 PREFIXES = ('v2.1', 'v2')
 # First path segments after the prefix that are collections, not project ids.
 COLLECTIONS = {'servers', 'flavors', 'images', 'limits', 'os-quota-sets',
-               'os-quota-class-sets', 'v2'}
+               'os-quota-class-sets', 'os-keypairs', 'v2'}
 
 ROUTES = [
     ('GET', 'servers', servers.index),
@@ -51,6 +52,10 @@ ROUTES = [
     ('DELETE', 'os-quota-sets/{id}', quota_sets.delete),
     ('GET', 'os-quota-class-sets/{id}', quota_classes.show),
     ('PUT', 'os-quota-class-sets/{id}', quota_classes.update),
+    ('GET', 'os-keypairs', keypairs.index),
+    ('POST', 'os-keypairs', keypairs.create),
+    ('GET', 'os-keypairs/{id}', keypairs.show),
+    ('DELETE', 'os-keypairs/{id}', keypairs.delete),
 ]
 
 

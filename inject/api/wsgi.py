@@ -84,10 +84,10 @@ class Request(webob.Request):
         return [{'rel': 'self', 'href': '%s/%s/%s' % (own, collection, ident)},
                 {'rel': 'bookmark', 'href': '%s/%s/%s' % (bookmark, collection, ident)}]
 
-    def authorize(self, rule, project_id=None):
+    def authorize(self, rule, project_id=None, user_id=None):
         """403 unless policy ``rule`` allows the caller on ``project_id`` (default:
-        the caller's own project)."""
-        self.app.policy.authorize(self.context, rule, project_id)
+        the caller's own project) and ``user_id`` (default: the caller)."""
+        self.app.policy.authorize(self.context, rule, project_id, user_id)
 
     def can(self, rule, project_id=None):
         """Whether policy ``rule`` allows the caller on ``project_id``; asked of the

@@ -37,6 +37,10 @@ class Instance(Base):
     memory_mb = sa.Column(sa.Integer, nullable=False, server_default='0')
     user_data = sa.Column(sa.Text)
     key_name = sa.Column(sa.String(255))
+    # The key pair's public key and type as they were at create or rebuild (Nova's
+    # instance key_data and keypairs): the guest keeps it if the key pair is deleted.
+    key_data = sa.Column(sa.Text)
+    key_type = sa.Column(sa.String(4))
     access_ip_v4 = sa.Column(sa.String(39))
     access_ip_v6 = sa.Column(sa.String(39))
     disk_config = sa.Column(sa.String(16), nullable=False, default='MANUAL')
@@ -122,3 +126,16 @@ class QuotaClass(Base):
     class_name = sa.Column(sa.String(255), nullable=False)
     resource = sa.Column(sa.String(255), nullable=False)
     hard_limit = sa.Column(sa.Integer, nullable=False)
+
+
+class KeyPair(Base):
+    """A user's key pair (os-keypairs): names are unique per user."""
+    __tablename__ = 'key_pairs'
+    __table_args__ = (sa.UniqueConstraint('user_id', 'name'),)
+    id = sa.Column(sa.Integer, primary_key=True, autoincrement=True)
+    user_id = sa.Column(sa.String(255), nullable=False)
+    name = sa.Column(sa.String(255), nullable=False)
+    type = sa.Column(sa.String(4), nullable=False, default='ssh')
+    fingerprint = sa.Column(sa.String(255), nullable=False)
+    public_key = sa.Column(sa.Text, nullable=False)
+    created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)

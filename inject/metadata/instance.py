@@ -55,6 +55,16 @@ def _keypair_fields(kp):
     return get('name'), get('type', 'ssh') or 'ssh', get('public_key')
 
 
+def _stored_keypair(instance):
+    """The key pair a server record keeps, as a one-item list (or none)."""
+    name = getattr(instance, 'key_name', None)
+    data = getattr(instance, 'key_data', None)
+    if not name or not data:
+        return []
+    return [{'name': name, 'type': getattr(instance, 'key_type', None) or 'ssh',
+             'public_key': data}]
+
+
 @dataclasses.dataclass
 class InstanceInfo:
     """Everything the metadata tree of one server is made of."""
@@ -142,13 +152,16 @@ class InstanceInfo:
     # --- from a server record -------------------------------------------------------
 
     @classmethod
-    def from_db(cls, instance, *, files=(), keypairs=(), admin_pass=None,
+    def from_db(cls, instance, *, files=(), keypairs=None, admin_pass=None,
                 network_data=None):
         """Map a server record (``inject.db.models.Instance``) to an InstanceInfo.
 
         ``files`` are the personality files ``[(path, bytes)]`` (not stored in the
         database, as in Nova); ``keypairs`` the server's key pairs (objects or dicts
-        with ``name``, ``type``, ``public_key``; Nova exposes the first only).
+        with ``name``, ``type``, ``public_key``; Nova exposes the first only); when
+        None, the key the server record keeps (``key_name``, ``key_data``,
+        ``key_type``: the key pair as it was at create or rebuild, as Nova's
+        instance.keypairs, which outlives the key pair's deletion).
         ``boot_roles`` comes from system metadata ``boot_roles`` and the metadata
         service password from ``password_0..3``; both are empty when absent.
         """
@@ -181,6 +194,8 @@ class InstanceInfo:
             flavor_name=flavor.get('name', ''),
             stored_user_data=instance.user_data,
         )
+        if keypairs is None:
+            keypairs = _stored_keypair(instance)
         for kp in list(keypairs)[:1]:
             name, key_type, public_key = _keypair_fields(kp)
             info.public_keys[name] = public_key

@@ -196,7 +196,10 @@ class MetadataApp:
         return info
 
     def _keypairs(self, inst):
-        """The server's key pair, when the database keeps key pairs."""
+        """The server's key pair: the one its record keeps (None: from_db reads it),
+        else the user's key pair of that name, when the database keeps key pairs."""
+        if getattr(inst, 'key_data', None):
+            return None
         get = getattr(self.db, 'key_pair_get', None)
         if get is None or not getattr(inst, 'key_name', None):
             return ()

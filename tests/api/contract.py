@@ -7,6 +7,7 @@ from tempest.lib.common import api_version_request
 from tempest.lib.common import rest_client
 from tempest.lib.services.compute import flavors_client
 from tempest.lib.services.compute import images_client
+from tempest.lib.services.compute import keypairs_client
 from tempest.lib.services.compute import limits_client
 from tempest.lib.services.compute import quota_classes_client
 from tempest.lib.services.compute import quotas_client
@@ -17,6 +18,7 @@ CLIENTS = {
     'servers': servers_client.ServersClient,
     'flavors': flavors_client.FlavorsClient,
     'images': images_client.ImagesClient,
+    'keypairs': keypairs_client.KeyPairsClient,
     'limits': limits_client.LimitsClient,
     'quotas': quotas_client.QuotasClient,
     'quota_classes': quota_classes_client.QuotaClassesClient,

@@ -83,13 +83,14 @@ class Api:
             assert resp.status_int == status, resp.text
         return resp
 
-    def create(self, version='2.1', status=202, wait=True, **server):
+    def create(self, version='2.1', status=202, wait=True, headers=None, **server):
         server.setdefault('name', 'vm')
         server.setdefault('imageRef', self.image_id)
         server.setdefault('flavorRef', '1')
         if version not in ('2.1',) and _ge(version, '2.37'):
             server.setdefault('networks', 'none')
-        resp = self.request('POST', '/v2.1/servers', {'server': server}, version, status)
+        resp = self.request('POST', '/v2.1/servers', {'server': server}, version, status,
+                            headers)
         if wait:
             self.app.compute.wait()
         return resp

@@ -265,8 +265,7 @@ def create(req):
     addresses.check_security_groups(server.get('security_groups'))
     files = personality.translate(server.get('personality'))
     min_count, max_count = _counts(server)
-    if server.get('key_name'):
-        raise faults.BadRequest('Invalid key_name provided.')
+    key_pair = _key_pair(req, server.get('key_name'))
     if str(server.get('config_drive', '')).lower() in ('true', '1', 'yes'):
         raise faults.BadRequest('inject-api does not build config drives; the data '
                                 'is injected into the disk instead.')
@@ -290,7 +289,8 @@ def create(req):
             **addresses.access_ips(server),
             disk_config=server.get('OS-DCF:diskConfig', 'MANUAL'),
             availability_zone=server.get('availability_zone', 'nova'), config_drive='',
-            tags=server.get('tags', []), locked=False, deleted=False),
+            tags=server.get('tags', []), locked=False, deleted=False,
+            **_key_values(key_pair)),
             metadata, {'image_base_image_ref': image.id,
                        'reservation_id': reservation_id, 'launch_index': str(index)})
             for index, name in enumerate(_names(server['name'], count))]
@@ -304,7 +304,8 @@ def create(req):
         action = req.app.db.action_start(inst.uuid, 'create', req.context)
         created.append((inst, compute.BuildRequest(
             image, files, admin_password=admin_pass, metadata=metadata,
-            action_id=action, request_id=req.context.request_id)))
+            action_id=action, request_id=req.context.request_id,
+            key=_injected_key(inst))))
     # All at once: builds of one project that reach the agent together share one
     # appliance launch.
     req.app.compute.start_together([(inst.uuid, build) for inst, build in created])
@@ -312,6 +313,31 @@ def create(req):
         return 202, {'reservation_id': reservation_id}
     first = views.created(req, created[0][0], admin_pass)
     return 202, {'server': first}, {'Location': first['links'][0]['href']}
+
+
+def _key_pair(req, name):
+    """The caller's key pair called ``name`` (None for no name), or Nova's 400: key
+    pairs belong to users, so an administrator or another member of the project
+    names their own (Nova looks the name up for the request's user)."""
+    if name is None:
+        return None
+    kp = req.app.db.key_pair_get(req.context.user_id, name)
+    if kp is None:
+        raise faults.BadRequest('Invalid key_name provided.')
+    return kp
+
+
+def _key_values(kp):
+    """The server columns that keep its key (as it is now: Nova's key_data)."""
+    if kp is None:
+        return {'key_name': None, 'key_data': None, 'key_type': None}
+    return {'key_name': kp.name, 'key_data': kp.public_key, 'key_type': kp.type}
+
+
+def _injected_key(inst):
+    """The key written into the disk's authorized_keys (with [injection]inject_key):
+    an SSH key's; an x509 certificate is for the metadata only."""
+    return inst.key_data if inst.key_data and inst.key_type != 'x509' else None
 
 
 def _counts(server):
@@ -395,8 +421,8 @@ def _rebuild(req, id, body):
         attr = 'vm_state' if inst.vm_state not in _REBUILDABLE else 'task_state'
         raise faults.Conflict("Cannot 'rebuild' instance %s while it is in %s %s"
                               % (id, attr, getattr(inst, attr)))
-    if args.get('key_name'):
-        raise faults.BadRequest('Invalid key_name provided.')
+    if 'key_name' in args:     # from 2.54 (the schema): the caller's, or null to unset
+        key_values = _key_values(_key_pair(req, args['key_name']))
     image = util.get_image(req, args['imageRef'])
     metadata = args.get('metadata')
     if metadata is not None:
@@ -410,7 +436,7 @@ def _rebuild(req, id, body):
             values[column] = args[key]
     values.update(addresses.access_ips(args))
     if 'key_name' in args:
-        values['key_name'] = None
+        values.update(key_values)
     if req.version >= mv.V2_57 and 'user_data' in args:
         values['user_data'] = args['user_data']   # null clears; absent keeps
     inst = req.app.db.instance_update(inst.uuid, metadata=metadata, **values)
@@ -418,5 +444,5 @@ def _rebuild(req, id, body):
     current = {m.key: m.value for m in inst.metadata_items}
     req.app.compute.start(inst.uuid, compute.BuildRequest(
         image, files, admin_password=admin_pass, metadata=current, action_id=action,
-        request_id=req.context.request_id))
+        request_id=req.context.request_id, key=_injected_key(inst)))
     return 202, {'server': views.rebuilt(req, inst, admin_pass)}
