@@ -110,9 +110,7 @@ def create(req):
     min_count, max_count = _counts(server)
     if server.get('key_name'):
         raise faults.BadRequest('Invalid key_name provided.')
-    if str(server.get('config_drive', '')).lower() in ('true', '1', 'yes'):
-        raise faults.BadRequest('inject-api does not build config drives; the data '
-                                'is injected into the disk instead.')
+    config_drive = _config_drive(req, server)
     flavor = catalog.flavor(catalog.ref_id(server['flavorRef']))
     if flavor is None:
         raise faults.BadRequest('Invalid flavorRef provided.')
@@ -135,10 +133,12 @@ def create(req):
             image_ref=image.id, flavor=flavor, user_data=server.get('user_data'),
             **addresses.access_ips(server),
             disk_config=server.get('OS-DCF:diskConfig', 'MANUAL'),
-            availability_zone=server.get('availability_zone', 'nova'), config_drive='',
+            availability_zone=server.get('availability_zone', 'nova'),
+            config_drive=config_drive,
             tags=server.get('tags', []), locked=False, deleted=False),
             metadata, {'image_base_image_ref': image.id,
-                       'reservation_id': reservation_id, 'launch_index': str(index)})
+                       'reservation_id': reservation_id, 'launch_index': str(index),
+                       'boot_roles': _boot_roles(req)})
         action = req.app.db.action_start(uuid, 'create', req.context)
         created.append((inst, compute.BuildRequest(
             image, files, admin_password=admin_pass, metadata=metadata,
@@ -150,6 +150,26 @@ def create(req):
         return 202, {'reservation_id': reservation_id}
     first = views.created(req, created[0][0], admin_pass)
     return 202, {'server': first}, {'Location': first['links'][0]['href']}
+
+
+def _config_drive(req, server):
+    """``instances.config_drive`` of a new server: Nova's stored string, 'True' when
+    the request asks for a config drive (any of Nova's boolean spellings) or
+    ``[DEFAULT]force_config_drive`` is on, else ''."""
+    value = server.get('config_drive')
+    try:
+        wanted = bool(value) and strutils.bool_from_string(value, strict=True)
+    except ValueError:
+        raise faults.BadRequest('Invalid config_drive provided.')
+    if wanted or req.app.conf.force_config_drive:
+        return compute.CONFIG_DRIVE_TRUE
+    return ''
+
+
+def _boot_roles(req):
+    """The creating user's roles, comma-joined (system metadata ``boot_roles``, sent
+    to dynamic vendordata targets as ``boot-roles``; kept through rebuilds)."""
+    return ','.join(req.context.roles or ())
 
 
 def _counts(server):
