@@ -197,13 +197,16 @@ def test_rebuild_without_drive_makes_none(api):
     assert not os.path.exists(_drive(api, sid))
 
 
-def test_delete_removes_the_drive(api):
-    sid = _create(api, config_drive=True)['id']
+def test_delete_removes_the_drive_and_the_kept_files(api):
+    sid = _create(api, '2.56', config_drive=True, personality=[
+        {'path': '/etc/motd', 'contents': b64(b'secret')}])['id']
     path = _drive(api, sid)
     assert os.path.isfile(path)
+    assert api.app.db.instance_files_get(sid) == [('/etc/motd', b'secret')]
     api.request('DELETE', '/v2.1/servers/%s' % sid, status=204)
     assert not os.path.exists(path)
     assert not os.path.exists(os.path.dirname(path))
+    assert api.app.db.instance_files_get(sid) == []
 
 
 # --- dynamic vendordata: fatal and not ------------------------------------------------

@@ -226,7 +226,10 @@ def delete(req, id):
     util.check_unlocked(req, inst)
     action = req.app.db.action_start(inst.uuid, 'delete', req.context)
     req.app.db.instance_delete(inst.uuid)
-    req.app.compute.remove_disk(inst.uuid)
+    req.app.compute.remove_disk(inst.uuid)        # disk and disk.config
+    # The record stays (soft delete); what it kept for the guest does not.
+    req.app.db.instance_files_set(inst.uuid, [])
+    req.app.db.vendordata_answers_delete(inst.uuid)
     req.app.db.action_finish(action)
     return 204, None
 
