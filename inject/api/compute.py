@@ -2,8 +2,16 @@
 
 Create and rebuild return at once (202) and run :meth:`Compute.build` in a background
 thread, one per server: the instance disk is made as a qcow2 overlay on the base image
-under ``[api]instances_path``, the data is injected through :func:`inject_disk`, and the
-server becomes ACTIVE, or ERROR with a fault saying why. The servers of one
+under ``[api]instances_path``; a server whose record says ``config_drive = 'True'``
+(asked on create, or ``[DEFAULT]force_config_drive``) gets ``disk.config`` beside it,
+built from the record (user data, metadata, boot roles, key), the personality files
+and the admin password, with the configured vendordata (a fatal target failure is a
+fault naming the target; nothing is left half-written); the data is injected through
+:func:`inject_disk`, and the server becomes ACTIVE, or ERROR with a fault saying why.
+Personality files are kept with the server for the metadata service; under
+``[api]personality_without_injection = metadata`` files not written into the disk are
+delivered through the drive and the metadata service, and the report and the
+instance action say so. The servers of one
 multi-create send their injection requests together (:meth:`Compute.start_together`),
 so the agent serves them with one appliance launch. The API reaches injection only
 through this host's agent (inject.agent, in-process by default): :func:`inject_disk`
