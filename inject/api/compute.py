@@ -2,8 +2,16 @@
 
 Create and rebuild return at once (202) and run :meth:`Compute.build` in a background
 thread, one per server: the instance disk is made as a qcow2 overlay on the base image
-under ``[api]instances_path``, the data is injected through :func:`inject_disk`, and the
-server becomes ACTIVE, or ERROR with a fault saying why. The servers of one
+under ``[api]instances_path``; a server whose record says ``config_drive = 'True'``
+(asked on create, or ``[DEFAULT]force_config_drive``) gets ``disk.config`` beside it,
+built from the record (user data, metadata, boot roles, key), the personality files
+and the admin password, with the configured vendordata (a fatal target failure is a
+fault naming the target; nothing is left half-written); the data is injected through
+:func:`inject_disk`, and the server becomes ACTIVE, or ERROR with a fault saying why.
+Personality files are kept with the server for the metadata service; under
+``[api]personality_without_injection = metadata`` files not written into the disk are
+delivered through the drive and the metadata service, and the report and the
+instance action say so. The servers of one
 multi-create send their injection requests together (:meth:`Compute.start_together`),
 so the agent serves them with one appliance launch. The API reaches injection only
 through this host's agent (inject.agent, in-process by default): :func:`inject_disk`
@@ -23,10 +31,23 @@ from inject import report as report_mod
 from inject import request as request_mod
 from inject.agent import rpcapi
 from inject.db import models
+from inject.metadata import base as metadata_base
+from inject.metadata import configdrive
+from inject.metadata import instance as instance_mod
+from inject.metadata.vendordata import cache as vendordata_cache
+from inject.metadata.vendordata import providers as vendordata_providers
 
 LOG = logging.getLogger(__name__)
 
 CAPABILITIES_TIMEOUT = 10     # seconds an API request waits for the agent's answer
+CONFIG_DRIVE_NAME = 'disk.config'
+#: The report status of a personality file delivered through the config drive and
+#: the metadata service instead of the disk (``personality_without_injection =
+#: metadata``).
+DELIVERED = 'delivered'
+#: ``instances.config_drive`` of a server with a config drive (Nova's stored string;
+#: '' without one).
+CONFIG_DRIVE_TRUE = 'True'
 
 
 def inject_disk(conf, injection_request, instance_id=None, project_id=None,
@@ -54,6 +75,8 @@ class BuildRequest:
         self.metadata = metadata or {}
         self.action_id = action_id
         self.request_id = request_id
+        #: What the instance action says of a successful build (None: nothing).
+        self.note = None
         self.gate = None       # a _Gate shared with the other builds of one request
 
     def ready(self):
@@ -99,6 +122,7 @@ class Compute:
         self._threads = []
         self._lock = threading.Lock()
         self._agent = None          # (in-process service or None, client)
+        self._vendordata = None
 
     def agent_client(self):
         """This host's agent: started in this process when no transport_url is set (the
@@ -141,6 +165,41 @@ class Compute:
     def disk_path(self, uuid):
         return os.path.join(self.conf.api.instances_path, uuid, 'disk')
 
+    def config_drive_path(self, uuid):
+        return os.path.join(self.conf.api.instances_path, uuid, CONFIG_DRIVE_NAME)
+
+    def vendordata(self):
+        """The configured vendordata providers, made at the first config drive (a bad
+        ``vendordata_dynamic_targets`` entry fails that build, naming the entry). The
+        dynamic answers are kept in the database too, for inject-metadata to reuse."""
+        with self._lock:
+            if self._vendordata is None:
+                self._vendordata = vendordata_providers.ConfiguredVendorData(
+                    self.conf, cache=vendordata_cache.SharedAnswerCache(self.db))
+            return self._vendordata
+
+    def _keypairs(self, inst):
+        """The server's key pair, when the database keeps key pairs."""
+        get = getattr(self.db, 'key_pair_get', None)
+        if get is None or not getattr(inst, 'key_name', None):
+            return ()
+        kp = get(inst.user_id, inst.key_name)
+        return (kp,) if kp is not None else ()
+
+    def build_config_drive(self, uuid, build):
+        """Write ``disk.config`` of the server as its record says now (user data,
+        metadata, boot roles, key) with the build's personality files and admin
+        password. Atomic: on any failure no ``disk.config`` is left."""
+        inst = self.db.instance_get(uuid)
+        if inst is None:
+            return None
+        info = instance_mod.InstanceInfo.from_db(
+            inst, files=build.files, keypairs=self._keypairs(inst),
+            admin_pass=build.admin_password)
+        md = metadata_base.InstanceMetadata(info, vendordata=self.vendordata(),
+                                            conf=self.conf)
+        return configdrive.build_config_drive(md, self.config_drive_path(uuid))
+
     def start(self, uuid, build):
         thread = threading.Thread(target=self.build, args=(uuid, build),
                                   name='build-%s' % uuid, daemon=True)
@@ -176,7 +235,7 @@ class Compute:
         finally:
             build.release()
         if build.action_id is not None:
-            self.db.action_finish(build.action_id, 'Error' if message else None)
+            self.db.action_finish(build.action_id, 'Error' if message else build.note)
         inst = self.db.instance_get(uuid)
         if inst is None:   # deleted meanwhile
             self.remove_disk(uuid)
@@ -194,6 +253,28 @@ class Compute:
             return message
         sysmeta = {'image_base_image_ref': build.image.id,
                    'injected_files': ','.join(p for p, _ in build.files)}
+        # Kept with the server: the metadata service serves them (and a later
+        # config drive of this build's files).
+        self.db.instance_files_set(uuid, build.files)
+        # One round of dynamic vendordata requests per build (a rebuild asks again).
+        self.db.vendordata_answers_delete(uuid)
+        inst = self.db.instance_get(uuid)
+        if inst is None:
+            return None
+        with_drive = inst.config_drive == CONFIG_DRIVE_TRUE
+        if with_drive:
+            try:
+                self.build_config_drive(uuid, build)
+            except exception.VendorDataTargetFailed as e:
+                message = ('Config drive not built: dynamic vendordata target %s '
+                           'failed: %s' % (e.target, e.reason))
+                self._error(uuid, message, details=str(e))
+                return message
+            except exception.InjectError as e:
+                message = 'Config drive not built: %s' % e
+                self._error(uuid, message, details=str(e))
+                return message
+        delivered = None
         if build.files or build.metadata or build.admin_password or build.key:
             try:
                 req = request_mod.InjectionRequest(
@@ -201,15 +282,16 @@ class Compute:
                     metadata=build.metadata or None,
                     admin_password=build.admin_password, request_id=build.request_id,
                     key=build.key)
-                inst = self.db.instance_get(uuid)
                 build.ready()
                 report = inject_disk(self.conf, req, instance_id=uuid,
-                                     project_id=inst.project_id if inst else None,
+                                     project_id=inst.project_id,
                                      agent_client=self.agent_client)
             except exception.InjectError as e:
                 message = _not_injected(build.files, str(e)) or 'Injection failed: %s' % e
                 self._error(uuid, message, details=str(e))
                 return message
+            if self.conf.api.personality_without_injection == 'metadata':
+                delivered = deliver_through_metadata(report, with_drive)
             sysmeta['inject_report'] = report.to_json()
             message, details = judge(report)
             if message:
@@ -220,6 +302,7 @@ class Compute:
         self.db.instance_update(uuid, vm_state='active', task_state=None,
                                 launched_at=models.utcnow(), host=socket.gethostname())
         self.db.instance_system_metadata_update(uuid, sysmeta)
+        build.note = delivered
         return None
 
     def _error(self, uuid, message, details=None, sysmeta=None):
@@ -248,17 +331,41 @@ def judge(report):
     reason; other items only when they failed (a key or password skipped by the
     host's policy is not an error)."""
     files = [i for i in report.items if i.kind == 'file']
-    missing = [i for i in files if i.status != report_mod.INJECTED]
+    missing = [i for i in files if i.status not in (report_mod.INJECTED, DELIVERED)]
     failed = [i for i in report.items if i.status == report_mod.FAILED]
     details = report.format_text()
     if missing:
         reasons = sorted({i.reason or i.status for i in missing})
         return _not_injected([(i.target, None) for i in missing],
                              '; '.join(reasons)), details
-    if failed or report.error:
+    # An error of the whole call counts unless all it cost were delivered files.
+    delivered_only = bool(files) and all(i.status == DELIVERED for i in files)
+    if failed or (report.error and not delivered_only):
         message = 'Injection failed: %s' % (report.error or report.reason())
         return message[:255], details
     return None, None
+
+
+def deliver_through_metadata(report, with_drive):
+    """Under ``personality_without_injection = metadata``: mark the personality files
+    the report says were not written into the disk as delivered through the config
+    drive and the metadata service (so :func:`judge` no longer counts them), note it
+    in the report, and return the sentence the instance action shows (None when every
+    file was injected)."""
+    missing = [i for i in report.items
+               if i.kind == 'file' and i.status != report_mod.INJECTED]
+    if not missing:
+        return None
+    where = 'config drive / metadata service' if with_drive else 'metadata service'
+    for item in missing:
+        why = item.reason or item.status
+        item.status = DELIVERED
+        item.reason = ('delivered through %s, not written into the disk (%s)'
+                       % (where, why))
+    sentence = ('Personality files delivered through %s, not written into the disk: %s'
+                % (where, ', '.join(i.target for i in missing)))
+    report.notes.append(sentence)
+    return sentence[:255]
 
 
 def _not_injected(files, why):

@@ -11,6 +11,7 @@ from oslo_config import cfg
 from inject.conf import agent
 from inject.conf import api
 from inject.conf import appliance
+from inject.conf import configdrive
 from inject.conf import database
 from inject.conf import injection
 from inject.conf import metadata
@@ -18,7 +19,7 @@ from inject.conf import paths
 
 CONF = cfg.CONF
 
-MODULES = (paths, injection, appliance, agent, api, database, metadata)
+MODULES = (paths, injection, appliance, agent, api, database, metadata, configdrive)
 
 
 def register_opts(conf):

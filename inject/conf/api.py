@@ -76,9 +76,21 @@ api_opts = [
                                   'fault naming every file that was not injected and '
                                   'why'),
                         ('refuse', 'answer 400 up front when this host has injection '
-                                   'disabled (inject_partition=-2)')],
+                                   'disabled (inject_partition=-2)'),
+                        ('metadata', 'deliver the files through the server\'s config '
+                                     'drive (when it has one) and the metadata service '
+                                     '(inject-metadata) instead: the server goes ACTIVE, '
+                                     'and its inject_report system metadata and its '
+                                     'instance action say the files were delivered '
+                                     'there, not written into the disk. Choose it only '
+                                     'when guests read their config drive or reach '
+                                     'inject-metadata (cloud-init does both).')],
                help='What happens to a create or rebuild with personality files when '
-                    'this host cannot inject them. Files are never dropped silently.'),
+                    'this host cannot inject them. Files are never dropped silently: '
+                    'they are kept with the server (as the config drive and the '
+                    'metadata service serve them) whatever the choice. Other items '
+                    '(metadata, admin password) that fail still put the server in '
+                    'ERROR.'),
 ]
 
 quota_group = cfg.OptGroup(

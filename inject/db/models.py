@@ -139,3 +139,28 @@ class KeyPair(Base):
     fingerprint = sa.Column(sa.String(255), nullable=False)
     public_key = sa.Column(sa.Text, nullable=False)
     created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
+
+class InstanceFile(Base):
+    """A personality file of a server, in the order given (``position`` 0, 1, ...)."""
+    __tablename__ = 'instance_files'
+    __table_args__ = (sa.UniqueConstraint('instance_uuid', 'position'),)
+    id = sa.Column(sa.Integer, primary_key=True, autoincrement=True)
+    instance_uuid = sa.Column(sa.String(36), sa.ForeignKey('instances.uuid',
+                                                           ondelete='CASCADE'),
+                              nullable=False, index=True)
+    position = sa.Column(sa.Integer, nullable=False)
+    path = sa.Column(sa.Text, nullable=False)
+    contents = sa.Column(sa.LargeBinary, nullable=False)
+
+
+class VendordataAnswer(Base):
+    """A dynamic vendordata target's answer for one server, until ``expires_at``
+    (UTC): ``key`` digests the target and the request body."""
+    __tablename__ = 'vendordata_answers'
+    instance_uuid = sa.Column(sa.String(36), sa.ForeignKey('instances.uuid',
+                                                           ondelete='CASCADE'),
+                              primary_key=True)
+    key = sa.Column(sa.String(64), primary_key=True)
+    target = sa.Column(sa.String(255), nullable=False)
+    answer = sa.Column(sa.Text, nullable=False)
+    expires_at = sa.Column(sa.DateTime, nullable=False)

@@ -42,6 +42,7 @@ from inject import exception
 from inject.db import api as db_api
 from inject.metadata import base
 from inject.metadata import instance as instance_mod
+from inject.metadata.vendordata import cache as vendordata_cache
 from inject.metadata.vendordata import providers
 
 LOG = logging.getLogger(__name__)
@@ -81,8 +82,11 @@ class MetadataApp:
                 'requests with an empty one).')
         self.ttl = conf.api.metadata_cache_expiration
         self.db = db or db_api.Database(conf.database.connection, sync=False)
+        # Dynamic answers are shared through the database with inject-api, which
+        # obtained them when it built the config drive (one POST per build).
         self.vendordata = (vendordata if vendordata is not None
-                           else providers.ConfiguredVendorData(conf))
+                           else providers.ConfiguredVendorData(
+                               conf, cache=_shared_cache(self.db)))
         self.clock = clock
         self._instances = collections.OrderedDict()   # uuid -> (InstanceInfo, expires)
         self._lock = threading.Lock()
@@ -187,7 +191,10 @@ class MetadataApp:
         inst = self.db.instance_get(uuid)
         if inst is None:
             return None
-        info = instance_mod.InstanceInfo.from_db(inst, keypairs=self._keypairs(inst))
+        files = (self.db.instance_files_get(uuid)
+                 if hasattr(self.db, 'instance_files_get') else ())
+        info = instance_mod.InstanceInfo.from_db(inst, keypairs=self._keypairs(inst),
+                                                 files=files)
         if self.ttl > 0:
             with self._lock:
                 self._instances[uuid] = (info, now + self.ttl)
@@ -235,6 +242,13 @@ class MetadataApp:
         self.db.instance_system_metadata_update(md.info.uuid, chunks)
         self.forget(md.info.uuid)
         return _body(b'', base.TEXT_PLAIN)
+
+
+def _shared_cache(db):
+    """The dynamic vendordata answer cache, kept in ``db`` when it can keep them."""
+    if hasattr(db, 'vendordata_answer_get'):
+        return vendordata_cache.SharedAnswerCache(db)
+    return None
 
 
 def _body(body, mimetype):

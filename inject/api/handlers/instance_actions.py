@@ -24,7 +24,9 @@ def _view(action):
 def _event(req, action, traceback):
     result = None
     if action.finish_time is not None:
-        result = 'Error' if action.message else 'Success'
+        # A successful build may leave a note in the message (personality files
+        # delivered through the config drive / metadata service); only 'Error' fails.
+        result = 'Error' if action.message == 'Error' else 'Success'
     event = {'event': _EVENTS.get(action.action, 'compute_%s' % action.action),
              'start_time': times.isotime_usec(action.start_time),
              'finish_time': times.isotime_usec(action.finish_time), 'result': result}

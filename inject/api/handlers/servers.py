@@ -266,9 +266,7 @@ def create(req):
     files = personality.translate(server.get('personality'))
     min_count, max_count = _counts(server)
     key_pair = _key_pair(req, server.get('key_name'))
-    if str(server.get('config_drive', '')).lower() in ('true', '1', 'yes'):
-        raise faults.BadRequest('inject-api does not build config drives; the data '
-                                'is injected into the disk instead.')
+    config_drive = _config_drive(req, server)
     flavor = catalog.flavor(catalog.ref_id(server['flavorRef']))
     if flavor is None:
         raise faults.BadRequest('Invalid flavorRef provided.')
@@ -279,6 +277,7 @@ def create(req):
     _check_personality(req, files)
     admin_pass = server.get('adminPass') or secrets.token_urlsafe(9)
     reservation_id = _reservation_id()
+    boot_roles = _boot_roles(req)
 
     def rows(count):
         return [(dict(
@@ -288,11 +287,13 @@ def create(req):
             image_ref=image.id, flavor=flavor, user_data=server.get('user_data'),
             **addresses.access_ips(server),
             disk_config=server.get('OS-DCF:diskConfig', 'MANUAL'),
-            availability_zone=server.get('availability_zone', 'nova'), config_drive='',
+            availability_zone=server.get('availability_zone', 'nova'),
+            config_drive=config_drive,
             tags=server.get('tags', []), locked=False, deleted=False,
             **_key_values(key_pair)),
             metadata, {'image_base_image_ref': image.id,
-                       'reservation_id': reservation_id, 'launch_index': str(index)})
+                       'reservation_id': reservation_id, 'launch_index': str(index),
+                       'boot_roles': boot_roles})
             for index, name in enumerate(_names(server['name'], count))]
 
     # Counting the project's usage and inserting are one decision (no quota race).
@@ -338,6 +339,26 @@ def _injected_key(inst):
     """The key written into the disk's authorized_keys (with [injection]inject_key):
     an SSH key's; an x509 certificate is for the metadata only."""
     return inst.key_data if inst.key_data and inst.key_type != 'x509' else None
+
+
+def _config_drive(req, server):
+    """``instances.config_drive`` of a new server: Nova's stored string, 'True' when
+    the request asks for a config drive (any of Nova's boolean spellings) or
+    ``[DEFAULT]force_config_drive`` is on, else ''."""
+    value = server.get('config_drive')
+    try:
+        wanted = bool(value) and strutils.bool_from_string(value, strict=True)
+    except ValueError:
+        raise faults.BadRequest('Invalid config_drive provided.')
+    if wanted or req.app.conf.force_config_drive:
+        return compute.CONFIG_DRIVE_TRUE
+    return ''
+
+
+def _boot_roles(req):
+    """The creating user's roles, comma-joined (system metadata ``boot_roles``, sent
+    to dynamic vendordata targets as ``boot-roles``; kept through rebuilds)."""
+    return ','.join(req.context.roles or ())
 
 
 def _counts(server):
@@ -394,7 +415,10 @@ def delete(req, id):
     util.check_unlocked(req, inst)
     action = req.app.db.action_start(inst.uuid, 'delete', req.context)
     req.app.db.instance_delete(inst.uuid)
-    req.app.compute.remove_disk(inst.uuid)
+    req.app.compute.remove_disk(inst.uuid)        # disk and disk.config
+    # The record stays (soft delete); what it kept for the guest does not.
+    req.app.db.instance_files_set(inst.uuid, [])
+    req.app.db.vendordata_answers_delete(inst.uuid)
     req.app.db.action_finish(action)
     return 204, None
 

@@ -85,7 +85,7 @@ _CREATE = {
                                       'maxLength': 255},
                 'key_name': {'type': 'string'},
                 'user_data': _USER_DATA,
-                'config_drive': {'type': ['boolean', 'string']},
+                'config_drive': _BOOLEAN,
                 'security_groups': {'type': 'array', 'items': {
                     'type': 'object', 'properties': {'name': {'type': 'string'}},
                     'additionalProperties': False}},

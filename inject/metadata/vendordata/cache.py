@@ -10,8 +10,14 @@ for a single request instead of each sending their own.
 """
 
 import collections
+import datetime
+import hashlib
+import json
+import logging
 import threading
 import time
+
+LOG = logging.getLogger(__name__)
 
 #: Entries kept at most; enough for every instance of a busy host with a few targets.
 DEFAULT_MAX_ENTRIES = 4096
@@ -123,3 +129,64 @@ class AnswerCache:
                 return
             for key in [k for k in self._entries if k[0] == instance_uuid]:
                 del self._entries[key]
+
+
+class SharedAnswerCache(AnswerCache):
+    """An :class:`AnswerCache` whose entries are also kept in the database, so the
+    answers one process obtained (inject-api building a config drive) are reused by
+    another (inject-metadata serving ``vendor_data2.json``) until they expire: one POST
+    per target per build, not one per process.
+
+    ``store`` is an :class:`inject.db.api.Database`. Keys are this module's
+    ``(instance uuid, target name, url, body digest)`` tuples; the database keeps the
+    answer as JSON with its expiry in wall-clock UTC. An answer the target forbade to
+    keep (``no-store``, ``no-cache``) or a failure is never stored. The database is a
+    cache here: an error reading or writing it is logged and the target is asked.
+    """
+
+    def __init__(self, store, max_entries=DEFAULT_MAX_ENTRIES, clock=time.monotonic,
+                 wallclock=None):
+        super().__init__(max_entries=max_entries, clock=clock)
+        self.store = store
+        self.wallclock = wallclock or (lambda: datetime.datetime.now(
+            datetime.timezone.utc).replace(tzinfo=None))
+
+    @staticmethod
+    def store_key(key):
+        return hashlib.sha256('\0'.join(str(k) for k in key[1:]).encode(
+            'utf-8')).hexdigest()
+
+    def get_or_fetch(self, key, fetch):
+        def shared_fetch():
+            found = self._load(key)
+            if found is not None:
+                return found
+            value, ttl = fetch()
+            if ttl > 0:
+                self._save(key, value, ttl)
+            return value, ttl
+        return super().get_or_fetch(key, shared_fetch)
+
+    def _load(self, key):
+        now = self.wallclock()
+        try:
+            text = self.store.vendordata_answer_get(key[0], self.store_key(key), now=now)
+        except Exception:   # the database is only a cache here
+            LOG.exception('Cannot read stored vendordata answers of %s', key[0])
+            return None
+        if text is None:
+            return None
+        answer, expires = text
+        ttl = (expires - now).total_seconds()
+        if ttl <= 0:
+            return None
+        return json.loads(answer), ttl
+
+    def _save(self, key, value, ttl):
+        expires = self.wallclock() + datetime.timedelta(seconds=ttl)
+        try:
+            self.store.vendordata_answer_put(key[0], self.store_key(key), key[1],
+                                             json.dumps(value), expires)
+        except Exception:
+            LOG.exception('Cannot keep the vendordata answer of %s for %s', key[1],
+                          key[0])
