@@ -13,7 +13,7 @@ import urllib.request
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from tests.clients.test_openstackclient import osc, other_services  # noqa: F401
+from tests.clients.test_openstackclient import osc  # noqa: F401
 
 
 def _field(out, name):
