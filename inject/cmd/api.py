@@ -6,15 +6,14 @@ WSGI server), on 127.0.0.1:8774 unless ``[api]host`` and ``[api]port`` say other
 ``--db-sync`` applies the database migrations and exits.
 """
 
-import signal
 import sys
 
-from cheroot import wsgi as cheroot_wsgi
 from oslo_config import cfg
 from oslo_log import log as logging
 
 from inject import conf as inject_conf
 from inject.api import wsgi
+from inject.cmd import wsgi_server
 from inject.db import api as db_api
 
 LOG = logging.getLogger(__name__)
@@ -35,25 +34,8 @@ def main(argv=None):
         return 0
     app = wsgi.make_app(CONF)
     app.compute.recover()
-    server = cheroot_wsgi.Server((CONF.api.host, CONF.api.port), app,
-                                 numthreads=CONF.api.threads,
-                                 server_name='inject-api')
-
-    def stop(signum, frame):
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, stop)
-    server.prepare()
-    host, port = server.bind_addr[:2]
-    LOG.info('inject-api listening on http://%s:%s/ (microversions %s to %s)',
-             host, port, '2.1', wsgi.microversion.MAX_VERSION)
-    print('inject-api: listening on http://%s:%s/' % (host, port), flush=True)
-    try:
-        server.serve()
-    except (KeyboardInterrupt, SystemExit):
-        pass
-    finally:
-        server.stop()
+    wsgi_server.serve(app, CONF.api.host, CONF.api.port, CONF.api.threads, 'inject-api',
+                      '(microversions 2.1 to %s)' % wsgi.microversion.MAX_VERSION)
     LOG.info('inject-api stopping; waiting for builds in progress')
     app.compute.wait(timeout=30)
     app.compute.close()

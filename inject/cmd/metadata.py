@@ -10,15 +10,14 @@ inject-api (or run ``inject-api --db-sync``) first. It refuses to start without
 ``[api]vendordata_dynamic_targets`` entry, naming the problem.
 """
 
-import signal
 import sys
 
-from cheroot import wsgi as cheroot_wsgi
 from oslo_config import cfg
 from oslo_log import log as logging
 
 from inject import conf as inject_conf
 from inject import exception
+from inject.cmd import wsgi_server
 from inject.metadata import wsgi
 
 LOG = logging.getLogger(__name__)
@@ -35,24 +34,8 @@ def main(argv=None):
     except (exception.InjectError, cfg.Error) as e:
         print('inject-metadata: %s' % e, file=sys.stderr, flush=True)
         return 2
-    server = cheroot_wsgi.Server((CONF.metadata.host, CONF.metadata.port), app,
-                                 numthreads=CONF.metadata.threads,
-                                 server_name='inject-metadata')
-
-    def stop(signum, frame):
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, stop)
-    server.prepare()
-    host, port = server.bind_addr[:2]
-    LOG.info('inject-metadata listening on http://%s:%s/', host, port)
-    print('inject-metadata: listening on http://%s:%s/' % (host, port), flush=True)
-    try:
-        server.serve()
-    except (KeyboardInterrupt, SystemExit):
-        pass
-    finally:
-        server.stop()
+    wsgi_server.serve(app, CONF.metadata.host, CONF.metadata.port, CONF.metadata.threads,
+                      'inject-metadata')
     app.db.dispose()
     return 0
 

@@ -222,3 +222,21 @@ def keystone_api(tmp_path_factory, keystone):
     api.image_id = catalog.images(str(state / 'images'))[0].id
     yield api
     api.stop()
+
+
+def run_openstack(args, env, cwd, version=None, fmt='json', check=True):
+    """Run the real ``openstack`` CLI: ``openstack [--os-compute-api-version V] ARGS
+    [-f FMT]``. Returns the parsed JSON output, or with ``check=False`` (exit status,
+    stdout + stderr)."""
+    cmd = [os.path.join(VENV_BIN, 'openstack')]
+    if version:
+        cmd += ['--os-compute-api-version', version]
+    cmd += list(args)
+    if fmt:
+        cmd += ['-f', fmt]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300,
+                          cwd=str(cwd))
+    if not check:
+        return proc.returncode, proc.stdout + proc.stderr
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads(proc.stdout) if fmt == 'json' and proc.stdout.strip() else None

@@ -15,12 +15,11 @@ personality files still becomes ACTIVE.
 
 import json
 import os
-import subprocess
 import urllib.request
 
 import pytest
 
-from tests.clients.conftest import VENV_BIN, VOLUME
+from tests.clients.conftest import VOLUME, run_openstack
 
 
 @pytest.fixture(scope='module')
@@ -41,18 +40,7 @@ def osc(disabled_api, other_services):
             del env[name]
 
     def run(*args, version=None, fmt='json', check=True):
-        cmd = [os.path.join(VENV_BIN, 'openstack')]
-        if version:
-            cmd += ['--os-compute-api-version', version]
-        cmd += list(args)
-        if fmt:
-            cmd += ['-f', fmt]
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300,
-                              cwd=str(disabled_api.state))
-        if not check:
-            return proc.returncode, proc.stdout + proc.stderr
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        return json.loads(proc.stdout) if fmt == 'json' and proc.stdout.strip() else None
+        return run_openstack(args, env, disabled_api.state, version, fmt, check)
     return run
 
 

@@ -15,14 +15,12 @@ moved to this run's ports: a second run of this module at the same time against 
 same Keystone would move them under this one.
 """
 
-import json
 import os
-import subprocess
 
 import pytest
 
 from tests import keystone as ks
-from tests.clients.conftest import VENV_BIN
+from tests.clients.conftest import run_openstack
 
 pytestmark = pytest.mark.keystone
 
@@ -56,18 +54,7 @@ def osc(service_catalog, keystone_api):
                    OS_PASSWORD=user['password'], OS_PROJECT_NAME=user['project_name'],
                    OS_USER_DOMAIN_ID='default', OS_PROJECT_DOMAIN_ID='default',
                    OS_REGION_NAME=REGION)
-        cmd = [os.path.join(VENV_BIN, 'openstack')]
-        if version:
-            cmd += ['--os-compute-api-version', version]
-        cmd += list(args)
-        if fmt:
-            cmd += ['-f', fmt]
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300,
-                              cwd=str(keystone_api.state))
-        if not check:
-            return proc.returncode, proc.stdout + proc.stderr
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        return json.loads(proc.stdout) if fmt == 'json' and proc.stdout.strip() else None
+        return run_openstack(args, env, keystone_api.state, version, fmt, check)
     return run
 
 
