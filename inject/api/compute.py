@@ -178,13 +178,11 @@ class Compute:
                     self.conf, cache=vendordata_cache.SharedAnswerCache(self.db))
             return self._vendordata
 
-    def _keypairs(self, inst):
-        """The server's key pair, when the database keeps key pairs."""
-        get = getattr(self.db, 'key_pair_get', None)
-        if get is None or not getattr(inst, 'key_name', None):
-            return ()
-        kp = get(inst.user_id, inst.key_name)
-        return (kp,) if kp is not None else ()
+    def forget_vendordata(self, uuid):
+        with self._lock:
+            vendordata = self._vendordata
+        if vendordata is not None and vendordata.dynamic_json is not None:
+            vendordata.dynamic_json.cache.forget(uuid)
 
     def build_config_drive(self, uuid, build):
         """Write ``disk.config`` of the server as its record says now (user data,
@@ -193,9 +191,10 @@ class Compute:
         inst = self.db.instance_get(uuid)
         if inst is None:
             return None
-        info = instance_mod.InstanceInfo.from_db(
-            inst, files=build.files, keypairs=self._keypairs(inst),
-            admin_pass=build.admin_password)
+        # The key as the server keeps it (Nova's key_data: deleting the key pair later
+        # does not take it away).
+        info = instance_mod.InstanceInfo.from_db(inst, files=build.files,
+                                                 admin_pass=build.admin_password)
         md = metadata_base.InstanceMetadata(info, vendordata=self.vendordata(),
                                             conf=self.conf)
         return configdrive.build_config_drive(md, self.config_drive_path(uuid))
@@ -256,8 +255,10 @@ class Compute:
         # Kept with the server: the metadata service serves them (and a later
         # config drive of this build's files).
         self.db.instance_files_set(uuid, build.files)
-        # One round of dynamic vendordata requests per build (a rebuild asks again).
+        # One round of dynamic vendordata requests per build (a rebuild asks again):
+        # forget the answers kept in the database and in this process.
         self.db.vendordata_answers_delete(uuid)
+        self.forget_vendordata(uuid)
         inst = self.db.instance_get(uuid)
         if inst is None:
             return None
