@@ -197,15 +197,11 @@ def other_services():
     services.stop()
 
 
-@pytest.fixture(scope='module')
-def keystone_api(tmp_path_factory, keystone):
-    """inject-api with ``[api]auth_strategy = keystone``: keystonemiddleware's
-    auth_token validates each token with the test Keystone, as ``inject-authtoken``.
-    Injection disabled, one empty base image (its id in ``api.image_id``)."""
-    state = tmp_path_factory.mktemp('inject-api-keystone')
-    support.make_image(state)
+def keystone_conf(keystone, extra=''):
+    """inject.conf lines for ``[api]auth_strategy = keystone``: auth_token validates
+    tokens with the test Keystone as ``inject-authtoken``; ``extra`` is appended."""
     service = keystone['users']['inject-authtoken']
-    api = InjectApi(state, extra_conf=textwrap.dedent('''\
+    return textwrap.dedent('''\
         [keystone_authtoken]
         auth_type = password
         auth_url = {url}
@@ -218,7 +214,18 @@ def keystone_api(tmp_path_factory, keystone):
         [api]
         auth_strategy = keystone
         ''').format(url=keystone['auth_url'], user=service['name'],
-                    password=service['password'], project=service['project_name']))
+                    password=service['password'],
+                    project=service['project_name']) + extra
+
+
+@pytest.fixture(scope='module')
+def keystone_api(tmp_path_factory, keystone):
+    """inject-api with ``[api]auth_strategy = keystone``: keystonemiddleware's
+    auth_token validates each token with the test Keystone, as ``inject-authtoken``.
+    Injection disabled, one empty base image (its id in ``api.image_id``)."""
+    state = tmp_path_factory.mktemp('inject-api-keystone')
+    support.make_image(state)
+    api = InjectApi(state, extra_conf=keystone_conf(keystone))
     api.image_id = catalog.images(str(state / 'images'))[0].id
     yield api
     api.stop()

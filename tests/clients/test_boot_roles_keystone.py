@@ -12,7 +12,7 @@ import pytest
 from inject.api import catalog
 from tests import keystone as ks
 from tests.api import support
-from tests.clients.conftest import InjectApi
+from tests.clients.conftest import InjectApi, keystone_conf
 from tests.metadata import target_app
 
 pytestmark = pytest.mark.keystone
@@ -30,36 +30,22 @@ def target(keystone):
 def api(tmp_path_factory, keystone, target):
     state = tmp_path_factory.mktemp('inject-api-boot-roles')
     support.make_image(state)
-    authtoken = keystone['users']['inject-authtoken']
     service = keystone['users']['inject-vendordata']
-    api = InjectApi(state, extra_conf=textwrap.dedent('''\
-        [keystone_authtoken]
-        auth_type = password
-        auth_url = {url}
-        www_authenticate_uri = {url}
-        username = {at_user}
-        password = {at_password}
-        user_domain_id = default
-        project_name = {at_project}
-        project_domain_id = default
+    api = InjectApi(state, extra_conf=keystone_conf(keystone, textwrap.dedent('''\
         [api]
-        auth_strategy = keystone
         vendordata_providers = DynamicJSON
         vendordata_dynamic_targets = roles@{target}/vd
         vendordata_dynamic_failure_fatal = true
         [vendordata_dynamic_auth]
         auth_type = password
         auth_url = {url}
-        username = {vd_user}
-        password = {vd_password}
+        username = {user}
+        password = {password}
         user_domain_id = default
-        project_name = {vd_project}
+        project_name = {project}
         project_domain_id = default
-        ''').format(url=keystone['auth_url'], at_user=authtoken['name'],
-                    at_password=authtoken['password'],
-                    at_project=authtoken['project_name'], target=target.url,
-                    vd_user=service['name'], vd_password=service['password'],
-                    vd_project=service['project_name']))
+        ''').format(url=keystone['auth_url'], target=target.url, user=service['name'],
+                    password=service['password'], project=service['project_name'])))
     api.image_id = catalog.images(str(state / 'images'))[0].id
     yield api
     api.stop()

@@ -8,7 +8,6 @@ The EC2 part is skipped as cloud-init's own test does: its reader goes to
 169.254.169.254 whatever the URL (vendordata.md C-8.9).
 """
 
-import base64
 import json
 import sys
 
@@ -16,15 +15,7 @@ from cloudinit import version
 from cloudinit.sources import convert_vendordata
 from cloudinit.sources.helpers import openstack
 
-
-def plain(value):
-    if isinstance(value, bytes):
-        return {'b64': base64.b64encode(value).decode()}
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    return value
+from cloudinit_reader import plain   # this script's folder is on sys.path
 
 
 def main(url):
