@@ -16,8 +16,8 @@ import time
 
 from inject import appliance
 from inject import exception
-from inject import image as image_mod
 from inject import injection
+from inject import overlay as overlay_mod
 from inject import partitions
 from inject import inspection_cache
 from inject import report as report_mod
@@ -46,7 +46,7 @@ class Manager:
         self.pool = pool
         self.inspection_cache = inspection_cache.InspectionCache(
             os.path.join(conf.state_path, 'inspection-cache.json'))
-        for path in image_mod.sweep_stale_overlays(conf.injection.overlay_dir):
+        for path in overlay_mod.sweep_stale_overlays(conf.injection.overlay_dir):
             LOG.warning('Removed %s: an overlay left by a process that was killed (its '
                         'disk was never written)', path)
 
@@ -118,7 +118,7 @@ class Manager:
             disks.add(disk)
             chain = request.image.check(conf.injection.image_dirs)
             key = inspection_cache.key_for(chain) if partition == partitions.INSPECT else None
-            overlay = image_mod.Overlay.create(request.image, conf.injection.overlay_dir)
+            overlay = overlay_mod.Overlay.create(request.image, conf.injection.overlay_dir)
             job = appliance.Job(drive=api.Drive(overlay.path, 'qcow2'),
                                 image_name=report.image, partition=partition,
                                 items=[item for item, _ in todo],

@@ -3,11 +3,11 @@ opens its own short transaction, so handlers and the background spawn threads ne
 share a session."""
 
 import contextlib
-import datetime
 
 import sqlalchemy as sa
 from sqlalchemy import orm
 
+from inject.db import listing
 from inject.db import migration
 from inject.db import models
 
@@ -120,7 +120,7 @@ class Database:
             filters['project_id'] = project_id
         try:
             return self.instance_page(filters, limit=limit, marker=marker, detail=True)
-        except MarkerNotFound:
+        except listing.MarkerNotFound:
             return None
 
     def instance_page(self, filters, limit=None, marker=None, sort=(), match=None,
@@ -130,52 +130,18 @@ class Database:
         ``filters``: column -> value (a list or tuple means "one of"; None means IS
         NULL); ``'deleted'`` True/False (absent: both); ``'flavor_id'`` the flavor's id;
         ``'changes_since'``/``'changes_before'`` bounds on ``updated_at``.
-        ``sort``: ``[(key, 'asc'|'desc')]`` over :data:`SORT_KEYS`, then
+        ``sort``: ``[(key, 'asc'|'desc')]`` over :data:`inject.db.listing.SORT_KEYS`, then
         ``created_at desc`` and ``uuid desc`` as Nova's default and tie-breakers.
         ``match``: column -> predicate on its value that must hold (regular
         expressions, which run in Python with RE2: only that column is selected, rows
         stream in order and the page stops as soon as it is full). ``marker``: uuid
         of the last instance of the previous page (any instance the filters' project
-        may see, deleted included), else :class:`MarkerNotFound`.
+        may see, deleted included), else :class:`inject.db.listing.MarkerNotFound`.
         ``detail``: full rows with metadata and faults (the page only); otherwise
         light rows with ``uuid`` and ``name``.
         """
-        I = models.Instance
-        order = _order(sort)
-        conditions = _conditions(filters)
         with self.engine.connect() as s:     # reads only: Core rows, no ORM session
-            if marker is not None:
-                mq = sa.select(*[expr for expr, _ in order]).where(I.uuid == marker)
-                if 'project_id' in filters:
-                    mq = mq.where(_match(I.project_id, filters['project_id']))
-                row = s.execute(mq).first()
-                if row is None:
-                    raise MarkerNotFound(marker)
-                conditions.append(_after(order, row))
-            ordering = [expr.asc() if d == 'asc' else expr.desc() for expr, d in order]
-            if match:
-                uuids = []
-                if limit != 0:
-                    cols = [I.uuid] + [getattr(I, c) for c in match]
-                    q = sa.select(*cols).where(*conditions).order_by(*ordering)
-                    for row in s.execute(q.execution_options(yield_per=500)):
-                        if all(check(row[i + 1])
-                               for i, check in enumerate(match.values())):
-                            uuids.append(row[0])
-                            if limit is not None and len(uuids) >= limit:
-                                break
-                if not uuids:
-                    return []
-                conditions, limit = [I.uuid.in_(uuids)], None
-            if limit == 0:
-                return []
-            q = sa.select(*(_I_COLUMNS if detail else (I.uuid, I.name)))
-            q = q.where(*conditions).order_by(*ordering)
-            if limit is not None:
-                q = q.limit(limit)
-            if detail:
-                return _detail_rows(s, s.execute(q))
-            return [LightInstance(uuid, name) for uuid, name in s.execute(q)]
+            return listing.page(s, filters, limit, marker, sort, match, detail)
 
     def instance_update(self, uuid, metadata=None, **values):
         with self.session() as s:
@@ -417,158 +383,14 @@ class Database:
         _upsert(self, models.QuotaClass, 'class_name', class_name, limits)
 
 
-class MarkerNotFound(Exception):
-    """The marker of a page is not an instance the caller may list."""
-
-
-class LightInstance:
-    """What a list entry needs of an instance."""
-    __slots__ = ('uuid', 'name')
-
-    def __init__(self, uuid, name):
-        self.uuid = uuid
-        self.name = name
-
-
-class Item:
-    """A metadata item or a fault of a listed instance."""
-
-    def __init__(self, **values):
-        self.__dict__.update(values)
-
-
-class ListedInstance:
-    """An instance of a detailed list: its columns, ``metadata_items``, the system
-    metadata a view shows (``LISTED_SYSTEM_METADATA``) and ``faults`` (the last one,
-    when its state shows a fault), loaded with four queries for the whole page and no
-    ORM objects."""
-
-    def __init__(self, keys, row):
-        self.__dict__.update(zip(keys, row))
-        self.metadata_items = []
-        self.system_metadata_items = []
-        self.faults = []
-
-
-# The system metadata server views read (a multi-create's reservation and index).
-LISTED_SYSTEM_METADATA = ('reservation_id', 'launch_index')
-
-
-_I = models.Instance
-_I_COLUMNS = tuple(_I.__table__.columns)
-_M = models.InstanceMetadata
-_S = models.InstanceSystemMetadata
-_F = models.InstanceFault
-
-
-def _detail_rows(session, result):
-    """ListedInstances of ``result`` (whole instance rows), with their metadata and
-    the last fault of those whose status shows one."""
-    keys = list(result.keys())
-    page = [ListedInstance(keys, row) for row in result.all()]
-    by_uuid = {i.uuid: i for i in page}
-    if not page:
-        return page
-    for uuid, key, value in session.execute(
-            sa.select(_M.instance_uuid, _M.key, _M.value).where(
-                _M.instance_uuid.in_(list(by_uuid))).order_by(_M.id)):
-        by_uuid[uuid].metadata_items.append(Item(key=key, value=value))
-    for uuid, key, value in session.execute(
-            sa.select(_S.instance_uuid, _S.key, _S.value).where(
-                _S.instance_uuid.in_(list(by_uuid)),
-                _S.key.in_(LISTED_SYSTEM_METADATA))):
-        by_uuid[uuid].system_metadata_items.append(Item(key=key, value=value))
-    faulted = [i.uuid for i in page if i.vm_state in ('error', 'deleted')]
-    if faulted:
-        last = sa.select(sa.func.max(_F.id)).where(
-            _F.instance_uuid.in_(faulted)).group_by(_F.instance_uuid)
-        for f in session.execute(sa.select(_F.__table__).where(_F.id.in_(last))):
-            by_uuid[f.instance_uuid].faults.append(Item(**f._mapping))
-    return page
-
-
-_EPOCH = datetime.datetime(1, 1, 1)
-# Sort keys (Nova's names) -> the expression sorted on; nullable columns are
-# coalesced so that keyset paging compares values, never NULLs.
-SORT_KEYS = {
-    'access_ip_v4': sa.func.coalesce(_I.access_ip_v4, ''),
-    'access_ip_v6': sa.func.coalesce(_I.access_ip_v6, ''),
-    'auto_disk_config': _I.disk_config,
-    'availability_zone': _I.availability_zone,
-    'config_drive': _I.config_drive,
-    'created_at': _I.created_at,
-    'display_description': sa.func.coalesce(_I.description, ''),
-    'display_name': _I.name,
-    'host': sa.func.coalesce(_I.host, ''),
-    'hostname': _I.name,
-    'image_ref': _I.image_ref,
-    'key_name': sa.func.coalesce(_I.key_name, ''),
-    'launched_at': sa.func.coalesce(_I.launched_at, _EPOCH),
-    'node': sa.func.coalesce(_I.host, ''),
-    'power_state': _I.power_state,
-    'project_id': _I.project_id,
-    'task_state': sa.func.coalesce(_I.task_state, ''),
-    'terminated_at': sa.func.coalesce(_I.terminated_at, _EPOCH),
-    'updated_at': _I.updated_at,
-    'user_id': _I.user_id,
-    'uuid': _I.uuid,
-    'vm_state': _I.vm_state,
-    'locked': _I.locked,
-}
-
-
-def _order(sort):
-    """``[(expression, dir)]``: the requested keys, then Nova's default and the uuid
-    as tie-breakers, each key once."""
-    seen, order = set(), []
-    for key, direction in list(sort) + [('created_at', 'desc'), ('uuid', 'desc')]:
-        if key in SORT_KEYS and key not in seen:
-            seen.add(key)
-            order.append((SORT_KEYS[key], direction))
-    return order
-
-
-def _after(order, values):
-    """Rows after the marker's ``values`` in ``order`` (keyset paging)."""
-    alternatives = []
-    for i, (expr, direction) in enumerate(order):
-        equal = [order[j][0] == values[j] for j in range(i)]
-        beyond = expr > values[i] if direction == 'asc' else expr < values[i]
-        alternatives.append(sa.and_(*equal, beyond))
-    return sa.or_(*alternatives)
-
-
-def _match(column, value):
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return column.in_(list(value))
-    if value is None:
-        return column.is_(None)
-    return column == value
-
-
-def _conditions(filters):
-    conditions = []
-    for key, value in filters.items():
-        if key == 'deleted':
-            conditions.append(_I.deleted.is_(bool(value)))
-        elif key == 'flavor_id':
-            conditions.append(_I.flavor['id'].as_string() == str(value))
-        elif key == 'changes_since':
-            conditions.append(_I.updated_at >= value)
-        elif key == 'changes_before':
-            conditions.append(_I.updated_at <= value)
-        else:
-            conditions.append(_match(getattr(_I, key), value))
-    return conditions
-
-
 def _usage(session, project_id):
     """(instances, cores, ram) of the project's live instances, in one query."""
+    inst = models.Instance
     row = session.execute(sa.select(
         sa.func.count(),
-        sa.func.coalesce(sa.func.sum(_I.vcpus), 0),
-        sa.func.coalesce(sa.func.sum(_I.memory_mb), 0)).where(
-            _I.project_id == project_id, _I.deleted.is_(False))).one()
+        sa.func.coalesce(sa.func.sum(inst.vcpus), 0),
+        sa.func.coalesce(sa.func.sum(inst.memory_mb), 0)).where(
+            inst.project_id == project_id, inst.deleted.is_(False))).one()
     return int(row[0]), int(row[1]), int(row[2])
 
 

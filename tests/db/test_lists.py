@@ -9,6 +9,7 @@ import uuid as uuid_mod
 import pytest
 
 from inject.db import api as db_api
+from inject.db import listing as db_listing
 
 FLAVOR = {'id': '2', 'name': 'm1.small', 'ram': 2048, 'disk': 20, 'vcpus': 1,
           'swap': 0, 'ephemeral': 0, 'extra_specs': {}}
@@ -134,7 +135,7 @@ def test_detail_pages_load_metadata_and_only_the_shown_system_metadata(db):
 
 def test_marker_of_another_project_is_not_found(db):
     other = db.instance_create(_values(project='p2'), {}, {})
-    with pytest.raises(db_api.MarkerNotFound):
+    with pytest.raises(db_listing.MarkerNotFound):
         db.instance_page({'project_id': 'p1'}, marker=other.uuid)
     assert db.instance_list(project_id='p1', marker=other.uuid) is None
 

@@ -1,4 +1,4 @@
-"""A commit that fails or is killed half-way leaves the disk as it was (image.UndoJournal).
+"""A commit that fails or is killed half-way leaves the disk as it was (overlay_mod.UndoJournal).
 
 Real qemu-img and qemu-io, real files: "half-way" is a real commit that wrote into the
 disk before failing (or before its process died)."""
@@ -14,6 +14,7 @@ import pytest
 
 from inject import exception
 from inject import image
+from inject import overlay as overlay_mod
 
 QEMU_IMG = shutil.which('qemu-img')
 QEMU_IO = shutil.which('qemu-io')
@@ -48,7 +49,7 @@ def make_disk(tmp_path, fmt, base=False):
 
 
 def written_overlay(disk, tmp_path):
-    overlay = image.Overlay.create(disk, str(tmp_path / 'overlays'))
+    overlay = overlay_mod.Overlay.create(disk, str(tmp_path / 'overlays'))
     for command in ('write -P 0x5a 0 64k', 'write -P 0x5b 1M 4k', 'write -P 0x5c 6M 1M',
                     'write -z 7M 64k'):
         qemu_io('qcow2', overlay.path, command)
@@ -99,6 +100,7 @@ def test_a_commit_that_works_is_kept_and_leaves_no_journal(tmp_path, fmt, base):
 KILLED = textwrap.dedent('''
     import os, signal, sys
     from inject import image
+    from inject import overlay as overlay_mod
     real = image.qemu_img
     def commit_then_die(args, path):
         out = real(args, path)
@@ -106,7 +108,7 @@ KILLED = textwrap.dedent('''
             os.kill(os.getpid(), signal.SIGKILL)     # killed after writing the disk
         return out
     image.qemu_img = commit_then_die
-    overlay = image.Overlay.create(image.DiskImage(sys.argv[1], sys.argv[2]), sys.argv[3])
+    overlay = overlay_mod.Overlay.create(image.DiskImage(sys.argv[1], sys.argv[2]), sys.argv[3])
     for command in ('write -P 0x5a 0 64k', 'write -P 0x5c 6M 1M'):
         import subprocess
         subprocess.run(['qemu-io', '-f', 'qcow2', '-c', command, overlay.path], check=True,
@@ -124,8 +126,8 @@ def test_a_commit_killed_with_its_process_is_undone_by_the_sweep(tmp_path, fmt, 
                           capture_output=True, text=True)
     assert proc.returncode == -9, proc.stderr
     assert sha256(disk.path) != before                 # half-committed
-    [stale] = [n for n in leftovers(tmp_path) if n.endswith(image.OVERLAY_SUFFIX)]
-    assert image.sweep_stale_overlays(str(overlays)) == [str(overlays / stale)]
+    [stale] = [n for n in leftovers(tmp_path) if n.endswith(overlay_mod.OVERLAY_SUFFIX)]
+    assert overlay_mod.sweep_stale_overlays(str(overlays)) == [str(overlays / stale)]
     assert sha256(disk.path) == before
     assert leftovers(tmp_path) == []
 
@@ -133,7 +135,7 @@ def test_a_commit_killed_with_its_process_is_undone_by_the_sweep(tmp_path, fmt, 
 def test_an_overlay_qemu_img_cannot_read_is_not_committed(tmp_path):
     disk = make_disk(tmp_path, 'raw')
     before = sha256(disk.path)
-    overlay = image.Overlay.create(disk, str(tmp_path / 'overlays'))
+    overlay = overlay_mod.Overlay.create(disk, str(tmp_path / 'overlays'))
     with open(overlay.path, 'wb') as f:
         f.write(b'garbage')
     with pytest.raises(exception.ImageCommandFailed) as e:

@@ -8,6 +8,7 @@ import pytest
 
 from inject import exception
 from inject import image
+from inject import overlay as overlay_mod
 
 QEMU_IMG = shutil.which('qemu-img')
 QEMU_IO = shutil.which('qemu-io')
@@ -400,7 +401,7 @@ def test_real_qcow2_with_external_data_file(dirs):
 @needs_qemu_img
 def test_overlay_create_points_at_the_disk(tmp_path):
     disk = image.DiskImage(raw(tmp_path / 'disk.raw', 1 << 20), 'raw')
-    overlay = image.Overlay.create(disk, str(tmp_path / 'overlays'))
+    overlay = overlay_mod.Overlay.create(disk, str(tmp_path / 'overlays'))
     assert os.path.dirname(overlay.path) == str(tmp_path / 'overlays')
     assert os.stat(tmp_path / 'overlays').st_mode & 0o777 == 0o700
     h = image.read_qcow2_header(overlay.path)
@@ -412,7 +413,7 @@ def test_overlay_create_points_at_the_disk(tmp_path):
 def test_commit_of_untouched_overlay_keeps_disk_and_removes_overlay(tmp_path):
     disk = image.DiskImage(raw(tmp_path / 'disk.raw', 1 << 20), 'raw')
     before = sha256(disk.path)
-    overlay = image.Overlay.create(disk, str(tmp_path / 'overlays'))
+    overlay = overlay_mod.Overlay.create(disk, str(tmp_path / 'overlays'))
     overlay.commit()
     assert sha256(disk.path) == before
     assert not os.path.exists(overlay.path)
@@ -422,7 +423,7 @@ def test_commit_of_untouched_overlay_keeps_disk_and_removes_overlay(tmp_path):
 def test_discard_removes_overlay(tmp_path):
     disk = image.DiskImage(raw(tmp_path / 'disk.raw', 1 << 20), 'raw')
     before = sha256(disk.path)
-    overlay = image.Overlay.create(disk, str(tmp_path / 'overlays'))
+    overlay = overlay_mod.Overlay.create(disk, str(tmp_path / 'overlays'))
     overlay.discard()
     overlay.discard()              # twice is harmless
     assert not os.path.exists(overlay.path)
@@ -439,7 +440,7 @@ def test_written_overlay_reaches_disk_only_on_commit(tmp_path, fmt):
     disk = image.DiskImage(path, fmt)
     before = sha256(path)
     for commit in (False, True):
-        overlay = image.Overlay.create(disk, str(tmp_path / 'overlays'))
+        overlay = overlay_mod.Overlay.create(disk, str(tmp_path / 'overlays'))
         subprocess.run([QEMU_IO, '-f', 'qcow2', '-c', 'write -P 0x5a 4096 4096',
                         overlay.path], check=True, capture_output=True)
         (overlay.commit if commit else overlay.discard)()
@@ -454,7 +455,7 @@ def test_written_overlay_reaches_disk_only_on_commit(tmp_path, fmt):
 def test_overlay_create_failure_leaves_no_file(tmp_path):
     disk = image.DiskImage(str(tmp_path / 'vanished.raw'), 'raw')
     with pytest.raises(exception.ImageCommandFailed) as e:
-        image.Overlay.create(disk, str(tmp_path / 'overlays'))
+        overlay_mod.Overlay.create(disk, str(tmp_path / 'overlays'))
     assert 'qemu-img create' in str(e.value)
     assert disk.path in str(e.value)
     assert [n for n in os.listdir(tmp_path / 'overlays') if n != '.lock'] == []
@@ -469,7 +470,7 @@ def test_qemu_img_missing(tmp_path, monkeypatch):
 @needs_qemu_img
 def test_commit_failure_still_removes_overlay(tmp_path):
     disk = image.DiskImage(raw(tmp_path / 'disk.raw', 1 << 20), 'raw')
-    overlay = image.Overlay.create(disk, str(tmp_path / 'overlays'))
+    overlay = overlay_mod.Overlay.create(disk, str(tmp_path / 'overlays'))
     with open(overlay.path, 'wb') as f:
         f.write(b'garbage')
     with pytest.raises(exception.ImageCommandFailed, match='qemu-img commit'):

@@ -9,6 +9,7 @@ import pytest
 from inject import appliance
 from inject import exception
 from inject import image
+from inject import overlay as overlay_mod
 from inject import inspection_cache
 from inject import manager
 from inject import report
@@ -54,7 +55,7 @@ class Host:
         return path
 
     def overlay_files(self):
-        return ([n for n in os.listdir(self.overlays) if n.endswith(image.OVERLAY_SUFFIX)]
+        return ([n for n in os.listdir(self.overlays) if n.endswith(overlay_mod.OVERLAY_SUFFIX)]
                 if self.overlays.exists() else [])
 
     def run(self, jobs, settings, pool=None):
@@ -292,7 +293,7 @@ def test_commit_failure_is_reported(host, conf, monkeypatch):
         self.discard()
         raise exception.ImageCommandFailed(command='qemu-img commit', path='d',
                                            reason='No space left on device')
-    monkeypatch.setattr(image.Overlay, 'commit', broken_commit)
+    monkeypatch.setattr(overlay_mod.Overlay, 'commit', broken_commit)
     [rep] = inject(conf, InjectionRequest(image.DiskImage(host.disk('d.raw'), 'raw'),
                                           files=[('/x', b'x')]))
     assert not rep.committed
@@ -568,14 +569,14 @@ def test_unexpected_error_planning_one_disk_fails_it_alone(host, conf, monkeypat
 
 def test_overlay_failure_for_one_disk_leaves_no_overlay(host, conf, monkeypatch):
     first, second = host.disk('a.raw'), host.disk('b.raw')
-    real = image.Overlay.create
+    real = overlay_mod.Overlay.create
 
     def create(img, directory):
         if img.path == second:
             raise OSError(28, 'No space left on device')
         return real(img, directory)
 
-    monkeypatch.setattr(image.Overlay, 'create', create)
+    monkeypatch.setattr(overlay_mod.Overlay, 'create', create)
     reps = inject(conf, full_request(first), full_request(second))
     assert [r.ok for r in reps] == [True, False]
     assert 'No space left on device' in reps[1].error
