@@ -8,6 +8,7 @@ import os
 import pytest
 
 from tests import keystone as keystone_layout
+from tests import services
 
 
 def pytest_collection_modifyitems(items):
@@ -20,13 +21,7 @@ def pytest_collection_modifyitems(items):
 def keystone():
     """The layout dict of :func:`tests.keystone.ensure_layout` (URL, projects, roles,
     users with passwords); pass it to tests.keystone.token/session/access."""
-    url = os.environ.get('INJECT_TEST_KEYSTONE_URL')
-    if not url:
-        if os.environ.get('CI'):
-            pytest.fail('INJECT_TEST_KEYSTONE_URL is not set: run tools/keystone.sh '
-                        '(tools/setup.sh test does)')
-        pytest.skip('no Keystone: set INJECT_TEST_KEYSTONE_URL (tools/keystone.sh '
-                    'prints it)')
+    url = services.required('INJECT_TEST_KEYSTONE_URL', 'Keystone', 'tools/keystone.sh')
     password = os.environ.get('INJECT_TEST_KEYSTONE_ADMIN_PASSWORD',
                               keystone_layout.DEFAULT_ADMIN_PASSWORD)
     return keystone_layout.ensure_layout(url, password)

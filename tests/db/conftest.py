@@ -3,21 +3,17 @@ PostgreSQL server that tools/postgresql.sh starts on loopback (its URL comes in
 INJECT_TEST_POSTGRESQL_URL; tools/setup.sh test sets it). Under CI a missing server
 fails the tests instead of skipping them."""
 
-import os
 import uuid
 
 import pytest
 import sqlalchemy as sa
 
+from tests import services
+
 
 def _postgresql_admin_url():
-    url = os.environ.get('INJECT_TEST_POSTGRESQL_URL')
-    if not url:
-        if os.environ.get('CI'):
-            pytest.fail('INJECT_TEST_POSTGRESQL_URL is not set: run tools/postgresql.sh '
-                        '(tools/setup.sh test does)')
-        pytest.skip('no PostgreSQL: set INJECT_TEST_POSTGRESQL_URL (tools/postgresql.sh '
-                    'prints it)')
+    url = services.required('INJECT_TEST_POSTGRESQL_URL', 'PostgreSQL',
+                            'tools/postgresql.sh')
     return sa.engine.make_url(url)
 
 

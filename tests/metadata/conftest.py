@@ -10,18 +10,15 @@ import sys
 
 import pytest
 
+from tests import services
+
 READER = os.path.join(os.path.dirname(__file__), 'cloudinit_reader.py')
 
 
 @pytest.fixture(scope='session')
 def cloudinit_dir():
-    path = os.environ.get('INJECT_TEST_CLOUDINIT_DIR')
-    if not path:
-        if os.environ.get('CI'):
-            pytest.fail('INJECT_TEST_CLOUDINIT_DIR is not set: run tools/cloudinit.sh '
-                        '(tools/setup.sh test does)')
-        pytest.skip('no cloud-init: set INJECT_TEST_CLOUDINIT_DIR (tools/cloudinit.sh '
-                    'prints it)')
+    path = services.required('INJECT_TEST_CLOUDINIT_DIR', 'cloud-init',
+                             'tools/cloudinit.sh')
     if not os.path.isdir(os.path.join(path, 'cloudinit')):
         pytest.fail('INJECT_TEST_CLOUDINIT_DIR=%s holds no cloudinit package' % path)
     return path
