@@ -182,6 +182,7 @@ class Manager:
 
     def _finish(self, report, overlay, todo, outcome, session):
         report.accelerator = session.accelerator
+        report.appliance = session.appliance
         report.mountpoints = outcome.mountpoints
         report.root_found_by = outcome.source
         for key in ('launch', 'warm_launch', 'shutdown'):

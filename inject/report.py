@@ -38,6 +38,9 @@ class Report:
     # 'partition N', 'whole disk', 'root probe', 'inspection' or 'remembered layout'
     root_found_by: str = None
     accelerator: str = None
+    # which appliance worked on this disk: unique per appliance launch on this host,
+    # shared by the disks of one appliance (never two projects')
+    appliance: str = None
     items: list = dataclasses.field(default_factory=list)
     error: str = None          # why the disk as a whole was not injected, if it was not
     committed: bool = False    # whether anything reached the disk
@@ -80,6 +83,7 @@ class Report:
             'mountpoints': [list(m) for m in self.mountpoints],
             'root_found_by': self.root_found_by,
             'accelerator': self.accelerator,
+            'appliance': self.appliance,
             'ok': self.ok,
             'committed': self.committed,
             'error': self.error,
@@ -98,6 +102,7 @@ class Report:
                      mountpoints=[list(m) for m in data.get('mountpoints') or ()],
                      root_found_by=data.get('root_found_by'),
                      accelerator=data.get('accelerator'), error=data.get('error'),
+                     appliance=data.get('appliance'),
                      committed=bool(data.get('committed')),
                      notes=list(data.get('notes') or ()),
                      timings=dict(data.get('timings') or {}),

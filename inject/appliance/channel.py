@@ -97,6 +97,11 @@ def start_worker(start, keep_stdin=False):
     return worker
 
 
+def appliance_id(worker):
+    """An id for the appliance ``worker`` launches: unique per launch on this host."""
+    return '%d-%s' % (worker.pid, os.urandom(4).hex())
+
+
 def receiver_of(worker):
     """The end of the worker's stdout that its messages arrive on."""
     receiver = connection.Connection(os.dup(worker.stdout.fileno()), writable=False)

@@ -91,6 +91,7 @@ class SessionOutcome:
     smp: int = None
     warm: bool = False       # a warm appliance (launched ahead, disks hot-plugged)
     failure: str = None      # how it failed (one of FAILURE_KINDS), with ``error``
+    appliance: str = None    # an id of the appliance: unique per launch on this host
 
 
 #: SessionOutcome.failure: the worker reported a failed launch; a deadline passed (the
@@ -115,7 +116,7 @@ def run(jobs, settings, pool=None):
     if warm is None:
         return _run_cold(jobs, settings)
     outcome = SessionOutcome(accelerator=warm.accelerator, kernel_boot=warm.kernel_boot,
-                             smp=warm.smp, warm=True)
+                             smp=warm.smp, warm=True, appliance=warm.appliance)
     outcome.timings['launch'] = 0.0
     outcome.timings['warm_launch'] = warm.launch_seconds
     LOG.info('Hot-plugging %d disk(s) into a warm appliance (%s, launched in %.1f s)',
@@ -241,6 +242,7 @@ def _session(jobs, settings, accelerator, launch_timeout, outcome, kernel=None):
         outcome.smp = launching.smp
         start = time.monotonic()
         worker = channel.start_worker(channel.Start.of(settings, drives, launching, jobs))
+        outcome.appliance = channel.appliance_id(worker)
         _converse(worker, channel.receiver_of(worker), jobs, settings, accelerator,
                   outcome, ('launch', launch_timeout), start)
 

@@ -45,6 +45,7 @@ class Warm:
     kernel_boot: str
     smp: int
     launch_seconds: float
+    appliance: str = None    # its id (channel.appliance_id)
 
     def alive(self):
         return self.proc.poll() is None
@@ -95,7 +96,7 @@ def launch_warm(settings):
             channel.kill(proc)
             raise
     return Warm(proc, receiver, accelerator, 'pvh' if kernel else 'stock', launching.smp,
-                message.seconds)
+                message.seconds, channel.appliance_id(proc))
 
 
 class WarmPool:
