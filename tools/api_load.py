@@ -4,7 +4,7 @@ prints a table; nothing here asserts.
 
     .venv/bin/python tools/api_load.py [--db sqlite|postgresql] [--db-url URL]
         [--servers 1000] [--duration 60] [--threads 8] [--rate 200] [--quick]
-        [--seed api|db] [--json FILE]
+        [--seed api|db] [--api-workers N] [--transport-url URL] [--json FILE]
 
 It starts its own inject-api (this checkout's code) on a free 127.0.0.1 port with a
 temporary state_path, noauth, injection disabled (inject_partition = -2) and one 1 MiB
@@ -130,6 +130,14 @@ def parse_args(argv):
                    help='which of limits,detail,create,open to run')
     p.add_argument('--api-threads', type=int,
                    help='[api]threads of inject-api (default: its own default)')
+    p.add_argument('--api-workers', type=int, default=os.cpu_count() or 1,
+                   help='[api]workers of inject-api (default: the number of CPUs, its '
+                        'own default with a broker); above 1 an inject-agent is '
+                        'started on --transport-url')
+    p.add_argument('--transport-url',
+                   help='broker of inject-api and its inject-agent when --api-workers '
+                        '> 1 (default: $INJECT_TEST_TRANSPORT_URL, else what bash '
+                        'tools/rabbitmq.sh prints: it starts a loopback RabbitMQ)')
     p.add_argument('--quick', action='store_true',
                    help='smoke run: --duration 5, --grace 10, --drain 120')
     p.add_argument('--json', help='write the rows to this file')
@@ -154,8 +162,13 @@ def parse_args(argv):
         if not args.db_url:
             p.error('--db postgresql needs --db-url or INJECT_TEST_POSTGRESQL_URL '
                     '(bash tools/postgresql.sh prints one)')
-    if min(args.duration, args.threads, args.rate, args.workers) <= 0 or args.servers < 0:
-        p.error('--duration, --threads, --rate, --workers must be positive')
+    if (min(args.duration, args.threads, args.rate, args.workers, args.api_workers) <= 0
+            or args.servers < 0):
+        p.error('--duration, --threads, --rate, --workers, --api-workers must be '
+                'positive')
+    if args.api_workers > 1 and not args.transport_url:
+        args.transport_url = (os.environ.get('INJECT_TEST_TRANSPORT_URL')
+                              or api_load_target.rabbitmq_url())
     return args
 
 
@@ -197,6 +210,7 @@ def run(target, args):
 
     for project in (EMPTY_PROJECT, FULL_PROJECT):
         traffic.raise_quotas(target.port, project)
+    traffic.find_image(target.port, EMPTY_PROJECT)
     for kind in ('limits', 'detail', 'create'):
         if kind in args.phases:
             phase(EMPTY_PROJECT, kind, '%s@0' % kind)
@@ -221,9 +235,11 @@ def run(target, args):
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    load_at_start = os.getloadavg()[0]
     target = api_load_target.Target(db=args.db, db_url=args.db_url,
                                     api_threads=args.api_threads, keep=args.keep,
-                                    image=traffic.IMAGE)
+                                    image=traffic.IMAGE, api_workers=args.api_workers,
+                                    transport_url=args.transport_url)
     try:
         target.start()
         print('inject-api (%s) on %s, %s database, work directory %s' % (
@@ -238,18 +254,21 @@ def main(argv=None):
         target.stop()
     report.judge(rows, args.rate)
     print()
-    print('inject-api load, %s, %d closed-loop clients, %g s per phase, seeded through '
-          '%s; %d CPUs, load average %.1f at the end' % (
-              args.db, args.threads, args.duration,
+    print('inject-api load, %s, %d worker process(es), %d closed-loop clients, %g s '
+          'per phase, seeded through %s; %d CPUs, load average %.1f at the start, '
+          '%.1f at the end' % (
+              args.db, args.api_workers, args.threads, args.duration,
               'POST /servers' if args.seed == 'api' else 'inject.db.api',
-              os.cpu_count(), os.getloadavg()[0]))
+              os.cpu_count(), load_at_start, os.getloadavg()[0]))
     print()
     print(report.table(rows))
     print()
     print(report.notes(rows))
     if args.json:
         with open(args.json, 'w') as f:
-            json.dump({'args': {k: v for k, v in vars(args).items() if k != 'db_url'},
+            secret = ('db_url', 'transport_url')
+            json.dump({'args': {k: v for k, v in vars(args).items() if k not in secret},
+                       'load_average': [load_at_start, os.getloadavg()[0]],
                        'rows': [{k: v for k, v in r.items() if not k.startswith('_')}
                                 for r in rows]}, f, indent=1)
     return 0

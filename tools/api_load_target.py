@@ -4,11 +4,15 @@ under the work directory, or a fresh PostgreSQL database made for the run and dr
 after it), its CPU time from /proc, and seeding servers straight into its database.
 
 The process runs this checkout's code (``python -m inject.cmd.api`` with the checkout
-first on PYTHONPATH), on a free 127.0.0.1 port.
+first on PYTHONPATH), on a free 127.0.0.1 port. With ``api_workers`` above 1 it is a
+parent and its worker processes, which need the agent reached over a broker: an
+``inject-agent`` (injection disabled too) is started next to it on ``transport_url``
+under an [agent]host name of its own, and its CPU is counted with inject-api's.
 """
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -77,14 +81,40 @@ def _cpu_ticks(pid):
     return sum(int(v) for v in fields[11:15])
 
 
+def _children(pid):
+    """The pids of ``pid``'s live children (its worker processes)."""
+    found = []
+    try:
+        for task in os.listdir('/proc/%d/task' % pid):
+            with open('/proc/%d/task/%s/children' % (pid, task)) as f:
+                found += [int(c) for c in f.read().split()]
+    except OSError:
+        pass
+    return found
+
+
+def _tree_ticks(pid):
+    """CPU ticks of ``pid`` and of its live children (each with its reaped children;
+    a worker that died meanwhile is in the parent's cutime); None when ``pid`` is
+    gone."""
+    own = _cpu_ticks(pid)
+    if own is None:
+        return None
+    return own + sum(_cpu_ticks(c) or 0 for c in _children(pid))
+
+
 class Target:
     """inject-api started by :meth:`start`, always stopped by :meth:`stop`."""
 
     def __init__(self, db='sqlite', db_url=None, api_threads=None, workdir=None,
-                 keep=False, image='load'):
+                 keep=False, image='load', api_workers=1, transport_url=None):
         self.db = db
         self.base_db_url = db_url
         self.api_threads = api_threads
+        self.api_workers = api_workers
+        self.transport_url = transport_url
+        self.agent = None
+        self.agent_host = 'api-load-%s' % uuid_mod.uuid4().hex[:12]
         self.keep = keep
         self.workdir = workdir or tempfile.mkdtemp(prefix='inject-api-load-')
         os.makedirs(self.workdir, exist_ok=True)
@@ -104,11 +134,14 @@ class Target:
             self.db_url = create_pg_database(self.base_db_url)
         else:
             self.db_url = 'sqlite:///%s' % os.path.join(self.workdir, 'inject-api.sqlite')
-        lines = ['[DEFAULT]', 'state_path = %s' % self.workdir,
-                 '[api]', 'host = 127.0.0.1', 'port = %d' % self.port,
-                 'auth_strategy = noauth']
+        lines = ['[DEFAULT]', 'state_path = %s' % self.workdir]
+        if self.api_workers > 1:
+            lines.append('transport_url = %s' % self.transport_url)
+        lines += ['[api]', 'host = 127.0.0.1', 'port = %d' % self.port,
+                  'auth_strategy = noauth', 'workers = %d' % self.api_workers]
         if self.api_threads:
             lines.append('threads = %d' % self.api_threads)
+        lines += ['[agent]', 'host = %s' % self.agent_host, 'selftest_interval = -1']
         lines += ['[injection]', 'inject_partition = -2',
                   '[database]', 'connection = %s' % self.db_url, '']
         path = os.path.join(self.workdir, 'inject.conf')
@@ -125,6 +158,11 @@ class Target:
         env['PYTHONPATH'] = os.pathsep.join(
             [TOP] + [p for p in env.get('PYTHONPATH', '').split(os.pathsep) if p])
         self.log = open(self.log_path, 'w')
+        if self.api_workers > 1:
+            self.agent = subprocess.Popen(
+                [sys.executable, '-m', 'inject.cmd.agent', '--config-file', conf],
+                stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=env, cwd=self.workdir)
         self.proc = subprocess.Popen(
             [sys.executable, '-m', 'inject.cmd.api', '--config-file', conf],
             stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -148,19 +186,25 @@ class Target:
             return ''
 
     def cpu_seconds(self):
-        ticks = _cpu_ticks(self.proc.pid) if self.proc else None
+        """CPU seconds of inject-api (its workers included) and of its inject-agent."""
+        ticks = _tree_ticks(self.proc.pid) if self.proc else None
+        if ticks is not None and self.agent is not None:
+            ticks += _cpu_ticks(self.agent.pid) or 0
         return None if ticks is None else ticks / os.sysconf('SC_CLK_TCK')
 
     def stop(self):
         """Stop the process (SIGTERM, then SIGKILL after 60 s), drop the run's
         PostgreSQL database and remove the work directory unless ``keep``."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        for proc in (self.proc, self.agent):
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in (self.proc, self.agent):
+            if proc is not None:
+                try:
+                    proc.wait(60)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
         if self.log:
             self.log.close()
             self.log = None
@@ -202,3 +246,11 @@ class Target:
         finally:
             db.dispose()
         return done
+
+
+def rabbitmq_url():
+    """The transport URL ``bash tools/rabbitmq.sh`` prints (it starts a loopback
+    RabbitMQ, installing Debian's package when missing)."""
+    out = subprocess.run(['bash', os.path.join(TOP, 'tools', 'rabbitmq.sh')],
+                         check=True, capture_output=True, text=True).stdout
+    return out.split()[-1]

@@ -18,6 +18,7 @@ import time
 USER = 'load-user'
 MEMBER = 'member,reader'
 IMAGE = 'load'                  # name of the base image the target's image dir holds
+IMAGE_REF = {}                  # its id, as GET /images lists it (find_image sets it)
 MAX_REQUESTS = 1000000          # per phase, whatever the duration
 STOP = threading.Event()        # Ctrl-C: every loop ends
 
@@ -71,8 +72,25 @@ class Client:
 
 
 def _create_body(counter):
-    return {'server': {'name': 'load-%d' % next(counter), 'imageRef': IMAGE,
+    return {'server': {'name': 'load-%d' % next(counter), 'imageRef': IMAGE_REF['id'],
                        'flavorRef': '1'}}
+
+
+def find_image(port, project, name=IMAGE):
+    """Look up the id of the image called ``name`` (imageRef takes ids only, as in
+    Nova) and keep it for the create bodies."""
+    client = Client(port, project)
+    try:
+        status, body = client.request('GET', '/v2.1/images')
+    finally:
+        client.close()
+    if status != 200:
+        raise RuntimeError('GET /images answered %d' % status)
+    ids = [i['id'] for i in body['images'] if i['name'] == name]
+    if not ids:
+        raise RuntimeError('inject-api lists no image called %r' % name)
+    IMAGE_REF['id'] = ids[0]
+    return ids[0]
 
 
 KINDS = {

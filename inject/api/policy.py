@@ -14,9 +14,16 @@ old rule allows. Leave it at its default (true) unless a deployment still depend
 the old behaviour.
 """
 
+import time
+
 from oslo_policy import policy
 
 from inject.api import faults
+
+#: Seconds between two looks at the policy file (and policy.d) for changes: oslo.policy
+#: stat()s them on every check, several times a request; a change is seen within this
+#: long, or at once after :meth:`Enforcer.reload` (SIGHUP).
+RECHECK_SECONDS = 1.0
 
 _DEPRECATED_REASON = (
     'inject-api policies now follow Nova\'s defaults with the reader/member/admin '
@@ -200,9 +207,35 @@ def list_rules():
     return RULES
 
 
+class _ThrottledEnforcer(policy.Enforcer):
+    """oslo.policy's Enforcer, looking at its files at most once per
+    :data:`RECHECK_SECONDS` (``clock``), or at the next check after :meth:`expire`."""
+
+    clock = staticmethod(time.monotonic)
+
+    def __init__(self, conf):
+        super().__init__(conf)
+        self._next_look = None       # clock() after which the files are looked at
+        self._force = False
+
+    def expire(self, force=True):
+        """Look at the files at the next check (``force``: and re-read them)."""
+        self._force = force
+        self._next_look = None
+
+    def load_rules(self, force_reload=False):
+        now = self.clock()
+        if (not force_reload and not self._force and self._next_look is not None
+                and now < self._next_look):
+            return
+        force, self._force = force_reload or self._force, False
+        super().load_rules(force_reload=force)
+        self._next_look = now + RECHECK_SECONDS
+
+
 class Enforcer:
     def __init__(self, conf):
-        self._enforcer = policy.Enforcer(conf)
+        self._enforcer = _ThrottledEnforcer(conf)
         # As Nova: the defaults of every rule changed at once; one warning per rule
         # at start would bury the log.
         self._enforcer.suppress_default_change_warnings = True
@@ -216,6 +249,10 @@ class Enforcer:
         target = {'project_id': context.project_id if project_id is None else project_id,
                   'user_id': context.user_id if user_id is None else user_id}
         return bool(self._enforcer.authorize(rule, target, context, do_raise=False))
+
+    def reload(self):
+        """Re-read the policy file at the next check (inject-api's SIGHUP)."""
+        self._enforcer.expire(force=True)
 
     def is_admin(self, context):
         return self.can(context, 'context_is_admin')

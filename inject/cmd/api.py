@@ -3,15 +3,20 @@ WSGI server), on 127.0.0.1:8774 unless ``[api]host`` and ``[api]port`` say other
 
     inject-api [--config-file F] [--db-sync]
 
-``--db-sync`` applies the database migrations and exits.
+``--db-sync`` applies the database migrations and exits. ``[api]workers`` processes
+serve one listening socket (see :func:`worker_count`); SIGHUP makes each re-read the
+policy file; SIGTERM or SIGINT stop them after their builds in progress (30 s at most).
 """
 
+import os
 import sys
 
 from oslo_config import cfg
 from oslo_log import log as logging
 
 from inject import conf as inject_conf
+from inject.agent import rpcapi
+from inject.api import compute as compute_mod
 from inject.api import wsgi
 from inject.cmd import wsgi_server
 from inject.db import api as db_api
@@ -32,15 +37,55 @@ def main(argv=None):
         db_api.Database(CONF.database.connection, sync=True).dispose()
         print('inject-api: database is at the latest revision')
         return 0
-    app = wsgi.make_app(CONF)
-    app.compute.recover()
-    wsgi_server.serve(app, CONF.api.host, CONF.api.port, CONF.api.threads, 'inject-api',
-                      '(microversions 2.1 to %s)' % wsgi.microversion.MAX_VERSION)
+    try:
+        workers = worker_count(CONF)
+    except ValueError as e:
+        print('inject-api: %s' % e, file=sys.stderr, flush=True)
+        return 2
+    detail = '(microversions 2.1 to %s)' % wsgi.microversion.MAX_VERSION
+    if workers == 1:
+        app = wsgi.make_app(CONF)
+        app.compute.recover()
+        wsgi_server.serve(app, CONF.api.host, CONF.api.port, CONF.api.threads,
+                          'inject-api', detail, on_hup=app.policy.reload)
+        _stop(app)
+        return 0
+    # Once, before any worker builds: migrations and the servers a previous process
+    # left building (a worker restarted later must not touch the others' builds).
+    db = db_api.Database(CONF.database.connection, sync=CONF.database.sync_on_start)
+    try:
+        compute_mod.Compute(CONF, db).recover()
+    finally:
+        db.dispose()
+    wsgi_server.serve_workers(
+        lambda: wsgi.make_app(CONF, db=db_api.Database(CONF.database.connection,
+                                                       sync=False)),
+        CONF.api.host, CONF.api.port, CONF.api.threads, 'inject-api', workers, detail,
+        on_hup=lambda app: app.policy.reload(), on_stop=_stop)
+    return 0
+
+
+def worker_count(conf):
+    """``[api]workers``, or its default: the number of CPUs when the agent is reached
+    over ``[DEFAULT]transport_url``, else 1. ValueError for several workers with the
+    in-process agent: each worker would run an agent of its own (its own appliance
+    limit, its own batches), which is wrong on one host."""
+    in_process = rpcapi.in_process(conf)
+    if conf.api.workers is None:
+        return 1 if in_process else (os.cpu_count() or 1)
+    if conf.api.workers > 1 and in_process:
+        raise ValueError(
+            '[api]workers = %d needs [DEFAULT]transport_url (and inject-agent running): '
+            'the in-process injection agent serves one inject-api process only'
+            % conf.api.workers)
+    return conf.api.workers
+
+
+def _stop(app):
     LOG.info('inject-api stopping; waiting for builds in progress')
     app.compute.wait(timeout=30)
     app.compute.close()
     app.db.dispose()
-    return 0
 
 
 if __name__ == '__main__':

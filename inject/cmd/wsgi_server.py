@@ -1,23 +1,40 @@
 """Serving a WSGI application with cheroot (threaded, production-grade) until SIGTERM or
-Ctrl-C: what inject-api and inject-metadata share."""
+Ctrl-C: what inject-api and inject-metadata share. :func:`serve` serves in this process;
+:func:`serve_workers` forks worker processes that serve one listening socket, and
+supervises them."""
 
+import os
 import signal
+import socket
+import sys
+import time
 
 from cheroot import wsgi as cheroot_wsgi
 from oslo_log import log as logging
 
 LOG = logging.getLogger(__name__)
 
+#: Connections the kernel queues before a worker accepts them (cheroot's default, 5,
+#: resets the clients of a burst of new connections).
+REQUEST_QUEUE = 128
+#: A worker that dies sooner than this after its start is restarted only after this
+#: long, so that one failing at start does not fork in a loop.
+RESTART_DELAY = 1.0
 
-def serve(app, host, port, threads, name, detail=''):
+
+def serve(app, host, port, threads, name, detail='', on_hup=None):
     """Bind ``host:port`` (port 0: any free one), say where on stdout, serve until
-    SIGTERM or Ctrl-C, then stop the server and return."""
-    server = cheroot_wsgi.Server((host, port), app, numthreads=threads, server_name=name)
+    SIGTERM or Ctrl-C, then stop the server and return. ``on_hup()`` is called on
+    SIGHUP (in the signal handler: keep it short)."""
+    server = cheroot_wsgi.Server((host, port), app, numthreads=threads, server_name=name,
+                                 request_queue_size=REQUEST_QUEUE)
 
     def stop(signum, frame):
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, stop)
+    if on_hup is not None:
+        signal.signal(signal.SIGHUP, lambda signum, frame: on_hup())
     server.prepare()
     bound_host, bound_port = server.bind_addr[:2]
     LOG.info('%s listening on http://%s:%s/ %s', name, bound_host, bound_port, detail)
@@ -28,3 +45,147 @@ def serve(app, host, port, threads, name, detail=''):
         pass
     finally:
         server.stop()
+
+
+class _InheritedSocketServer(cheroot_wsgi.Server):
+    """A cheroot server on a listening socket made by the parent process, shared with
+    the other workers. Non-blocking: when another worker accepted the connection first,
+    accept() answers at once instead of holding this worker's connection loop."""
+
+    def __init__(self, sock, *args, **kwargs):
+        self._inherited = sock
+        super().__init__(sock.getsockname()[:2], *args, **kwargs)
+
+    def bind(self, family, type, proto=0):
+        self.socket = self._inherited
+        self.bind_addr = self.resolve_real_bind_addr(self.socket)
+        return self.socket
+
+    def prepare(self):
+        super().prepare()
+        self.socket.settimeout(0.0)
+
+
+def listening_socket(host, port):
+    """A socket listening on ``host:port`` (port 0: any free one)."""
+    family = socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_STREAM, 0,
+                                socket.AI_PASSIVE)[0][0]
+    sock = socket.create_server((host, port), family=family, backlog=REQUEST_QUEUE)
+    # As cheroot sets it on the sockets it binds (accepted ones inherit it): without
+    # it, answers wait for delayed ACKs (40 ms on Linux).
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve_workers(make_app, host, port, threads, name, workers, detail='',
+                  on_hup=None, on_stop=None):
+    """Serve ``make_app()`` (called in each worker, after the fork: nothing such as a
+    database engine is shared) from ``workers`` processes on one listening socket,
+    until SIGTERM or SIGINT; return when every worker has stopped.
+
+    The parent restarts a worker that dies (after :data:`RESTART_DELAY` when it died
+    that soon after its start), passes SIGHUP on to the workers, where ``on_hup(app)``
+    runs, and on SIGTERM or SIGINT stops them all: each stops accepting, finishes the
+    requests it holds and calls ``on_stop(app)`` before it exits."""
+    sock = listening_socket(host, port)
+    bound_host, bound_port = sock.getsockname()[:2]
+    LOG.info('%s listening on http://%s:%s/ with %d worker processes %s', name,
+             bound_host, bound_port, workers, detail)
+    print('%s: listening on http://%s:%s/' % (name, bound_host, bound_port), flush=True)
+    children = {}            # pid -> start time (monotonic)
+    state = {'stopping': False}
+
+    def start_worker():
+        # Signals wait until the child has its own handlers (the parent's would make
+        # it signal its siblings).
+        signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                code = _worker(sock, make_app, threads, name, on_hup, on_stop)
+            except BaseException:
+                LOG.exception('%s worker %d failed', name, os.getpid())
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
+        children[pid] = time.monotonic()
+        LOG.info('%s worker %d started', name, pid)
+
+    def pass_on(signum, frame):
+        if signum in (signal.SIGTERM, signal.SIGINT):
+            if not state['stopping']:
+                LOG.info('%s: got signal %d, stopping %d workers', name, signum,
+                         len(children))
+            state['stopping'] = True
+            signum = signal.SIGTERM
+        for pid in list(children):
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass
+
+    for signum in _SIGNALS:
+        signal.signal(signum, pass_on)
+    for _ in range(workers):
+        start_worker()
+    # The parent keeps the socket open (for the workers it restarts) but never accepts.
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        started = children.pop(pid, None)
+        if started is None:
+            continue
+        if state['stopping']:
+            continue
+        LOG.error('%s worker %d died (%s); starting another', name, pid,
+                  _describe(status))
+        if time.monotonic() - started < RESTART_DELAY:
+            time.sleep(RESTART_DELAY)
+        if not state['stopping']:
+            start_worker()
+    sock.close()
+    LOG.info('%s: every worker stopped', name)
+
+
+_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+def _worker(sock, make_app, threads, name, on_hup, on_stop):
+    """One worker process: serve on ``sock`` until SIGTERM or SIGINT; the exit code."""
+    for signum in _SIGNALS:
+        signal.signal(signum, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
+    app = make_app()
+    server = _InheritedSocketServer(sock, app, numthreads=threads, server_name=name,
+                                    request_queue_size=REQUEST_QUEUE)
+
+    def stop(signum, frame):
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGHUP, (lambda signum, frame: on_hup(app)) if on_hup
+                  else signal.SIG_IGN)
+    server.prepare()
+    try:
+        server.serve()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        server.stop()
+    if on_stop is not None:
+        on_stop(app)
+    return 0
+
+
+def _describe(status):
+    """How a worker ended, from its wait status."""
+    if os.WIFSIGNALED(status):
+        return 'signal %d' % os.WTERMSIG(status)
+    return 'exit code %d' % os.waitstatus_to_exitcode(status)

@@ -360,12 +360,8 @@ class Database:
         the ``{resource: limit}`` rows of the quota class and of the project, and
         the project's ``(instances, cores, ram)`` counted in SQL."""
         with self.engine.connect() as s:
-            classes = dict(s.execute(sa.select(
-                models.QuotaClass.resource, models.QuotaClass.hard_limit).where(
-                    models.QuotaClass.class_name == class_name)).all())
-            project = dict(s.execute(sa.select(
-                models.Quota.resource, models.Quota.hard_limit).where(
-                    models.Quota.project_id == project_id)).all())
+            classes = dict(s.execute(_CLASS_LIMITS, {'class_name': class_name}).all())
+            project = dict(s.execute(_PROJECT_LIMITS, {'project_id': project_id}).all())
             return classes, project, _usage(s, project_id) if usage else None
 
     def quota_set(self, project_id, limits):
@@ -383,14 +379,23 @@ class Database:
         _upsert(self, models.QuotaClass, 'class_name', class_name, limits)
 
 
+# Statements of the hottest reads (every /limits and create), built once: building a
+# statement costs more than running it on SQLite.
+_USAGE = sa.select(
+    sa.func.count(),
+    sa.func.coalesce(sa.func.sum(models.Instance.vcpus), 0),
+    sa.func.coalesce(sa.func.sum(models.Instance.memory_mb), 0)).where(
+        models.Instance.project_id == sa.bindparam('project_id'),
+        models.Instance.deleted.is_(False))
+_CLASS_LIMITS = sa.select(models.QuotaClass.resource, models.QuotaClass.hard_limit).where(
+    models.QuotaClass.class_name == sa.bindparam('class_name'))
+_PROJECT_LIMITS = sa.select(models.Quota.resource, models.Quota.hard_limit).where(
+    models.Quota.project_id == sa.bindparam('project_id'))
+
+
 def _usage(session, project_id):
     """(instances, cores, ram) of the project's live instances, in one query."""
-    inst = models.Instance
-    row = session.execute(sa.select(
-        sa.func.count(),
-        sa.func.coalesce(sa.func.sum(inst.vcpus), 0),
-        sa.func.coalesce(sa.func.sum(inst.memory_mb), 0)).where(
-            inst.project_id == project_id, inst.deleted.is_(False))).one()
+    row = session.execute(_USAGE, {'project_id': project_id}).one()
     return int(row[0]), int(row[1]), int(row[2])
 
 
