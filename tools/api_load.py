@@ -4,7 +4,7 @@ prints a table; nothing here asserts.
 
     .venv/bin/python tools/api_load.py [--db sqlite|postgresql] [--db-url URL]
         [--servers 1000] [--duration 60] [--threads 8] [--rate 200] [--quick]
-        [--seed api|db] [--api-workers N] [--transport-url URL] [--json FILE]
+        [--seed api|db] [--api-workers N] [--transport-url URL|rabbitmq] [--json FILE]
 
 It starts its own inject-api (this checkout's code) on a free 127.0.0.1 port with a
 temporary state_path, noauth, injection disabled (inject_partition = -2) and one 1 MiB
@@ -132,12 +132,12 @@ def parse_args(argv):
                    help='[api]threads of inject-api (default: its own default)')
     p.add_argument('--api-workers', type=int, default=os.cpu_count() or 1,
                    help='[api]workers of inject-api (default: the number of CPUs, its '
-                        'own default with a broker); above 1 an inject-agent is '
-                        'started on --transport-url')
+                        'own default with injection disabled)')
     p.add_argument('--transport-url',
-                   help='broker of inject-api and its inject-agent when --api-workers '
-                        '> 1 (default: $INJECT_TEST_TRANSPORT_URL, else what bash '
-                        'tools/rabbitmq.sh prints: it starts a loopback RabbitMQ)')
+                   help='reach the agent over this broker: an inject-agent is started '
+                        'next to inject-api (default: the in-process agent; "rabbitmq": '
+                        'what bash tools/rabbitmq.sh prints, which starts a loopback '
+                        'RabbitMQ)')
     p.add_argument('--quick', action='store_true',
                    help='smoke run: --duration 5, --grace 10, --drain 120')
     p.add_argument('--json', help='write the rows to this file')
@@ -166,9 +166,8 @@ def parse_args(argv):
             or args.servers < 0):
         p.error('--duration, --threads, --rate, --workers, --api-workers must be '
                 'positive')
-    if args.api_workers > 1 and not args.transport_url:
-        args.transport_url = (os.environ.get('INJECT_TEST_TRANSPORT_URL')
-                              or api_load_target.rabbitmq_url())
+    if args.transport_url == 'rabbitmq':
+        args.transport_url = api_load_target.rabbitmq_url()
     return args
 
 
@@ -254,10 +253,12 @@ def main(argv=None):
         target.stop()
     report.judge(rows, args.rate)
     print()
-    print('inject-api load, %s, %d worker process(es), %d closed-loop clients, %g s '
-          'per phase, seeded through %s; %d CPUs, load average %.1f at the start, '
-          '%.1f at the end' % (
-              args.db, args.api_workers, args.threads, args.duration,
+    print('inject-api load, %s, %d worker process(es), agent %s, %d closed-loop '
+          'clients, %g s per phase, seeded through %s; %d CPUs, load average %.1f at '
+          'the start, %.1f at the end' % (
+              args.db, args.api_workers,
+              'over a broker' if args.transport_url else 'in-process', args.threads,
+              args.duration,
               'POST /servers' if args.seed == 'api' else 'inject.db.api',
               os.cpu_count(), load_at_start, os.getloadavg()[0]))
     print()

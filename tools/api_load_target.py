@@ -5,9 +5,10 @@ after it), its CPU time from /proc, and seeding servers straight into its databa
 
 The process runs this checkout's code (``python -m inject.cmd.api`` with the checkout
 first on PYTHONPATH), on a free 127.0.0.1 port. With ``api_workers`` above 1 it is a
-parent and its worker processes, which need the agent reached over a broker: an
-``inject-agent`` (injection disabled too) is started next to it on ``transport_url``
-under an [agent]host name of its own, and its CPU is counted with inject-api's.
+parent and its worker processes (allowed with the in-process agent because injection
+is disabled). With ``transport_url`` the agent is reached over that broker instead:
+an ``inject-agent`` (injection disabled too) is started next to inject-api under an
+[agent]host name of its own, and its CPU is counted with inject-api's.
 """
 
 import os
@@ -135,7 +136,7 @@ class Target:
         else:
             self.db_url = 'sqlite:///%s' % os.path.join(self.workdir, 'inject-api.sqlite')
         lines = ['[DEFAULT]', 'state_path = %s' % self.workdir]
-        if self.api_workers > 1:
+        if self.transport_url:
             lines.append('transport_url = %s' % self.transport_url)
         lines += ['[api]', 'host = 127.0.0.1', 'port = %d' % self.port,
                   'auth_strategy = noauth', 'workers = %d' % self.api_workers]
@@ -158,7 +159,7 @@ class Target:
         env['PYTHONPATH'] = os.pathsep.join(
             [TOP] + [p for p in env.get('PYTHONPATH', '').split(os.pathsep) if p])
         self.log = open(self.log_path, 'w')
-        if self.api_workers > 1:
+        if self.transport_url:
             self.agent = subprocess.Popen(
                 [sys.executable, '-m', 'inject.cmd.agent', '--config-file', conf],
                 stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -45,6 +45,9 @@ CONFIG_DRIVE_NAME = 'disk.config'
 #: the metadata service instead of the disk (``personality_without_injection =
 #: metadata``).
 DELIVERED = 'delivered'
+#: The targets the agent's report names for a key and an admin password.
+KEY_TARGET = '/root/.ssh/authorized_keys'
+PASSWORD_TARGET = '/etc/shadow (root)'
 #: ``instances.config_drive`` of a server with a config drive (Nova's stored string;
 #: '' without one).
 CONFIG_DRIVE_TRUE = 'True'
@@ -52,15 +55,47 @@ CONFIG_DRIVE_TRUE = 'True'
 
 def inject_disk(conf, injection_request, instance_id=None, project_id=None,
                 agent_client=None):
-    """Inject one request through this host's agent; return its Report.
+    """Inject one request through this host's agent; return its Report (without a
+    round trip when the in-process agent would write nothing: :func:`nothing_written`).
 
     ``agent_client()`` gives the client (started on first use). The instance disk lives
     on this host, so the agent asked is this host's. Requests of one project that
     arrive together share an appliance launch there.
     """
+    report = nothing_written(conf, injection_request)
+    if report is not None:
+        return report
     reply = agent_client().inject(conf.agent.host, injection_request,
                                   instance_id=instance_id, project_id=project_id)
     return report_mod.Report.from_dict(reply)
+
+
+def nothing_written(conf, req):
+    """The report of injection request ``req`` without asking the agent, when the
+    agent is the in-process one (its configuration is this process's) and would
+    write nothing and launch no appliance: no files, no metadata, and a key and a
+    password that this host's [injection] options skip, as the report says of each
+    (exactly what the agent answers for it). None otherwise: ask the agent (one on
+    another host, or behind a broker, has a configuration of its own)."""
+    inj = conf.injection
+    if (req.files or req.metadata is not None or req.net is not None
+            or (req.key is not None and inj.inject_key)
+            or (req.admin_password is not None and inj.inject_password)
+            or req.partition is not None or not rpcapi.in_process(conf)):
+        return None
+    report = report_mod.Report(image=req.image.path, format=req.image.format,
+                               partition_requested=inj.inject_partition,
+                               request_id=req.request_id)
+    for wanted, kind, target, option in (
+            (req.key, 'key', KEY_TARGET, 'inject_key'),
+            (req.admin_password, 'admin_password', PASSWORD_TARGET,
+             'inject_password')):
+        if wanted is not None:
+            report.items.append(report_mod.ItemResult(
+                kind, target, report_mod.SKIPPED,
+                'not injected: %s is False on this host' % option))
+    report.timings['total'] = 0.0
+    return report
 
 
 class BuildRequest:
@@ -235,8 +270,7 @@ class Compute:
             build.release()
         if build.action_id is not None:
             self.db.action_finish(build.action_id, 'Error' if message else build.note)
-        inst = self.db.instance_get(uuid)
-        if inst is None:   # deleted meanwhile
+        if not self.db.instance_alive(uuid):   # deleted meanwhile
             self.remove_disk(uuid)
 
     def _build(self, uuid, build):
@@ -252,17 +286,16 @@ class Compute:
             return message
         sysmeta = {'image_base_image_ref': build.image.id,
                    'injected_files': ','.join(p for p, _ in build.files)}
-        # Kept with the server: the metadata service serves them (and a later
-        # config drive of this build's files).
-        self.db.instance_files_set(uuid, build.files)
-        # One round of dynamic vendordata requests per build (a rebuild asks again):
-        # forget the answers kept in the database and in this process.
-        self.db.vendordata_answers_delete(uuid)
+        # The files are kept with the server: the metadata service serves them (and a
+        # later config drive of this build's files). One round of dynamic vendordata
+        # requests per build (a rebuild asks again): the answers kept in the database
+        # and in this process are forgotten.
+        state = self.db.build_begin(uuid, build.files)
         self.forget_vendordata(uuid)
-        inst = self.db.instance_get(uuid)
-        if inst is None:
+        if state is None:
             return None
-        with_drive = inst.config_drive == CONFIG_DRIVE_TRUE
+        project_id, config_drive = state
+        with_drive = config_drive == CONFIG_DRIVE_TRUE
         if with_drive:
             try:
                 self.build_config_drive(uuid, build)
@@ -285,7 +318,7 @@ class Compute:
                     key=build.key)
                 build.ready()
                 report = inject_disk(self.conf, req, instance_id=uuid,
-                                     project_id=inst.project_id,
+                                     project_id=project_id,
                                      agent_client=self.agent_client)
             except exception.InjectError as e:
                 message = _not_injected(build.files, str(e)) or 'Injection failed: %s' % e
@@ -298,12 +331,10 @@ class Compute:
             if message:
                 self._error(uuid, message, details=details, sysmeta=sysmeta)
                 return message
-        if self.db.instance_get(uuid) is None:
-            return None
-        self.db.instance_update(uuid, vm_state='active', task_state=None,
-                                launched_at=models.utcnow(), host=socket.gethostname())
-        self.db.instance_system_metadata_update(uuid, sysmeta)
-        build.note = delivered
+        if self.db.build_finish(uuid, dict(vm_state='active', task_state=None,
+                                           launched_at=models.utcnow(),
+                                           host=socket.gethostname()), sysmeta):
+            build.note = delivered
         return None
 
     def _error(self, uuid, message, details=None, sysmeta=None):

@@ -15,6 +15,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from inject import conf as inject_conf
+from inject import partitions
 from inject.agent import rpcapi
 from inject.api import compute as compute_mod
 from inject.api import wsgi
@@ -66,18 +67,22 @@ def main(argv=None):
 
 
 def worker_count(conf):
-    """``[api]workers``, or its default: the number of CPUs when the agent is reached
-    over ``[DEFAULT]transport_url``, else 1. ValueError for several workers with the
-    in-process agent: each worker would run an agent of its own (its own appliance
-    limit, its own batches), which is wrong on one host."""
-    in_process = rpcapi.in_process(conf)
+    """``[api]workers``, or its default: the number of CPUs, but 1 when the
+    in-process agent may inject. ValueError for several workers with an in-process
+    agent that may inject: each worker would run an agent of its own (its own
+    appliance limit, its own batches), which is wrong on one host. With injection
+    disabled (``inject_partition = -2``, read once at start: inject-api does not
+    re-read its configuration) an in-process agent never launches an appliance, so
+    one per worker is harmless."""
+    shared = (not rpcapi.in_process(conf)
+              or conf.injection.inject_partition == partitions.DISABLED)
     if conf.api.workers is None:
-        return 1 if in_process else (os.cpu_count() or 1)
-    if conf.api.workers > 1 and in_process:
+        return (os.cpu_count() or 1) if shared else 1
+    if conf.api.workers > 1 and not shared:
         raise ValueError(
-            '[api]workers = %d needs [DEFAULT]transport_url (and inject-agent running): '
-            'the in-process injection agent serves one inject-api process only'
-            % conf.api.workers)
+            '[api]workers = %d needs [DEFAULT]transport_url (and inject-agent running) '
+            'or injection disabled ([injection]inject_partition = -2): the in-process '
+            'injection agent serves one inject-api process only' % conf.api.workers)
     return conf.api.workers
 
 

@@ -23,17 +23,18 @@ api_opts = [
                help='Worker threads of the WSGI server (of each worker process).'),
     cfg.IntOpt('workers',
                min=1,
-               sample_default='<number of CPUs, or 1 with the in-process agent>',
+               sample_default='<number of CPUs, or 1 with an in-process agent that '
+                              'may inject>',
                help='Worker processes serving the API on one listening socket (Nova\'s '
                     'osapi_compute_workers). The parent process supervises them: it '
                     'restarts a worker that dies, passes SIGHUP on (each re-reads the '
                     'policy file) and stops them all on SIGTERM or SIGINT. Default: the '
                     'number of CPUs when [DEFAULT]transport_url names a broker (the '
-                    'injection agent is inject-agent, shared by every worker), else 1: '
-                    'the in-process agent lives in the one inject-api process, and more '
-                    'than one worker without a transport_url is refused at start (each '
-                    'would run an agent of its own, each with its own appliance limit '
-                    'and batches).'),
+                    'agent is inject-agent, shared by every worker) or injection is '
+                    'disabled ([injection]inject_partition = -2: the in-process agent '
+                    'of each worker never launches an appliance); else 1, and more '
+                    'than one is refused at start: each worker would run an in-process '
+                    'agent of its own, with its own appliance limit and batches.'),
     cfg.IntOpt('max_limit',
                default=1000,
                min=0,

@@ -163,19 +163,11 @@ class Database:
     def instance_system_metadata_update(self, uuid, values):
         """Set the system metadata keys in ``values``, keeping the others; nothing
         when the instance is gone."""
-        sm = models.InstanceSystemMetadata
         with self.session() as s:
             if s.execute(sa.select(models.Instance.uuid).where(
                     models.Instance.uuid == uuid)).first() is None:
                 return
-            have = set(s.scalars(sa.select(sm.key).where(sm.instance_uuid == uuid,
-                                                         sm.key.in_(list(values)))))
-            for k, v in values.items():
-                if k in have:
-                    s.execute(sa.update(sm).where(sm.instance_uuid == uuid,
-                                                  sm.key == k).values(value=v))
-                else:
-                    s.execute(sa.insert(sm).values(instance_uuid=uuid, key=k, value=v))
+            _system_metadata_set(s, uuid, values)
 
     def instance_metadata_update(self, uuid, values, replace=False):
         """Set the metadata keys in ``values`` (``replace``: and drop every other key)
@@ -235,15 +227,57 @@ class Database:
 
     def action_finish(self, action_id, message=None):
         with self.session() as s:
-            row = s.get(models.InstanceAction, action_id)
-            row.finish_time = models.utcnow()
-            row.message = message[:255] if message else None
+            s.execute(sa.update(models.InstanceAction).where(
+                models.InstanceAction.id == action_id).values(
+                    finish_time=models.utcnow(), message=message[:255] if message else None))
 
     def action_list(self, uuid):
         with self.session() as s:
             return list(s.scalars(sa.select(models.InstanceAction).where(
                 models.InstanceAction.instance_uuid == uuid).order_by(
                     models.InstanceAction.id)))
+
+    # Builds: the spawn flow's few, light transactions (no ORM instance loads)
+
+    def instance_alive(self, uuid):
+        """Whether the instance exists and is not deleted."""
+        with self.engine.connect() as c:
+            return c.execute(_ALIVE, {'uuid': uuid}).first() is not None
+
+    def build_begin(self, uuid, files):
+        """The start of a build, in one transaction: the server's personality files
+        become ``[(path, bytes)]`` (in order; kept for the metadata service), its stored
+        dynamic vendordata answers are forgotten, and ``(project_id, config_drive)`` of
+        the instance is returned; None, changing nothing, when it is gone or deleted."""
+        inst, f = models.Instance, models.InstanceFile
+        with self.session() as s:
+            row = s.execute(sa.select(inst.project_id, inst.config_drive).where(
+                inst.uuid == uuid, inst.deleted.is_(False))).first()
+            if row is None:
+                return None
+            s.execute(sa.delete(f).where(f.instance_uuid == uuid))
+            if files:
+                s.execute(sa.insert(f), [
+                    {'instance_uuid': uuid, 'position': position, 'path': path,
+                     'contents': bytes(contents)}
+                    for position, (path, contents) in enumerate(files)])
+            s.execute(sa.delete(models.VendordataAnswer).where(
+                models.VendordataAnswer.instance_uuid == uuid))
+            return row[0], row[1]
+
+    def build_finish(self, uuid, values, system_metadata):
+        """The end of a build, in one transaction: set the instance's columns
+        ``values`` (and ``updated_at``) and its system metadata keys; False, changing
+        nothing, when the instance is gone or deleted."""
+        inst = models.Instance
+        with self.session() as s:
+            done = s.execute(sa.update(inst).where(
+                inst.uuid == uuid, inst.deleted.is_(False)).values(
+                    updated_at=models.utcnow(), **values))
+            if not done.rowcount:
+                return False
+            _system_metadata_set(s, uuid, system_metadata)
+            return True
 
     # Key pairs
 
@@ -391,6 +425,23 @@ _CLASS_LIMITS = sa.select(models.QuotaClass.resource, models.QuotaClass.hard_lim
     models.QuotaClass.class_name == sa.bindparam('class_name'))
 _PROJECT_LIMITS = sa.select(models.Quota.resource, models.Quota.hard_limit).where(
     models.Quota.project_id == sa.bindparam('project_id'))
+
+
+_ALIVE = sa.select(models.Instance.uuid).where(
+    models.Instance.uuid == sa.bindparam('uuid'), models.Instance.deleted.is_(False))
+
+
+def _system_metadata_set(session, uuid, values):
+    """Set the instance's system metadata keys in ``values``, keeping the others."""
+    sm = models.InstanceSystemMetadata
+    have = set(session.scalars(sa.select(sm.key).where(sm.instance_uuid == uuid,
+                                                       sm.key.in_(list(values)))))
+    for k, v in values.items():
+        if k in have:
+            session.execute(sa.update(sm).where(sm.instance_uuid == uuid,
+                                                sm.key == k).values(value=v))
+        else:
+            session.execute(sa.insert(sm).values(instance_uuid=uuid, key=k, value=v))
 
 
 def _usage(session, project_id):
