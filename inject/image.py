@@ -220,6 +220,121 @@ def qemu_img(args, path):
 
 
 def create_overlay(image, path):
-    """Make ``path`` a qcow2 file whose backing file is ``image`` (a DiskImage)."""
-    qemu_img(['create', '-q', '-f', 'qcow2', '-F', image.format, '-b', image.path, path],
-             image.path)
+    """Make ``path`` a qcow2 file whose backing file is ``image`` (a DiskImage), as
+    ``qemu-img create -f qcow2 -F FORMAT -b PATH`` makes it (see
+    :func:`write_qcow2_overlay`; no qemu-img process)."""
+    write_qcow2_overlay(path, image.path, image.format)
+
+
+QCOW2_CLUSTER_BITS = 16
+_CLUSTER = 1 << QCOW2_CLUSTER_BITS
+_L1_COVERS = _CLUSTER * (_CLUSTER // 8)      # bytes one L1 entry (one L2 table) maps
+_MAX_L1_BYTES = 32 * 1024 * 1024            # qemu's QCOW_MAX_L1_SIZE
+_MAX_BACKING_NAME = 1023                    # qemu's limit on a backing file name
+_HEADER_LENGTH = 112                        # version 3 with the compression type byte
+_REFCOUNT_TABLE = _CLUSTER                  # cluster 1
+_REFCOUNT_BLOCK = 2 * _CLUSTER              # cluster 2
+_L1_TABLE = 3 * _CLUSTER                    # cluster 3 onwards
+
+
+def write_qcow2_overlay(path, backing, backing_format):
+    """Write ``path`` (created 0644, or truncated: its mode kept) as an empty qcow2 v3
+    image whose backing file is ``backing`` (written as given; a relative name is
+    relative to ``path``'s directory, as qemu reads it) in ``backing_format``, of the
+    backing file's virtual size rounded up to 512 bytes: the file ``qemu-img create -q
+    -f qcow2 -F FORMAT -b BACKING PATH`` (qemu 7) writes, without the optional feature
+    name table, 64 KiB clusters, 16-bit refcounts.
+
+    Like qemu-img, it refuses a backing file that cannot be opened: missing, a qcow2
+    with a corrupt or encrypted header, or a backing chain below it naming a missing
+    file (or looping, or deeper than :data:`MAX_CHAIN`); and a qemu protocol name
+    (``nbd:...``), which qemu-img would have opened as a protocol.
+    """
+    if backing_format not in FORMATS:
+        raise exception.InvalidImage(
+            path=backing, reason='format %r is not supported (use one of: %s)'
+            % (backing_format, ', '.join(FORMATS)))
+    name = os.fsencode(backing)
+    if not name or len(name) > _MAX_BACKING_NAME:
+        raise exception.InvalidImage(
+            path=backing, reason='its name is empty or longer than %d bytes, which '
+            'a qcow2 header cannot hold' % _MAX_BACKING_NAME)
+    size = _virtual_size(_resolve(path, backing), backing_format, backing)
+    size = (size + 511) // 512 * 512
+    l1_size = -(-size // _L1_COVERS)
+    if l1_size * 8 > _MAX_L1_BYTES:
+        raise exception.InvalidImage(path=backing, reason='its virtual size %d is too '
+                                     'large for a qcow2 overlay' % size)
+    l1_clusters = -(-l1_size * 8 // _CLUSTER)
+    fmt = backing_format.encode('ascii')
+    extensions = (struct.pack('>II', _EXT_BACKING_FORMAT, len(fmt))
+                  + fmt.ljust((len(fmt) + 7) // 8 * 8, b'\0')
+                  + struct.pack('>II', _EXT_END, 0))
+    name_offset = _HEADER_LENGTH + len(extensions)
+    header = struct.pack(
+        '>4sIQIIQIIQQIIQQQQII', QCOW2_MAGIC, 3, name_offset, len(name),
+        QCOW2_CLUSTER_BITS, size, 0, l1_size, _L1_TABLE if l1_size else 0,
+        _REFCOUNT_TABLE, 1, 0, 0, 0, 0, 0, 4, _HEADER_LENGTH)
+    header = header.ljust(_HEADER_LENGTH, b'\0') + extensions + name
+    clusters = 3 + l1_clusters       # header, refcount table and block, L1 table
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        os.pwrite(fd, header, 0)
+        os.pwrite(fd, struct.pack('>Q', _REFCOUNT_BLOCK), _REFCOUNT_TABLE)
+        os.pwrite(fd, struct.pack('>%dH' % clusters, *[1] * clusters), _REFCOUNT_BLOCK)
+        os.ftruncate(fd, _L1_TABLE + l1_size * 8)     # the L1 table: zeros
+    except OSError as e:
+        raise exception.ImageCommandFailed(command='writing the qcow2 overlay', path=path,
+                                           reason=e.strerror or str(e))
+    finally:
+        os.close(fd)
+
+
+def _virtual_size(target, fmt, name):
+    """The virtual size of the backing file at ``target`` (``name`` as the overlay
+    will say it), after checking that qemu could open it and its chain."""
+    if target != name and not target.startswith('/'):
+        raise exception.InvalidImage(
+            path=name, reason='it is a qemu protocol specification, not a file')
+    try:
+        fd = os.open(target, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as e:
+        raise exception.InvalidImage(path=target, reason='cannot open it as a backing '
+                                     'file (%s)' % (e.strerror or e))
+    try:
+        raw_size = os.lseek(fd, 0, os.SEEK_END)
+    finally:
+        os.close(fd)
+    if fmt == 'raw':
+        return raw_size
+    header = read_qcow2_header(target)
+    _check_chain_opens(target, header)
+    return header['size']
+
+
+def _check_chain_opens(path, header):
+    """Refuse, as qemu-img would fail to open it, a qcow2 chain below ``path`` that
+    names a missing file, loops or is deeper than :data:`MAX_CHAIN`."""
+    seen = {os.path.realpath(path)}
+    current = path
+    for _ in range(MAX_CHAIN):
+        if header['data_file'] is not None:
+            data = _resolve(current, header['data_file'])
+            if not os.path.exists(data):
+                raise exception.InvalidImage(
+                    path=path, reason='its external data file %s does not exist' % data)
+        if header['backing_file'] is None:
+            return
+        target = _resolve(current, header['backing_file'])
+        if not os.path.exists(target):
+            raise exception.InvalidImage(
+                path=path, reason='its backing file %s does not exist' % target)
+        real = os.path.realpath(target)
+        if real in seen:
+            break
+        seen.add(real)
+        if header['backing_format'] != 'qcow2':
+            return
+        current, header = target, read_qcow2_header(target)
+    raise exception.InvalidImage(
+        path=path, reason='its backing chain loops or is deeper than %d' % MAX_CHAIN)

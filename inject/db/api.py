@@ -3,6 +3,7 @@ opens its own short transaction, so handlers and the background spawn threads ne
 share a session."""
 
 import contextlib
+import threading
 
 import sqlalchemy as sa
 from sqlalchemy import orm
@@ -38,12 +39,19 @@ class Database:
         if url.startswith('sqlite'):
             sa.event.listen(self.engine, 'connect', _sqlite_pragmas)
         self._sessions = orm.sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one write lock, and threads waiting for it in its busy handler
+        # sleep (1 ms, then up to 100 ms a try): under load some waited seconds while
+        # others took it. The sessions of this process take turns on a lock of its
+        # own instead; only other processes (inject-api's workers, inject-metadata)
+        # meet the busy handler.
+        self._turns = (threading.RLock() if url.startswith('sqlite')
+                       else contextlib.nullcontext())
         if sync:
             migration.upgrade(self.engine)
 
     @contextlib.contextmanager
     def session(self):
-        with self._sessions.begin() as session:
+        with self._turns, self._sessions.begin() as session:
             yield session
 
     def dispose(self):
@@ -88,7 +96,7 @@ class Database:
     def project_locked(self, project_id):
         """A session whose transaction holds the project's lock until it commits
         (on leaving the block; an exception rolls back)."""
-        with self.engine.connect() as conn:
+        with self._turns, self.engine.connect() as conn:
             dialect = self.engine.dialect.name
             if dialect == 'sqlite':
                 conn.exec_driver_sql('BEGIN IMMEDIATE')
