@@ -293,7 +293,8 @@ def write_qcow2_overlay(path, backing, backing_format):
 def _virtual_size(target, fmt, name):
     """The virtual size of the backing file at ``target`` (``name`` as the overlay
     will say it), after checking that qemu could open it and its chain."""
-    if target != name and not target.startswith('/'):
+    colon, slash = name.find(':'), name.find('/')
+    if colon != -1 and (slash == -1 or colon < slash):     # as _resolve reads it
         raise exception.InvalidImage(
             path=name, reason='it is a qemu protocol specification, not a file')
     try:

@@ -454,9 +454,9 @@ def test_written_overlay_reaches_disk_only_on_commit(tmp_path, fmt):
 @needs_qemu_img
 def test_overlay_create_failure_leaves_no_file(tmp_path):
     disk = image.DiskImage(str(tmp_path / 'vanished.raw'), 'raw')
-    with pytest.raises(exception.ImageCommandFailed) as e:
+    with pytest.raises(exception.InvalidImage) as e:
         overlay_mod.Overlay.create(disk, str(tmp_path / 'overlays'))
-    assert 'qemu-img create' in str(e.value)
+    assert 'cannot open it as a backing file' in str(e.value)
     assert disk.path in str(e.value)
     assert [n for n in os.listdir(tmp_path / 'overlays') if n != '.lock'] == []
 
