@@ -7,8 +7,11 @@ prints a table; nothing here asserts.
         [--seed api|db] [--api-workers N] [--transport-url URL|rabbitmq] [--json FILE]
 
 It starts its own inject-api (this checkout's code) on a free 127.0.0.1 port with a
-temporary state_path, noauth, injection disabled (inject_partition = -2) and one 1 MiB
-raw image; with ``--db postgresql`` on a fresh database made for the run (URL of an
+temporary state_path, noauth, injection disabled (inject_partition = -2), one 1 MiB raw
+image and --api-workers worker processes (default: the number of CPUs, inject-api's own
+default with injection disabled; the in-process agent); with --transport-url the agent
+is an inject-agent started next to it on that broker ("rabbitmq": the loopback RabbitMQ
+of tools/rabbitmq.sh); with ``--db postgresql`` on a fresh database made for the run (URL of an
 existing one, whose role may create databases, from --db-url or
 INJECT_TEST_POSTGRESQL_URL; ``bash tools/postgresql.sh`` prints one) and dropped after.
 Load is sent as project members (X-Roles: member,reader); the project's quotas are
@@ -23,9 +26,9 @@ Phases, each for --duration seconds:
   closed loop, --threads clients each on one keep-alive connection, each sending its
   next request when the previous one is answered: GET /v2.1/limits,
   GET /v2.1/servers/detail?limit=100 and POST /v2.1/servers (no personality, so no
-  injection: the server's qcow2 overlay is still made by qemu-img in a background
-  thread, a real cost counted in the api CPU column), first in a project holding no
-  servers, then in one seeded with --servers servers;
+  injection: the server's qcow2 overlay is still written, its build still recorded, in
+  a background thread, a real cost counted in the api CPU column), first in a project
+  holding no servers, then in one seeded with --servers servers;
   open loop, in the seeded project: arrivals at --rate per second on a fixed schedule
   (--mix, default 60% servers/detail?limit=100, 20% limits, 20% create) handed to a
   pool of --workers clients, each latency measured from the arrival's scheduled time
@@ -37,11 +40,12 @@ Columns: servers (the project's count before -> after: create phases grow it), r
 (answered requests per second, errors included; in the open loop answered requests
 over the time from the first arrival to the last answer, so a server that falls behind
 shows a lower rate), p50/p99 latency, errors (transport errors, timeouts and
-unexpected statuses), lost, api CPU (inject-api's process and its reaped children,
-qemu-img included, in % of one core; PostgreSQL's own processes are not counted) and
-its CPU ms per request. Cost ratios are req/s at 0 servers over req/s at --servers.
-Other load on the machine (the client itself included) shows in the numbers: treat a
-shared host's results as indicative.
+unexpected statuses), lost, api CPU (inject-api's processes -- the parent, its
+workers and their reaped children -- and the inject-agent if any, in % of one core;
+PostgreSQL's and RabbitMQ's own processes are not counted) and its CPU ms per request.
+Cost ratios are req/s at 0 servers over req/s at --servers. The load averages at the
+start and at the end are printed with the table. Other load on the machine (the client
+itself included) shows in the numbers: treat a shared host's results as indicative.
 """
 
 import argparse
