@@ -290,7 +290,7 @@ class Compute:
         # later config drive of this build's files). One round of dynamic vendordata
         # requests per build (a rebuild asks again): the answers kept in the database
         # and in this process are forgotten.
-        state = self.db.build_begin(uuid, build.files)
+        state = self.db.build_begin(uuid, build.files, {'builder': builder()})
         self.forget_vendordata(uuid)
         if state is None:
             return None
@@ -355,6 +355,20 @@ class Compute:
             if inst.vm_state == 'building' or inst.task_state is not None:
                 self._error(inst.uuid, 'inject-api stopped while this server was being '
                                        'built; rebuild or delete it')
+
+    def recover_builder(self, name):
+        """Servers that the process called ``name`` (see :func:`builder`), which has
+        died, was building go to ERROR (the other workers' builds go on)."""
+        for uuid in self.db.instances_built_by(name):
+            self._error(uuid, 'the inject-api worker process building this server '
+                              'stopped; rebuild or delete it')
+
+
+def builder(pid=None):
+    """The name of the process (this one, or the worker ``pid`` of this host) that
+    builds a server, kept in its system metadata (``builder``) so that the servers a
+    dead inject-api worker was building can be told apart."""
+    return '%s:%d' % (socket.gethostname(), os.getpid() if pid is None else pid)
 
 
 def judge(report):

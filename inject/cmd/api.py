@@ -62,8 +62,17 @@ def main(argv=None):
         lambda: wsgi.make_app(CONF, db=db_api.Database(CONF.database.connection,
                                                        sync=False)),
         CONF.api.host, CONF.api.port, CONF.api.threads, 'inject-api', workers, detail,
-        on_hup=lambda app: app.policy.reload(), on_stop=_stop)
+        on_hup=lambda app: app.policy.reload(), on_stop=_stop, on_death=_recover_worker)
     return 0
+
+
+def _recover_worker(pid):
+    """The servers the dead worker ``pid`` was building go to ERROR."""
+    db = db_api.Database(CONF.database.connection, sync=False)
+    try:
+        compute_mod.Compute(CONF, db).recover_builder(compute_mod.builder(pid))
+    finally:
+        db.dispose()
 
 
 def worker_count(conf):

@@ -79,7 +79,7 @@ def listening_socket(host, port):
 
 
 def serve_workers(make_app, host, port, threads, name, workers, detail='',
-                  on_hup=None, on_stop=None):
+                  on_hup=None, on_stop=None, on_death=None):
     """Serve ``make_app()`` (called in each worker, after the fork: nothing such as a
     database engine is shared) from ``workers`` processes on one listening socket,
     until SIGTERM or SIGINT; return when every worker has stopped.
@@ -87,7 +87,8 @@ def serve_workers(make_app, host, port, threads, name, workers, detail='',
     The parent restarts a worker that dies (after :data:`RESTART_DELAY` when it died
     that soon after its start), passes SIGHUP on to the workers, where ``on_hup(app)``
     runs, and on SIGTERM or SIGINT stops them all: each stops accepting, finishes the
-    requests it holds and calls ``on_stop(app)`` before it exits."""
+    requests it holds and calls ``on_stop(app)`` before it exits. ``on_death(pid)``
+    runs in the parent when the worker ``pid`` died (before its replacement starts)."""
     sock = listening_socket(host, port)
     bound_host, bound_port = sock.getsockname()[:2]
     LOG.info('%s listening on http://%s:%s/ with %d worker processes %s', name,
@@ -145,6 +146,11 @@ def serve_workers(make_app, host, port, threads, name, workers, detail='',
             continue
         LOG.error('%s worker %d died (%s); starting another', name, pid,
                   _describe(status))
+        if on_death is not None:
+            try:
+                on_death(pid)
+            except Exception:
+                LOG.exception('%s: cleaning up after worker %d failed', name, pid)
         if time.monotonic() - started < RESTART_DELAY:
             time.sleep(RESTART_DELAY)
         if not state['stopping']:

@@ -252,11 +252,12 @@ class Database:
         with self.engine.connect() as c:
             return c.execute(_ALIVE, {'uuid': uuid}).first() is not None
 
-    def build_begin(self, uuid, files):
+    def build_begin(self, uuid, files, system_metadata=None):
         """The start of a build, in one transaction: the server's personality files
         become ``[(path, bytes)]`` (in order; kept for the metadata service), its stored
-        dynamic vendordata answers are forgotten, and ``(project_id, config_drive)`` of
-        the instance is returned; None, changing nothing, when it is gone or deleted."""
+        dynamic vendordata answers are forgotten, the system metadata keys in
+        ``system_metadata`` are set, and ``(project_id, config_drive)`` of the instance
+        is returned; None, changing nothing, when it is gone or deleted."""
         inst, f = models.Instance, models.InstanceFile
         with self.session() as s:
             row = s.execute(sa.select(inst.project_id, inst.config_drive).where(
@@ -271,7 +272,19 @@ class Database:
                     for position, (path, contents) in enumerate(files)])
             s.execute(sa.delete(models.VendordataAnswer).where(
                 models.VendordataAnswer.instance_uuid == uuid))
+            if system_metadata:
+                _system_metadata_set(s, uuid, system_metadata)
             return row[0], row[1]
+
+    def instances_built_by(self, builder):
+        """Uuids of the live instances in a build (building, or with a task) whose
+        system metadata ``builder`` is ``builder``."""
+        inst, sm = models.Instance, models.InstanceSystemMetadata
+        with self.engine.connect() as c:
+            return [row[0] for row in c.execute(
+                sa.select(inst.uuid).join(sm, sm.instance_uuid == inst.uuid).where(
+                    sm.key == 'builder', sm.value == builder, inst.deleted.is_(False),
+                    sa.or_(inst.vm_state == 'building', inst.task_state.is_not(None))))]
 
     def build_finish(self, uuid, values, system_metadata):
         """The end of a build, in one transaction: set the instance's columns

@@ -92,6 +92,15 @@ _S = models.InstanceSystemMetadata
 _F = models.InstanceFault
 
 
+# The page's metadata and listed system metadata, built once (an "expanding" IN takes
+# the page's uuids as one parameter instead of a literal each to build).
+_PAGE_METADATA = sa.select(_M.instance_uuid, _M.key, _M.value).where(
+    _M.instance_uuid.in_(sa.bindparam('uuids', expanding=True))).order_by(_M.id)
+_PAGE_SYSTEM_METADATA = sa.select(_S.instance_uuid, _S.key, _S.value).where(
+    _S.instance_uuid.in_(sa.bindparam('uuids', expanding=True)),
+    _S.key.in_(LISTED_SYSTEM_METADATA))
+
+
 def _detail_rows(session, result):
     """ListedInstances of ``result`` (whole instance rows), with their metadata and
     the last fault of those whose status shows one."""
@@ -100,14 +109,10 @@ def _detail_rows(session, result):
     by_uuid = {i.uuid: i for i in page}
     if not page:
         return page
-    for uuid, key, value in session.execute(
-            sa.select(_M.instance_uuid, _M.key, _M.value).where(
-                _M.instance_uuid.in_(list(by_uuid))).order_by(_M.id)):
+    uuids = {'uuids': list(by_uuid)}
+    for uuid, key, value in session.execute(_PAGE_METADATA, uuids):
         by_uuid[uuid].metadata_items.append(Item(key=key, value=value))
-    for uuid, key, value in session.execute(
-            sa.select(_S.instance_uuid, _S.key, _S.value).where(
-                _S.instance_uuid.in_(list(by_uuid)),
-                _S.key.in_(LISTED_SYSTEM_METADATA))):
+    for uuid, key, value in session.execute(_PAGE_SYSTEM_METADATA, uuids):
         by_uuid[uuid].system_metadata_items.append(Item(key=key, value=value))
     faulted = [i.uuid for i in page if i.vm_state in ('error', 'deleted')]
     if faulted:

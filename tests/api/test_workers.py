@@ -10,6 +10,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -193,6 +194,36 @@ def test_the_quota_holds_across_worker_processes(api_process, request, backend):
     assert len(api.pids_that_served('POST', '/v2.1/servers')) == 2
     limits = api.request('GET', '/v2.1/limits')[1]['limits']['absolute']
     assert limits['totalInstancesUsed'] == 5
+
+
+def test_the_builds_of_a_dead_worker_go_to_error(api_process):
+    # A dynamic vendordata target that never answers holds the build (config drive).
+    silent = socket.create_server(('127.0.0.1', 0))
+    try:
+        api = api_process(workers=2, extra=(
+            '[api]\nvendordata_providers = StaticJSON,DynamicJSON\n'
+            'vendordata_dynamic_targets = vd@http://127.0.0.1:%d/\n'
+            'vendordata_dynamic_read_timeout = 600\n' % silent.getsockname()[1]))
+        image = api.request('GET', '/v2.1/images')[1]['images'][0]['id']
+        status, body = api.request('POST', '/v2.1/servers', {'server': {
+            'name': 'held', 'imageRef': image, 'flavorRef': '1', 'config_drive': True}})
+        assert status == 202
+        sid = body['server']['id']
+        builder = api.pids_that_served('POST', '/v2.1/servers')
+        assert len(builder) == 1
+        other = [pid for pid in api.workers() if pid not in builder]
+        assert api.request('GET', '/v2.1/servers/%s' % sid)[1]['server']['status'] == 'BUILD'
+        os.kill(builder.pop(), signal.SIGKILL)
+
+        def server():
+            return api.request('GET', '/v2.1/servers/%s' % sid,
+                               headers=dict(MEMBER, **{'X-Roles': 'admin'}))[1]['server']
+        api.wait_for(lambda: server()['status'] == 'ERROR', 'ERROR status')
+        assert 'worker process building this server stopped' in server()['fault'][
+            'message']
+        assert all(_alive(pid) for pid in other)
+    finally:
+        silent.close()
 
 
 def test_several_workers_need_a_broker_when_the_agent_may_inject(tmp_path):

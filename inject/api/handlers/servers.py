@@ -91,7 +91,7 @@ def create(req):
             **_key_values(key_pair)),
             metadata, {'image_base_image_ref': image.id,
                        'reservation_id': reservation_id, 'launch_index': str(index),
-                       'boot_roles': boot_roles})
+                       'boot_roles': boot_roles, 'builder': compute.builder()})
             for index, name in enumerate(_names(server['name'], count))]
 
     # Counting the project's usage and inserting are one decision (no quota race).
