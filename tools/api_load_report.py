@@ -26,6 +26,11 @@ def judge(rows, rate):
         zero = at_zero.get(r['kind'])
         if ratio and zero is not None and r is not zero and zero['rps']:
             r['cost_ratio'] = zero['rps'] / r['rps'] if r['rps'] else float('inf')
+            # The same cost in inject-api's CPU per request: what other load on the
+            # machine changes least (the req/s ratio above is what is judged).
+            if r['api_cpu_ms_per_req'] and zero['api_cpu_ms_per_req']:
+                r['cpu_cost_ratio'] = (r['api_cpu_ms_per_req']
+                                       / zero['api_cpu_ms_per_req'])
             text.append('<=%gx cost@0' % ratio)
             met = met and r['cost_ratio'] <= ratio
         r['target'], r['met'] = ', '.join(text), met
@@ -56,6 +61,8 @@ def notes(rows):
         bits = []
         if r.get('cost_ratio') is not None:
             bits.append('cost ratio to @0 %.2fx' % r['cost_ratio'])
+        if r.get('cpu_cost_ratio') is not None:
+            bits.append('api CPU per request %.2fx that @0' % r['cpu_cost_ratio'])
         if r['created']:
             bits.append('%d created, builds drained in %ss, %s in ERROR'
                         % (r['created'], r['drain_seconds'], r['build_errors']))
