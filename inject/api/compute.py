@@ -112,6 +112,7 @@ class BuildRequest:
         self.request_id = request_id
         #: What the instance action says of a successful build (None: nothing).
         self.note = None
+        self.finished = False   # the action was finished with the server's state
         self.gate = None       # a _Gate shared with the other builds of one request
 
     def ready(self):
@@ -268,7 +269,7 @@ class Compute:
             self._error(uuid, message, details=repr(e))
         finally:
             build.release()
-        if build.action_id is not None:
+        if build.action_id is not None and not build.finished:
             self.db.action_finish(build.action_id, 'Error' if message else build.note)
         if not self.db.instance_alive(uuid):   # deleted meanwhile
             self.remove_disk(uuid)
@@ -331,9 +332,13 @@ class Compute:
             if message:
                 self._error(uuid, message, details=details, sysmeta=sysmeta)
                 return message
-        if self.db.build_finish(uuid, dict(vm_state='active', task_state=None,
-                                           launched_at=models.utcnow(),
-                                           host=socket.gethostname()), sysmeta):
+        # The action finishes with the server's state (one transaction) unless the
+        # server is gone meanwhile.
+        build.finished = self.db.build_finish(
+            uuid, dict(vm_state='active', task_state=None, launched_at=models.utcnow(),
+                       host=socket.gethostname()), sysmeta,
+            action_id=build.action_id, action_message=delivered)
+        if build.finished:
             build.note = delivered
         return None
 

@@ -235,9 +235,7 @@ class Database:
 
     def action_finish(self, action_id, message=None):
         with self.session() as s:
-            s.execute(sa.update(models.InstanceAction).where(
-                models.InstanceAction.id == action_id).values(
-                    finish_time=models.utcnow(), message=message[:255] if message else None))
+            _action_finish(s, action_id, message)
 
     def action_list(self, uuid):
         with self.session() as s:
@@ -286,10 +284,12 @@ class Database:
                     sm.key == 'builder', sm.value == builder, inst.deleted.is_(False),
                     sa.or_(inst.vm_state == 'building', inst.task_state.is_not(None))))]
 
-    def build_finish(self, uuid, values, system_metadata):
+    def build_finish(self, uuid, values, system_metadata, action_id=None,
+                     action_message=None):
         """The end of a build, in one transaction: set the instance's columns
-        ``values`` (and ``updated_at``) and its system metadata keys; False, changing
-        nothing, when the instance is gone or deleted."""
+        ``values`` (and ``updated_at``) and its system metadata keys, and finish the
+        instance action ``action_id`` (if any) with ``action_message``; False,
+        changing nothing, when the instance is gone or deleted."""
         inst = models.Instance
         with self.session() as s:
             done = s.execute(sa.update(inst).where(
@@ -298,7 +298,26 @@ class Database:
             if not done.rowcount:
                 return False
             _system_metadata_set(s, uuid, system_metadata)
+            if action_id is not None:
+                _action_finish(s, action_id, action_message)
             return True
+
+    def instances_create_started(self, project_id, quota_check, rows_for, action,
+                                 context):
+        """:meth:`instances_create` and, in the same transaction, the instance action
+        ``action`` started by ``context`` on each; ``(instances, action ids)``."""
+        with self.project_locked(project_id) as s:
+            instances, cores, ram = _usage(s, project_id)
+            count = quota_check({'instances': instances, 'cores': cores, 'ram': ram})
+            insts = [_new_instance(*row) for row in rows_for(count)]
+            s.add_all(insts)
+            s.flush()
+            actions = [models.InstanceAction(
+                instance_uuid=i.uuid, action=action, request_id=context.request_id,
+                user_id=context.user_id, project_id=context.project_id) for i in insts]
+            s.add_all(actions)
+            s.flush()
+            return insts, [a.id for a in actions]
 
     # Key pairs
 
@@ -450,6 +469,12 @@ _PROJECT_LIMITS = sa.select(models.Quota.resource, models.Quota.hard_limit).wher
 
 _ALIVE = sa.select(models.Instance.uuid).where(
     models.Instance.uuid == sa.bindparam('uuid'), models.Instance.deleted.is_(False))
+
+
+def _action_finish(session, action_id, message):
+    session.execute(sa.update(models.InstanceAction).where(
+        models.InstanceAction.id == action_id).values(
+            finish_time=models.utcnow(), message=message[:255] if message else None))
 
 
 def _system_metadata_set(session, uuid, values):

@@ -95,12 +95,12 @@ def create(req):
             for index, name in enumerate(_names(server['name'], count))]
 
     # Counting the project's usage and inserting are one decision (no quota race).
-    insts = req.app.db.instances_create(
+    # The servers' create actions start in the same transaction.
+    insts, actions = req.app.db.instances_create_started(
         project, req.app.quotas.instance_check(project, flavor, min_count, max_count),
-        rows)
+        rows, 'create', req.context)
     created = []
-    for inst in insts:
-        action = req.app.db.action_start(inst.uuid, 'create', req.context)
+    for inst, action in zip(insts, actions):
         created.append((inst, compute.BuildRequest(
             image, files, admin_password=admin_pass, metadata=metadata,
             action_id=action, request_id=req.context.request_id,
