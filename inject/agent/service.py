@@ -78,21 +78,26 @@ class AgentService:
         self.conf = conf
         self.host = conf.agent.host
         self.pool = None
+        self.max_appliances = (conf.agent.max_appliances
+                               or default_max_appliances(conf.agent.max_batch))
         if manager is None:
-            if conf.appliance.warm_appliances:
+            warm = conf.appliance.warm_appliances
+            if warm < 0:
+                warm = self.max_appliances
+            if warm:
                 self.pool = appliance.WarmPool(
-                    appliance.Settings.from_conf(conf), conf.appliance.warm_appliances,
+                    appliance.Settings.from_conf(conf), warm,
                     conf.appliance.warm_max_disks,
-                    enabled=lambda: conf.injection.inject_partition != partitions.DISABLED)
+                    enabled=lambda: conf.injection.inject_partition != partitions.DISABLED,
+                    linger=conf.appliance.warm_linger)
             manager = manager_mod.Manager(conf, pool=self.pool)
         self.manager = manager
         self.transport = transport or rpcapi.get_transport(conf)
-        self.max_appliances = (conf.agent.max_appliances
-                               or default_max_appliances(conf.agent.max_batch))
         self.scheduler = scheduler_mod.Scheduler(
             self.manager.inject, self.manager.scheduling_keys, conf.agent.batch_window,
             conf.agent.max_batch, self.max_appliances, host=self.host,
-            still_exclusive=self.manager.still_exclusive)
+            still_exclusive=self.manager.still_exclusive,
+            streams=True)
         target = messaging.Target(topic=conf.agent.topic, server=self.host)
         self.rpc_server = messaging.get_rpc_server(
             self.transport, target, [AgentEndpoint(self)], executor='threading')

@@ -78,6 +78,9 @@ class JobOutcome:
     error: str = None        # the disk could not be mounted / worked on at all
     timings: dict = dataclasses.field(default_factory=dict)
     unattached: bool = False  # a warm appliance could not hot-plug it: nothing touched it
+    released: bool = False   # hot-plugged and detached again: the appliance no longer
+                             # holds the file, whatever happens to it later
+    appliance: str = None    # set when not the session's (a fresh one took it)
 
 
 @dataclasses.dataclass
@@ -102,17 +105,22 @@ FAILURE_KINDS = ('launch-failed', 'timeout', 'killed', 'died')
 
 # --- running a session ----------------------------------------------------------------
 
-def run(jobs, settings, pool=None):
+def run(jobs, settings, pool=None, owner=None, on_job=None):
     """Launch one appliance holding every job's drive, do the jobs, shut it down.
 
     With a :class:`inject.appliance.warm.WarmPool` that has an appliance ready for these
-    jobs, no launch is waited for: their disks are hot-plugged into it. A disk it could
-    not hot-plug (nothing touched it) goes into a freshly launched appliance instead.
+    jobs (one of ``owner``'s that lingers after its last batch, else a fresh one), no
+    launch is waited for: their disks are hot-plugged into it, and each is detached as
+    soon as it is done, when ``on_job(index, JobOutcome, SessionOutcome so far)`` is
+    called (the appliance no longer holds that disk: its overlay may be committed). The appliance then goes back
+    to the pool, which keeps it for ``owner``'s next batch for a while or shuts it down
+    off the caller's path. A disk it could not hot-plug (nothing touched it) goes into a
+    freshly launched appliance instead.
 
     Never raises for appliance trouble: the outcome says what happened to each job.
     With no jobs, the appliance is launched on /dev/null alone (a self-test).
     """
-    warm = pool.take(jobs) if pool is not None and jobs else None
+    warm = pool.take(jobs, owner) if pool is not None and jobs else None
     if warm is None:
         return _run_cold(jobs, settings)
     outcome = SessionOutcome(accelerator=warm.accelerator, kernel_boot=warm.kernel_boot,
@@ -122,13 +130,17 @@ def run(jobs, settings, pool=None):
     LOG.info('Hot-plugging %d disk(s) into a warm appliance (%s, launched in %.1f s)',
              len(jobs), warm.accelerator, warm.launch_seconds)
     warm.send_jobs(jobs)
-    _converse(warm.proc, warm.receiver, jobs, settings, warm.accelerator, outcome,
-              first_stage=None, start=time.monotonic(), warm_launch=warm.launch_seconds)
+    idle = _converse(warm.proc, warm.receiver, jobs, settings, warm.accelerator, outcome,
+                     first_stage=None, start=time.monotonic(),
+                     warm_launch=warm.launch_seconds, on_job=on_job)
+    if idle is not None:
+        pool.release(warm, owner, reusable=idle.reusable)
     again = [i for i, job in enumerate(outcome.jobs) if job.unattached]
     if again and outcome.error is None:
         cold = _run_cold([jobs[i] for i in again], settings)
         for i, job in zip(again, cold.jobs):
             job.timings.setdefault('launch', cold.timings.get('launch', 0.0))
+            job.appliance = cold.appliance
             outcome.jobs[i] = job if cold.error is None else JobOutcome(error=cold.error)
         outcome.notes.append('%d disk(s) could not be hot-plugged into the warm '
                              'appliance and went into a fresh one' % len(again))
@@ -283,10 +295,13 @@ def work_allowance(settings, job, drives, factor):
 # --- the conversation with the worker -------------------------------------------------
 
 def _converse(worker, receiver, jobs, settings, accelerator, outcome, first_stage, start,
-              warm_launch=None):
+              warm_launch=None, on_job=None):
     """Follow the worker's messages into ``outcome`` until it shuts down, dies or misses
-    a deadline. ``first_stage``: ('launch', seconds), or None when it has launched (a
-    warm appliance, which took ``warm_launch`` seconds to launch)."""
+    a deadline, or (a warm worker) says it is idle: then that channel.Idle is returned,
+    the worker left running; else None, the worker gone. ``first_stage``: ('launch',
+    seconds), or None when it has launched (a warm appliance, which took
+    ``warm_launch`` seconds to launch). ``on_job(index, JobOutcome, outcome)`` is
+    called for each job whose disk the worker has released."""
     pending = list(range(len(jobs)))
     outcome.jobs = [None] * len(jobs)
     # Stretched by how slowly this appliance launched (see slowness()).
@@ -304,6 +319,7 @@ def _converse(worker, receiver, jobs, settings, accelerator, outcome, first_stag
     else:
         stage, seconds = first_stage
     deadline = time.monotonic() + seconds
+    idle = None
     try:
         while True:
             message = receive(receiver, worker, stage, seconds, deadline, accelerator)
@@ -322,6 +338,11 @@ def _converse(worker, receiver, jobs, settings, accelerator, outcome, first_stag
                 case channel.JobDone():
                     outcome.jobs[message.index] = message.outcome
                     pending.remove(message.index)
+                    if on_job is not None and message.outcome.released:
+                        on_job(message.index, message.outcome, outcome)
+                case channel.Idle() if not pending:
+                    idle = message
+                    break
                 case channel.Shutdown():
                     outcome.timings['shutdown'] = message.seconds
                     if message.error:
@@ -337,15 +358,17 @@ def _converse(worker, receiver, jobs, settings, accelerator, outcome, first_stag
             outcome.failure = ('killed' if _killed_by_signal(worker.poll()) else 'died')
         channel.kill(worker)
     finally:
-        receiver.close()
-        try:
-            worker.wait(10)
-        except subprocess.TimeoutExpired:
-            channel.kill(worker)
+        if idle is None:
+            receiver.close()
+            try:
+                worker.wait(10)
+            except subprocess.TimeoutExpired:
+                channel.kill(worker)
         outcome.timings['session'] = time.monotonic() - start
     for index in pending:
         outcome.jobs[index] = JobOutcome(
             error=outcome.error or 'the appliance stopped before this disk was done')
+    return idle
 
 
 def _killed_by_signal(returncode):

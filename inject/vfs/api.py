@@ -70,6 +70,16 @@ class Appliance(abc.ABC):
         index for :meth:`mount`. Raises :class:`inject.exception.HotplugFailed`."""
         raise NotImplementedError
 
+    def attach_all(self, drives):
+        """Hot-plug several drives at once; for each, its index or the HotplugFailed
+        saying why it is not attached."""
+        raise NotImplementedError
+
+    def detach(self, index):
+        """Unplug hot-plugged drive ``index`` (unmounted first); afterwards the
+        appliance no longer holds its file. Raises HotplugFailed."""
+        raise NotImplementedError
+
     @abc.abstractmethod
     def shutdown(self):
         """Flush and stop the appliance; raises

@@ -93,7 +93,7 @@ class GuestFSDriver(api.Driver):
             raise exception.ApplianceLaunchFailed(
                 accelerator=settings.accelerator, reason=handle.error_text(e))
         if monitor:
-            return GuestFSAppliance(g, [], monitor, set(g.list_devices()))
+            return GuestFSAppliance(g, [], monitor)
         return GuestFSAppliance(g, [devices.device_name(i) for i in range(len(drives))])
 
 
@@ -121,52 +121,89 @@ def _log_event(event, event_handle, buf, array):
 
 
 class GuestFSAppliance(api.Appliance):
-    def __init__(self, g, drive_devices, monitor=None, seen=()):
+    def __init__(self, g, drive_devices, monitor=None):
         self._g = g
         self.handle = g      # the raw libguestfs handle, for tools that build images
-        self._devices = list(drive_devices)   # the appliance device of each drive, by index
+        # the appliance device of each drive, by index (None once detached)
+        self._devices = list(drive_devices)
+        self._nodes = {}                  # index -> QMP node name (hot-plugged drives)
         self._monitor = monitor           # a warm appliance's qemu monitor (hot-plug)
-        self._seen = set(seen)            # devices that are not (or already) a drive
         self._attempts = 0
-        self._broken = False
-        self._inspection = roots.Inspection(g, self._devices)   # sees hot-plugged drives
+        self._inspection = roots.Inspection(g, self._devices)
 
     def attach(self, drive, timeout=60):
-        if self._monitor is None:
-            raise exception.HotplugFailed(what='attach', reason='this appliance was not '
-                                          'launched warm')
-        if self._broken:
-            raise exception.HotplugFailed(what='attach', reason='an earlier disk did not '
-                                          'appear as expected; this appliance takes no more')
-        index = len(self._devices)
-        self._attempts += 1       # a failed attempt may leave its node name taken
-        node = 'drive%d' % self._attempts
-        # Until qemu has opened the file, a failure leaves it untouched (the caller may
-        # put the disk into another appliance); after that, qemu holds it open.
-        self._monitor.open_disk(node, drive.path, drive.format, drive.readonly)
-        try:
-            self._monitor.plug(node)
-            device = self._wait_for_new_device(timeout)
-        except exception.HotplugFailed as e:
-            self._broken = True   # a late device could be taken for the next disk's
-            raise exception.HotplugFailed(str(e), touched=True, **e.kwargs) from e
-        self._seen.add(device)
-        self._devices.append(device)
-        return index
+        result = self.attach_all([drive], timeout)[0]
+        if isinstance(result, exception.HotplugFailed):
+            raise result
+        return result
 
-    def _wait_for_new_device(self, timeout):
+    def attach_all(self, drives, timeout=60):
+        """Hot-plug ``drives`` at once: the appliance probes them side by side.
+
+        Returns, for each drive, its index for :meth:`mount` or the
+        :class:`inject.exception.HotplugFailed` saying why it is not attached (its
+        ``touched`` says whether qemu had opened the file). Each disk is found by its
+        label (the serial it was plugged with), never by guessing which device is new.
+        """
+        if self._monitor is None:
+            error = exception.HotplugFailed(what='attach', reason='this appliance was '
+                                            'not launched warm')
+            return [error] * len(drives)
+        results = [None] * len(drives)
+        waiting = {}                      # node -> position in drives
+        for position, drive in enumerate(drives):
+            self._attempts += 1           # a failed attempt may leave its node name taken
+            node = 'drive%d' % self._attempts
+            # Until qemu has opened the file, a failure leaves it untouched (the caller
+            # may put the disk into another appliance); after that, qemu holds it open.
+            try:
+                self._monitor.open_disk(node, drive.path, drive.format, drive.readonly)
+            except exception.HotplugFailed as e:
+                results[position] = e
+                continue
+            try:
+                self._monitor.plug(node)
+            except exception.HotplugFailed as e:
+                results[position] = exception.HotplugFailed(str(e), touched=True,
+                                                            **e.kwargs)
+                continue
+            waiting[node] = position
         deadline = time.monotonic() + timeout
-        while True:
-            new = sorted(set(self._g.list_devices()) - self._seen)
-            if len(new) == 1:
-                return new[0]
-            if new:
-                raise exception.HotplugFailed(what='device_add', reason='%d disks appeared '
-                                              'at once: %s' % (len(new), ', '.join(new)))
-            if time.monotonic() > deadline:
-                raise exception.HotplugFailed(what='device_add', reason='no new disk '
-                                              'appeared in the appliance in %d s' % timeout)
-            time.sleep(0.05)
+        while waiting:
+            try:
+                labels = self._g.list_disk_labels()
+            except RuntimeError as e:
+                labels, error = {}, handle.error_text(e)
+            else:
+                error = None
+            for node in [n for n in waiting if n in labels]:
+                position = waiting.pop(node)
+                index = len(self._devices)
+                self._devices.append(labels[node])
+                self._nodes[index] = node
+                results[position] = index
+            if waiting and (error or time.monotonic() > deadline):
+                for node, position in waiting.items():
+                    results[position] = exception.HotplugFailed(
+                        what='device_add', touched=True,
+                        reason=error or 'the disk did not appear in the appliance in '
+                        '%d s' % timeout)
+                break
+            if waiting:
+                time.sleep(0.02)
+        # inspection, if any, must see the drives as they are now
+        self._inspection = roots.Inspection(self._g, self._devices)
+        return results
+
+    def detach(self, index, timeout=30):
+        """Unplug hot-plugged drive ``index`` (unmounted) and have qemu flush and close
+        its image: afterwards nothing in the appliance holds the file."""
+        node = self._nodes.pop(index, None)
+        if node is None:
+            raise exception.HotplugFailed(what='detach', reason='drive %d was not '
+                                          'hot-plugged' % index)
+        self._monitor.unplug(node, timeout)
+        self._devices[index] = None
 
     def close(self):
         handle.close(self._g)

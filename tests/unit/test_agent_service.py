@@ -128,7 +128,7 @@ class StubManager:
         self.status_result = {'accelerator': 'tcg', 'kernel_boot': 'pvh',
                               'launch_seconds': 14.2, 'reason': None}
 
-    def inject(self, requests):
+    def inject(self, requests, on_report=None, owner=None):
         self.batches.append(list(requests))
         reports = []
         for r in requests:
@@ -405,7 +405,7 @@ def test_the_agent_names_a_base_image_once_per_request(conf, override, tmp_path,
                         lambda chain: named.append(chain[-1].path) or key_for(chain))
     batches = []
 
-    def inject(self, requests):        # no appliance: the base is never inspected
+    def inject(self, requests, on_report=None, owner=None):  # no appliance: the base is never inspected
         batches.append([r.image.path for r in requests])
         return [report_mod.Report(image=r.image.path, format='qcow2') for r in requests]
     monkeypatch.setattr(manager_mod.Manager, 'inject', inject)
