@@ -8,6 +8,12 @@ so later launches go straight to what works. A PVH boot that fails by PVH's own 
 (see :func:`inject.appliance.session._retry_pvh`: not a deadline, not a killed qemu or
 worker) is remembered the same way (``KERNEL_RECORD_NAME``), and later launches boot the
 stock kernel.
+
+Under TCG the appliance's qemu runs through a wrapper that bounds its translation cache
+(``[appliance]tb_size``, :mod:`inject.appliance.hv`) and kernel_boot auto boots PVH; under
+KVM -- chosen by auto wherever it works -- the stock kernel boots and qemu runs as it is.
+Guest memory is sized from the drives an appliance holds, and no appliance is started
+when the host's available memory cannot hold it (:mod:`inject.appliance.memory`).
 """
 
 import contextlib

@@ -113,7 +113,9 @@ def run(jobs, settings, pool=None):
     not hot-plug (nothing touched it) goes into a freshly launched appliance instead.
 
     Never raises for appliance trouble: the outcome says what happened to each job.
-    With no jobs, the appliance is launched on /dev/null alone (a self-test).
+    With no jobs, the appliance is launched on /dev/null alone (a self-test). Raises
+    :class:`inject.exception.NotEnoughMemory` when the host cannot hold the appliance
+    now (:func:`inject.appliance.memory.admit`): nothing was started.
     """
     warm = pool.take(jobs) if pool is not None and jobs else None
     if warm is None:

@@ -623,3 +623,15 @@ def test_a_failure_while_queueing_is_answered(agent, monkeypatch):
     assert result['ok'] is False
     assert result['error'] == ('internal error of the agent: ValueError: embedded null '
                                'byte')
+
+
+def test_a_batch_refused_for_memory_fails_each_request_with_the_numbers(start, monkeypatch):
+    def short_of_memory(self, requests):
+        raise exception.NotEnoughMemory(need=409, what='tcg, 1 drive(s)', available=300,
+                                        pending=0)
+    monkeypatch.setattr(StubManager, 'inject', short_of_memory)
+    service, client = start()
+    result = client.inject(service.host, request(), instance_id='i-1', timeout=TIMEOUT)
+    assert result['ok'] is False
+    assert result['error'].startswith('Not enough memory to start an appliance: it needs '
+                                      'about 409 MB (tcg, 1 drive(s)), the host has 300 MB')
