@@ -3,14 +3,19 @@
 An appliance is a qemu process plus its worker (a Python process, about 50 MB). qemu's
 resident memory is what the guest has touched plus, under TCG, the translation cache
 (see :mod:`inject.appliance.hv`). Peak qemu RSS measured on our 2-core test machines
-(TCG; see :data:`MEASURED`):
+(TCG, issue 12 measurements; launch, then mount and write on each drive):
 
-- default cache: about 490 MB with one drive, +25 MB per further drive (the cache grows
-  with the code the guest runs for each disk);
-- ``tb-size`` 64: about 330-345 MB, and only about 2 MB per further drive;
+- default cache: 437-460 MB with one drive, 581-593 MB with eight (+20 MB per further
+  drive: the cache grows with the code the guest runs for each disk); with inspection
+  of an LVM disk 726 MB (775 MB in our earlier notes);
+- ``tb-size`` 64: 300 MB with one drive, 309-317 MB with eight, 337-338 MB with
+  inspection of an LVM disk (one or eight drives);
+- guest memory (memsize 272-512) made no difference to either;
 - KVM was not measurable here (no working KVM); without a translation cache its qemu
   holds what the guest touches (150-200 MB for injection work) plus qemu itself, so
   :func:`appliance_mb` takes 300 MB, +3 MB per drive -- an estimate, on the safe side.
+
+:func:`appliance_mb` takes the inspection figures, so the estimate holds for any work.
 
 :func:`admit` is asked before every appliance is started (cold and warm): it refuses,
 with the numbers, when ``MemAvailable`` cannot hold the appliance next to the ones this
@@ -33,11 +38,12 @@ MEMSIZE_PER_DRIVE = 16
 
 #: host memory, MB: the worker process, and qemu's own part beside the TCG cache
 WORKER_MB = 50
-QEMU_BASE_MB = 265
+QEMU_BASE_MB = 275
 QEMU_DRIVE_MB = 2
-#: what the default TCG cache (up to 1 GiB) grows to: one drive, then per further drive
-TCG_CACHE_MB = 225
-TCG_CACHE_DRIVE_MB = 23
+#: what the default TCG cache (up to 1 GiB) grows to: one drive, then per further
+#: drive
+TCG_CACHE_MB = 450
+TCG_CACHE_DRIVE_MB = 20
 #: KVM (not measured here: see the module text)
 KVM_MB = 300
 KVM_DRIVE_MB = 3

@@ -24,20 +24,20 @@ appliance_opts = [
                help='Appliance (guest) memory in MiB, at least. Each appliance gets 256 '
                     'MiB + 16 MiB per drive it holds (a warm appliance: per '
                     'warm_max_disks), or this value when it is more; 0 means no floor. '
-                    'Measured under TCG, the guest touches 150-200 MiB for injection '
-                    'work, and qemu\'s host memory hardly depends on this value (256 and '
-                    '1280 MiB differ by 30 MB); raise it only if inspection of large or '
-                    'many LVM disks fails for lack of memory.'),
+                    'Measured under TCG: the host memory of qemu did not change between '
+                    '272 and 512 MiB (the guest touches less), and inspection of an LVM '
+                    'disk worked with 272 MiB (one drive) and 384 MiB (eight). Raise it '
+                    'if inspection of large or many LVM disks fails for lack of memory.'),
     cfg.IntOpt('tb_size',
                default=64,
                min=0,
                help='Under TCG, the size in MiB of qemu\'s translation cache (qemu '
                     '-accel tcg,tb-size=N, set through a small qemu wrapper written into '
-                    'cache_dir). 0 keeps qemu\'s default, which grows to about 225 MB with '
-                    'one drive and 25 MB more per further drive. Measured on our 2-core '
-                    'test machines: qemu used 490 MB with the default and 330 MB with 64 '
-                    '(345 MB instead of 880 MB with 16 drives), at the same speed; 16 was '
-                    '25 percent slower. Not used under KVM, which translates nothing.'),
+                    'cache_dir). 0 keeps qemu\'s default (up to 1 GiB). Measured on our '
+                    '2-core test machines, qemu took 440-460 MB with the default and 300 '
+                    'MB with 64 (one drive; eight drives: 590 against 315 MB; inspecting '
+                    'an LVM disk: 726 against 338 MB), at the same speed; 16 was 25 '
+                    'percent slower. Not used under KVM, which translates nothing.'),
     cfg.IntOpt('smp',
                default=0,
                min=0,
@@ -65,7 +65,7 @@ appliance_opts = [
                     'a request does not wait for a launch (12-25 s under TCG): its disks '
                     'are hot-plugged into one (about 1 s each). A warm appliance serves '
                     'one batch -- one project -- and is then shut down, and another is '
-                    'launched at once. Each idle one holds memory (about 0.35 GB under '
+                    'launched at once. Each idle one holds memory (about 0.4 GB under '
                     'TCG with tb_size 64), which the default of [agent]max_appliances '
                     'leaves for them. 0 '
                     'turns this off. None is launched while inject_partition = -2, '

@@ -93,9 +93,9 @@ TCG = {'accelerator': 'tcg'}
 
 @pytest.mark.parametrize('cores, available_mb, max_batch, expected', [
     (8, 64000, 16, 8),          # memory for all: one per core
-    (8, 3000, 16, 7),           # 3000 // (50 + 265 + 30 + 64) = 7
-    (8, 2862, 16, 6),
-    (8, 2863, 16, 7),
+    (8, 3000, 16, 7),           # 3000 // (50 + 275 + 30 + 64) = 7
+    (8, 2932, 16, 6),
+    (8, 2933, 16, 7),
     (2, 3600, 1, 2),
     (8, 100, 16, 1),            # never 0
 ])
@@ -107,8 +107,8 @@ def test_default_max_appliances(monkeypatch, meminfo, cores, available_mb, max_b
 
 
 @pytest.mark.parametrize('tb_size, available_mb, expected', [
-    (0, 3600, 3),               # 3600 // (540 + 15 * 2 + 15 * 23) = 3
-    (64, 3600, 8),              # 3600 // 409 = 8
+    (0, 3600, 3),               # 3600 // (775 + 15 * 2 + 15 * 20) = 3
+    (64, 3600, 8),              # 3600 // 419 = 8
 ])
 def test_default_max_appliances_depends_on_tb_size(monkeypatch, meminfo, tb_size,
                                                    available_mb, expected):
@@ -121,8 +121,8 @@ def test_default_max_appliances_depends_on_tb_size(monkeypatch, meminfo, tb_size
 def test_default_max_appliances_leaves_memory_for_warm_appliances(monkeypatch, meminfo):
     monkeypatch.setattr(service_mod.os, 'cpu_count', lambda: 16)
     settings = appliance.Settings(warm_max_disks=4, **TCG)
-    per_warm = 50 + 265 + 3 * 2 + 64                  # 385 MB
-    path = meminfo(mem(409 * 5 + per_warm * 2))
+    per_warm = 50 + 275 + 3 * 2 + 64                  # 395 MB
+    path = meminfo(mem(419 * 5 + per_warm * 2))
     assert service_mod.default_max_appliances(16, path, settings) == 6
     assert service_mod.default_max_appliances(16, path, settings, warm_appliances=2) == 5
 
@@ -130,7 +130,7 @@ def test_default_max_appliances_leaves_memory_for_warm_appliances(monkeypatch, m
 def test_default_max_appliances_under_kvm(monkeypatch, meminfo):
     monkeypatch.setattr(service_mod.os, 'cpu_count', lambda: 16)
     kvm = appliance.Settings(accelerator='kvm')
-    # 3555 // (50 + 300 + 15 * 3) = 9; TCG's 409 MB per appliance give 8
+    # 3555 // (50 + 300 + 15 * 3) = 9; TCG's 419 MB per appliance give 8
     assert service_mod.default_max_appliances(16, meminfo(mem(3555)), kvm) == 9
     # KVM on trial (auto) is counted as TCG: that is what runs if KVM fails
     monkeypatch.setattr(appliance.accelerator, 'kvm_usable', lambda: (True, None))

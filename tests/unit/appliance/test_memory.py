@@ -40,11 +40,11 @@ def test_memsize_is_base_plus_drives_or_the_floor(floor, drives, expected):
 
 
 @pytest.mark.parametrize('accelerator, tb_size, drives, expected', [
-    ('tcg', 0, 1, 50 + 265 + 225),              # 490 MB qemu, measured
-    ('tcg', 0, 16, 50 + 265 + 30 + 225 + 345),  # the default cache grows per drive
-    ('tcg', 64, 1, 50 + 265 + 64),
-    ('tcg', 64, 16, 50 + 265 + 30 + 64),        # bounded: 2 MB per further drive
-    ('tcg', 1024, 1, 50 + 265 + 225),           # a cache bigger than what fills it
+    ('tcg', 0, 1, 50 + 275 + 450),              # 726 MB qemu with inspection, measured
+    ('tcg', 0, 16, 50 + 275 + 30 + 450 + 300),  # the default cache grows per drive
+    ('tcg', 64, 1, 50 + 275 + 64),              # 300 MB, 338 with inspection
+    ('tcg', 64, 16, 50 + 275 + 30 + 64),        # bounded: 2 MB per further drive
+    ('tcg', 1024, 1, 50 + 275 + 450),           # a cache bigger than what fills it
     ('kvm', 0, 1, 50 + 300),
     ('kvm', 64, 8, 50 + 300 + 21),              # no TCG cache under KVM
 ])
