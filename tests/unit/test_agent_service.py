@@ -107,8 +107,8 @@ def test_default_max_appliances(monkeypatch, meminfo, cores, available_mb, max_b
 
 
 @pytest.mark.parametrize('tb_size, available_mb, expected', [
-    (0, 3600, 3),               # 3600 // (775 + 15 * 2 + 15 * 20) = 3
-    (64, 3600, 8),              # 3600 // 419 = 8
+    (0, 6100, 3),               # 6100 // (775 + 15 * 2 + 15 * 80) = 3
+    (64, 6100, 14),             # 6100 // 419 = 14
 ])
 def test_default_max_appliances_depends_on_tb_size(monkeypatch, meminfo, tb_size,
                                                    available_mb, expected):

@@ -41,7 +41,7 @@ def test_memsize_is_base_plus_drives_or_the_floor(floor, drives, expected):
 
 @pytest.mark.parametrize('accelerator, tb_size, drives, expected', [
     ('tcg', 0, 1, 50 + 275 + 450),              # 726 MB qemu with inspection, measured
-    ('tcg', 0, 16, 50 + 275 + 30 + 450 + 300),  # the default cache grows per drive
+    ('tcg', 0, 8, 50 + 275 + 14 + 450 + 560),   # 1281 MB qemu inspecting, measured
     ('tcg', 64, 1, 50 + 275 + 64),              # 300 MB, 338 with inspection
     ('tcg', 64, 16, 50 + 275 + 30 + 64),        # bounded: 2 MB per further drive
     ('tcg', 1024, 1, 50 + 275 + 450),           # a cache bigger than what fills it
