@@ -33,7 +33,7 @@ LOG = logging.getLogger(__name__)
 class Settings:
     """How appliances are launched and waited for (the [appliance] options)."""
     accelerator: str = 'auto'
-    memsize: int = 512
+    memsize: int = 0         # the floor; see inject.appliance.memory.memsize
     smp: int = 0             # 0: auto (see accelerator.launch_settings)
     kernel_boot: str = 'stock'
     launch_timeout: float = 180
@@ -43,6 +43,8 @@ class Settings:
     cache_dir: str = None
     debug: bool = False
     driver: str = vfs.DEFAULT_DRIVER
+    tb_size: int = 64        # TCG translation cache, MiB (0: qemu's default)
+    warm_max_disks: int = 4  # what a warm appliance's memory is sized for
 
     @classmethod
     def from_conf(cls, conf):
@@ -51,7 +53,8 @@ class Settings:
                    kernel_boot=a.kernel_boot, launch_timeout=a.launch_timeout,
                    kvm_probe_timeout=a.kvm_probe_timeout,
                    inject_timeout=a.inject_timeout, inspect_timeout=a.inspect_timeout,
-                   cache_dir=a.cache_dir, debug=a.debug)
+                   cache_dir=a.cache_dir, debug=a.debug, tb_size=a.tb_size,
+                   warm_max_disks=a.warm_max_disks)
 
 
 @dataclasses.dataclass
@@ -118,7 +121,9 @@ def run(jobs, settings, pool=None, owner=None, on_job=None):
     freshly launched appliance instead.
 
     Never raises for appliance trouble: the outcome says what happened to each job.
-    With no jobs, the appliance is launched on /dev/null alone (a self-test).
+    With no jobs, the appliance is launched on /dev/null alone (a self-test). Raises
+    :class:`inject.exception.NotEnoughMemory` when the host cannot hold the appliance
+    now (:func:`inject.appliance.memory.admit`): nothing was started.
     """
     warm = pool.take(jobs, owner) if pool is not None and jobs else None
     if warm is None:
@@ -249,7 +254,9 @@ def _retry_pvh(jobs, settings, accelerator, kernel, failed):
 def _session(jobs, settings, accelerator, launch_timeout, outcome, kernel=None):
     drives = [job.drive for job in jobs] or [api.Drive('/dev/null', 'raw', readonly=True)]
     with accel.counted() as others:
-        launching = accel.launch_settings(settings, accelerator, kernel, others)
+        launching = accel.launch_settings(settings, accelerator, kernel, others,
+                                          drives=len(drives))
+        accel.admit(launching, len(drives))    # NotEnoughMemory: nothing is started
         outcome.kernel_boot = 'pvh' if launching.kernel else 'stock'
         outcome.smp = launching.smp
         start = time.monotonic()

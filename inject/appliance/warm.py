@@ -79,6 +79,7 @@ def launch_warm(settings):
     with accel.counted() as others:
         launching = accel.launch_settings(settings, accelerator, kernel, others,
                                           hotplug=True)
+        accel.admit(launching, settings.warm_max_disks)
         proc = channel.start_worker(channel.Start.of(settings, [], launching, None),
                                     keep_stdin=True)
         receiver = channel.receiver_of(proc)

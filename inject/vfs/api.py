@@ -27,12 +27,14 @@ class Drive:
 @dataclasses.dataclass(frozen=True)
 class LaunchSettings:
     accelerator: str          # 'kvm' or 'tcg': the caller has already resolved 'auto'
-    memsize: int = 512
+    memsize: int = 512        # guest memory, MiB
     smp: int = 1
     debug: bool = False
     cache_dir: str = None
     kernel: object = None     # an inject.appliance_kernel.Kernel to PVH-boot, or None
     hotplug: bool = False     # launch warm: no disk yet, disks come by Appliance.attach
+    tb_size: int = 0          # TCG translation cache, MiB (0: qemu's default); needs hv
+    hv: str = None            # the qemu binary libguestfs runs (a tb-size wrapper), or None
 
 
 class Driver(abc.ABC):

@@ -65,6 +65,8 @@ class GuestFSDriver(api.Driver):
             g.set_memsize(settings.memsize)
             g.set_smp(settings.smp)
             g.set_network(False)
+            if settings.hv:
+                g.set_hv(settings.hv)     # the TCG tb-size wrapper (inject.appliance.hv)
             if settings.cache_dir:
                 os.makedirs(settings.cache_dir, mode=0o700, exist_ok=True)
                 g.set_cachedir(settings.cache_dir)

@@ -179,6 +179,7 @@ class GuestFS:
     set_cachedir = _setter('set_cachedir')
     set_trace = _setter('set_trace')
     set_verbose = _setter('set_verbose')
+    set_hv = _setter('set_hv')
     del _setter
 
     def config(self, flag, value):

@@ -55,6 +55,17 @@ def test_launch_settings(fake_guestfs, tmp_path, accelerator):
     assert g.launched and 'trace' not in g.settings
 
 
+def test_launch_runs_the_given_hypervisor(fake_guestfs):
+    g = launch(fake_guestfs, [Disk()], tb_size=64, hv='/cache/qemu-wrapper/qemu-tcg-tb64')[1]
+    assert g.settings['hv'] == '/cache/qemu-wrapper/qemu-tcg-tb64'
+    assert [c for c, _ in g.calls].index('set_hv') < [c for c, _ in g.calls].index('launch')
+
+
+def test_launch_without_hypervisor_keeps_libguestfs_default(fake_guestfs):
+    g = launch(fake_guestfs, [Disk()], accelerator='kvm')[1]
+    assert 'hv' not in g.settings
+
+
 def test_launch_with_debug_traces(fake_guestfs):
     g = launch(fake_guestfs, [Disk()], debug=True)[1]
     assert g.settings['trace'] is True and g.settings['verbose'] is True
