@@ -95,8 +95,13 @@ class Manager:
                 def released(position, outcome, session):
                     finish(position, outcome, session, released=True)
 
-                session = appliance.run([entry[4] for entry in work], settings,
-                                        pool=self.pool, owner=owner, on_job=released)
+                try:
+                    session = appliance.run([entry[4] for entry in work], settings,
+                                            pool=self.pool, owner=owner, on_job=released)
+                except exception.NotEnoughMemory as e:    # nothing was started
+                    LOG.warning('%s', e)
+                    session = appliance.SessionOutcome(
+                        error=str(e), jobs=[appliance.JobOutcome() for _ in work])
                 for position, outcome in enumerate(session.jobs):
                     if position not in done:
                         finish(position, outcome, session)
@@ -274,7 +279,11 @@ class Manager:
         except exception.InjectError as e:
             result['reason'] = str(e)
             return result
-        session = appliance.run([], settings)
+        try:
+            session = appliance.run([], settings)
+        except exception.NotEnoughMemory as e:
+            result['reason'] = str(e)
+            return result
         result.update(accelerator=session.accelerator, notes=session.notes,
                       kernel_boot=session.kernel_boot if session.accelerator else None,
                       launch_seconds=round(session.timings['launch'], 2)

@@ -626,7 +626,7 @@ def test_a_failure_while_queueing_is_answered(agent, monkeypatch):
 
 
 def test_a_batch_refused_for_memory_fails_each_request_with_the_numbers(start, monkeypatch):
-    def short_of_memory(self, requests):
+    def short_of_memory(self, requests, on_report=None, owner=None):
         raise exception.NotEnoughMemory(need=409, what='tcg, 1 drive(s)', available=300,
                                         pending=0)
     monkeypatch.setattr(StubManager, 'inject', short_of_memory)

@@ -623,3 +623,17 @@ def test_a_released_disk_is_committed_and_answered_before_the_session_ends(
     assert reports[0].ok and reports[0].committed
     assert not reports[1].ok and 'flushing the appliance failed' in reports[1].error
     assert host.overlay_files() == []
+
+
+def test_a_host_short_of_memory_fails_each_disk_with_the_numbers(host, conf, monkeypatch):
+    disk = host.disk('d.img')
+
+    def refuse(jobs, settings, pool=None, owner=None, on_job=None):
+        raise exception.NotEnoughMemory(need=409, what='tcg, 1 drive(s)', available=300,
+                                        pending=0)
+    monkeypatch.setattr(appliance, 'run', refuse)
+    [r] = inject(conf, full_request(disk))
+    assert not r.ok and not r.committed
+    assert r.error.startswith('Not enough memory to start an appliance')
+    assert all(i.status == report.FAILED for i in r.items)
+    assert host.overlay_files() == []
