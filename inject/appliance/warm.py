@@ -72,10 +72,32 @@ class Warm:
 def launch_warm(settings):
     """Launch an appliance with no disk, for disks hot-plugged later; returns a
     :class:`Warm` once it is up. Raises InjectError when the launch fails or hangs
-    (the caller's cold launches then settle KVM or PVH trouble, with their fallbacks)."""
+    (the caller's cold launches then settle PVH trouble, with their fallback).
+
+    With KVM on trial (accelerator auto), a KVM launch that fails or hangs is
+    remembered, as a cold session remembers it, and the appliance is launched under
+    TCG: on a host whose KVM is broken the pool gets warm without waiting for a
+    request to find that out.
+    """
     accelerator, probing, _ = accel.choose_accelerator(settings)
+    try:
+        warm = _launch_warm(settings, accelerator, settings.kvm_probe_timeout
+                            if probing else settings.launch_timeout)
+    except exception.InjectError as e:
+        if not probing or isinstance(e, (exception.ApplianceDied,
+                                         exception.NotEnoughMemory)):
+            raise         # killed from outside, or not started: nothing learnt of KVM
+        reason = 'KVM failed here (%s)' % e
+        accel.write_record(settings, 'tcg', reason)
+        LOG.warning('%s; warm appliances use TCG', reason)
+        return _launch_warm(settings, 'tcg', settings.launch_timeout)
+    if probing:
+        accel.write_record(settings, 'kvm', 'KVM launched in %.1f s' % warm.launch_seconds)
+    return warm
+
+
+def _launch_warm(settings, accelerator, seconds):
     kernel = accel.boot_kernel(settings, accelerator)
-    seconds = settings.kvm_probe_timeout if probing else settings.launch_timeout
     with accel.counted() as others:
         launching = accel.launch_settings(settings, accelerator, kernel, others,
                                           hotplug=True)

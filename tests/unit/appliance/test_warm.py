@@ -277,3 +277,35 @@ def test_at_most_size_appliances_linger_and_close_stops_them(launcher):
     assert pool.lingering() == 1 and not second.stopped
     pool.close()
     assert second.stopped
+
+
+# --- a warm launch with KVM on trial ------------------------------------------------------
+
+def test_a_warm_launch_whose_kvm_fails_uses_tcg_and_remembers_it(tmp_path, worker,
+                                                                  monkeypatch):
+    import json
+    from inject.appliance import accelerator as accel
+    started = worker('fake')
+    monkeypatch.setenv('FAKE_LAUNCH_ERROR_KVM', 'qemu: failed to set MSR 0x48b')
+    monkeypatch.setattr(accel, 'kvm_usable', lambda: (True, None))
+    s = settings(tmp_path, kernel_boot='stock')
+    ready = warm.launch_warm(s)
+    try:
+        assert len(started) == 2 and ready.accelerator == 'tcg' and ready.alive()
+        record = json.loads((tmp_path / 'cache' / accel.RECORD_NAME).read_text())
+        assert record['accelerator'] == 'tcg' and 'failed to set MSR' in record['reason']
+    finally:
+        ready.stop()
+    assert accel.choose_accelerator(s)[:2] == ('tcg', False)   # the next goes straight
+
+
+def test_a_warm_launch_with_working_kvm_remembers_it(tmp_path, worker, monkeypatch):
+    import json
+    from inject.appliance import accelerator as accel
+    worker('fake')
+    monkeypatch.setattr(accel, 'kvm_usable', lambda: (True, None))
+    ready = warm.launch_warm(settings(tmp_path, kernel_boot='stock'))
+    ready.stop()
+    assert ready.accelerator == 'kvm'
+    record = json.loads((tmp_path / 'cache' / accel.RECORD_NAME).read_text())
+    assert record['accelerator'] == 'kvm'
