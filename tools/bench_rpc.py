@@ -87,12 +87,15 @@ class Agents:
 
     def start(self):
         os.makedirs(self.dir, exist_ok=True)
+        for host in self.hosts:       # pre-warmed caches first, then both start at once
+            cache = os.path.join(self.dir, host, 'appliance')
+            if not os.path.isdir(cache) and os.path.isdir(self.warm_cache):
+                shutil.rmtree(cache + '.tmp', ignore_errors=True)     # an interrupted copy
+                shutil.copytree(self.warm_cache, cache + '.tmp', symlinks=True)
+                os.rename(cache + '.tmp', cache)
         for host in self.hosts:
             state = os.path.join(self.dir, host)
             cache = os.path.join(state, 'appliance')
-            if not os.path.isdir(cache) and os.path.isdir(self.warm_cache):
-                os.makedirs(state, exist_ok=True)
-                shutil.copytree(self.warm_cache, cache, symlinks=True)
             config = os.path.join(self.dir, host + '.conf')
             with open(config, 'w') as f:
                 f.write(self.config_text(state, {
@@ -154,17 +157,18 @@ class Agents:
 
 def send_all(one, count, sequential=False):
     """Call ``one(i)`` for i in range(count), all at once in threads (or one after
-    another); return (reports, seconds from the first call to the last answer)."""
+    another); return (reports, seconds from the first call to the last answer). Each
+    report gets ``bench_seconds``: how long its own call took."""
     reports = [None] * count
-    errors = []
 
     def send(i):
+        t0 = time.monotonic()
         try:
             reports[i] = one(i)
         except Exception as e:           # reported as a failed disk, not a crash
-            errors.append(e)
             reports[i] = {'ok': False, 'error': '%s: %s' % (type(e).__name__, e),
                           'timings': {}}
+        reports[i]['bench_seconds'] = time.monotonic() - t0
 
     start = time.monotonic()
     if sequential:

@@ -129,3 +129,13 @@ def test_requests_spread_and_failures_become_failed_reports():
     assert [r['ok'] for r in reports] == [True, True, False, True]
     assert reports[2]['error'] == 'RuntimeError: no agent'
     assert seconds >= 0
+
+
+def test_the_wait_outside_the_agents_work_is_kept():
+    kept = benchmark.summarize({'ok': True, 'bench_seconds': 3.5,
+                                'timings': {'total': 2.9, 'launch': 0.0,
+                                            'warm_launch': 9.0}}, 'bench')
+    assert abs(kept['timings']['outside'] - 0.6) < 1e-9
+    assert kept['warm'] is True and 'warm_launch' not in kept['timings']
+    assert 'outside' not in benchmark.summarize({'ok': False, 'timings': {}},
+                                                'bench')['timings']
