@@ -119,7 +119,7 @@ class Agents:
         except OSError:
             return ''
 
-    def wait_warm(self, client, warm, timeout=600):
+    def wait_warm(self, client, warm, timeout=300):
         """Until every agent answers with ``warm`` appliances ready; raises RuntimeError
         naming the agent that died or did not get there."""
         from inject import exception

@@ -423,8 +423,16 @@ def run_rows(args, cases, peers, paths, CONF, accelerator):
                         if reps > 1 else ''), flush=True)
                     detail = None
                     if case in RPC_CASES:
-                        wall, peak, detail = run_rpc(case, disks, agents, client, rss,
-                                                     CONF.appliance.warm_appliances)
+                        try:
+                            wall, peak, detail = run_rpc(case, disks, agents, client, rss,
+                                                         CONF.appliance.warm_appliances)
+                        except RuntimeError as e:       # an agent died or stayed cold
+                            skipped[case] = str(e).replace('\n', ' ')[-600:]
+                            print('benchmark: case (%s) skipped: %s' % (case, e),
+                                  flush=True)
+                            for d in disks:
+                                os.unlink(d)
+                            break
                     elif peer == 'inject':
                         wall, peak, detail = run_inject(case, disks, config)
                     elif peer == 'nova':
@@ -443,6 +451,8 @@ def run_rows(args, cases, peers, paths, CONF, accelerator):
                                                           else None)), flush=True)
                     for d in disks:
                         os.unlink(d)
+                if case in skipped:
+                    continue
                 rows.append(make_row(case, peer, walls, peaks, ok, reports, detail,
                                      accelerator))
     finally:

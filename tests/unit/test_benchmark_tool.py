@@ -5,6 +5,7 @@ the rpc cases' set-up when RabbitMQ is missing."""
 import configparser
 import importlib.util
 import os
+import subprocess
 import sys
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -139,3 +140,51 @@ def test_the_wait_outside_the_agents_work_is_kept():
     assert kept['warm'] is True and 'warm_launch' not in kept['timings']
     assert 'outside' not in benchmark.summarize({'ok': False, 'timings': {}},
                                                 'bench')['timings']
+
+
+def test_an_agent_that_dies_skips_the_rpc_cases_with_its_reason(tmp_path, monkeypatch):
+    from inject.agent import rpcapi
+    events = []
+
+    class DeadAgents:
+        hosts = bench_rpc.HOSTS
+
+        def __init__(self, *args):
+            pass
+
+        def start(self):
+            events.append('start')
+
+        def pids(self):
+            return []
+
+        def wait_warm(self, client, warm):
+            raise RuntimeError('inject-agent bench-1 exited (1): boom')
+
+        def stop(self):
+            events.append('stop')
+
+    monkeypatch.setattr(benchmark.bench_rpc, 'rabbit_url', lambda top, given: ('x:/', None))
+    monkeypatch.setattr(benchmark.bench_rpc, 'Agents', DeadAgents)
+    monkeypatch.setattr(rpcapi, 'get_transport', lambda conf, url: None)
+    monkeypatch.setattr(rpcapi, 'AgentClient', lambda conf, transport: None)
+    images = tmp_path / 'images'
+    images.mkdir()
+    base = str(images / 'base.qcow2')
+    subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', base, '1M'], check=True)
+
+    class Args:
+        transport_url = None
+        reps = 1
+
+    class Conf:
+        class appliance:
+            warm_appliances = 1
+    rows, skipped = benchmark.run_rows(
+        Args, ['a-rpc', 'c-rpc'], ['inject'],
+        (str(tmp_path), str(images), base, None, None, None, None), Conf, 'tcg')
+    assert rows == []
+    assert skipped == {case: 'inject-agent bench-1 exited (1): boom'
+                       for case in ('a-rpc', 'c-rpc')}
+    assert events == ['start', 'stop']
+    assert sorted(os.listdir(images)) == ['base.qcow2']      # no disk left behind
