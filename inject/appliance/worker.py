@@ -93,20 +93,26 @@ def serve(send, driver, drives, launch_settings, jobs, receive_jobs=None):
 
 
 def _serve_hotplugged(send, appliance, jobs):
-    """Hot-plug the jobs' disks together, work on each, detach each when done (so its
-    overlay can be committed while the appliance goes on). True when every disk that
-    was plugged is detached again (the appliance may then take more)."""
+    """Plug the jobs' disks in together and work on each as soon as it shows (when a
+    job may need inspection, once all show: inspection looks at every drive at once),
+    detaching each when done (so its overlay can be committed while the appliance goes
+    on). True when every disk that was plugged is detached again (the appliance may
+    then take more)."""
     t0 = time.monotonic()
-    attached = appliance.attach_all([job.drive for job in jobs])
-    attach_seconds = time.monotonic() - t0
+    tickets = appliance.plug([job.drive for job in jobs])
+    attached = tickets
+    if any(job.may_inspect for job in jobs):
+        attached = [_attached(appliance, ticket) for ticket in tickets]
     clean = True
     for index, (job, drive) in enumerate(zip(jobs, attached)):
+        drive = _attached(appliance, drive)
         if isinstance(drive, exception.HotplugFailed):
             LOG.warning('Cannot hot-plug %s: %s', job.image_name, drive)
             clean = clean and not drive.touched
             send(channel.JobDone(index, session.JobOutcome(
                 error=str(drive), unattached=not drive.touched)))
             continue
+        attach_seconds = time.monotonic() - t0
         outcome = _work(appliance, drive, job)
         outcome.timings['attach'] = attach_seconds
         t1 = time.monotonic()
@@ -121,7 +127,18 @@ def _serve_hotplugged(send, appliance, jobs):
                         'down', job.image_name, e)
             clean = False
         send(channel.JobDone(index, outcome))
+        t0 = time.monotonic()
     return clean
+
+
+def _attached(appliance, ticket):
+    """``ticket``'s drive index once it shows, or the HotplugFailed (as is)."""
+    if isinstance(ticket, (int, exception.HotplugFailed)):
+        return ticket
+    try:
+        return appliance.wait_attached(ticket)
+    except exception.HotplugFailed as e:
+        return e
 
 
 def _work(appliance, drive, job):

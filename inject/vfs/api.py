@@ -77,6 +77,16 @@ class Appliance(abc.ABC):
         saying why it is not attached."""
         raise NotImplementedError
 
+    def plug(self, drives):
+        """Plug several drives in without waiting: for each, a ticket for
+        :meth:`wait_attached` or the HotplugFailed saying why not."""
+        raise NotImplementedError
+
+    def wait_attached(self, ticket):
+        """The index of a plugged drive once the appliance shows it (HotplugFailed
+        when it does not)."""
+        raise NotImplementedError
+
     def detach(self, index):
         """Unplug hot-plugged drive ``index`` (unmounted first); afterwards the
         appliance no longer holds its file. Raises HotplugFailed."""

@@ -131,6 +131,7 @@ class GuestFSAppliance(api.Appliance):
         self._nodes = {}                  # index -> QMP node name (hot-plugged drives)
         self._monitor = monitor           # a warm appliance's qemu monitor (hot-plug)
         self._attempts = 0
+        self._labels = {}                 # label -> device, of disks not yet claimed
         self._inspection = roots.Inspection(g, self._devices)
 
     def attach(self, drive, timeout=60):
@@ -144,16 +145,28 @@ class GuestFSAppliance(api.Appliance):
 
         Returns, for each drive, its index for :meth:`mount` or the
         :class:`inject.exception.HotplugFailed` saying why it is not attached (its
-        ``touched`` says whether qemu had opened the file). Each disk is found by its
-        label (the serial it was plugged with), never by guessing which device is new.
+        ``touched`` says whether qemu had opened the file).
         """
+        results = []
+        for ticket in self.plug(drives):
+            if not isinstance(ticket, exception.HotplugFailed):
+                try:
+                    ticket = self.wait_attached(ticket, timeout)
+                except exception.HotplugFailed as e:
+                    ticket = e
+            results.append(ticket)
+        return results
+
+    def plug(self, drives):
+        """Plug ``drives`` into the appliance at once, without waiting for them to
+        show: for each, a ticket for :meth:`wait_attached`, or the HotplugFailed saying
+        why it could not be plugged (``touched``: whether qemu had opened the file)."""
         if self._monitor is None:
             error = exception.HotplugFailed(what='attach', reason='this appliance was '
                                             'not launched warm')
             return [error] * len(drives)
-        results = [None] * len(drives)
-        waiting = {}                      # node -> position in drives
-        for position, drive in enumerate(drives):
+        tickets = []
+        for drive in drives:
             self._attempts += 1           # a failed attempt may leave its node name taken
             node = 'drive%d' % self._attempts
             # Until qemu has opened the file, a failure leaves it untouched (the caller
@@ -161,41 +174,41 @@ class GuestFSAppliance(api.Appliance):
             try:
                 self._monitor.open_disk(node, drive.path, drive.format, drive.readonly)
             except exception.HotplugFailed as e:
-                results[position] = e
+                tickets.append(e)
                 continue
             try:
                 self._monitor.plug(node)
             except exception.HotplugFailed as e:
-                results[position] = exception.HotplugFailed(str(e), touched=True,
-                                                            **e.kwargs)
+                tickets.append(exception.HotplugFailed(str(e), touched=True, **e.kwargs))
                 continue
-            waiting[node] = position
+            tickets.append(node)
+        return tickets
+
+    def wait_attached(self, ticket, timeout=60):
+        """The index (for :meth:`mount`) of the disk plugged as ``ticket``, once the
+        appliance shows it: found by its label (the serial it was plugged with), never
+        by guessing which device is new. Raises HotplugFailed (touched) when it does not
+        show within ``timeout`` s."""
         deadline = time.monotonic() + timeout
-        while waiting:
+        while ticket not in self._labels:
             try:
-                labels = self._g.list_disk_labels()
+                self._labels.update(self._g.list_disk_labels())
             except RuntimeError as e:
-                labels, error = {}, handle.error_text(e)
-            else:
-                error = None
-            for node in [n for n in waiting if n in labels]:
-                position = waiting.pop(node)
-                index = len(self._devices)
-                self._devices.append(labels[node])
-                self._nodes[index] = node
-                results[position] = index
-            if waiting and (error or time.monotonic() > deadline):
-                for node, position in waiting.items():
-                    results[position] = exception.HotplugFailed(
-                        what='device_add', touched=True,
-                        reason=error or 'the disk did not appear in the appliance in '
-                        '%d s' % timeout)
+                raise exception.HotplugFailed(what='device_add', touched=True,
+                                              reason=handle.error_text(e))
+            if ticket in self._labels:
                 break
-            if waiting:
-                time.sleep(0.02)
+            if time.monotonic() > deadline:
+                raise exception.HotplugFailed(
+                    what='device_add', touched=True, reason='the disk did not appear in '
+                    'the appliance in %d s' % timeout)
+            time.sleep(0.02)
+        index = len(self._devices)
+        self._devices.append(self._labels.pop(ticket))
+        self._nodes[index] = ticket
         # inspection, if any, must see the drives as they are now
         self._inspection = roots.Inspection(self._g, self._devices)
-        return results
+        return index
 
     def detach(self, index, timeout=30):
         """Unplug hot-plugged drive ``index`` (unmounted) and have qemu flush and close
