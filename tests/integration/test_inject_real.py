@@ -198,8 +198,7 @@ def test_a_warm_appliance_lingers_for_its_project_s_next_disk(warm_batch, readba
     report = warm_batch.next.reports['warm-c']
     assert report.ok and report.committed, report.format_text()
     assert report.appliance == first and report.timings['launch'] == 0.0
-    assert readback['warm-c']['/etc/motd']['content'] == b'integration motd
-'
+    assert readback['warm-c']['/etc/motd']['content'] == b'integration motd\n'
 
 
 def test_inspection_with_two_roots_is_a_clear_error(inspect_batch):
