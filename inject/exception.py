@@ -87,6 +87,14 @@ class ApplianceDied(InjectError):
     msg_fmt = 'The appliance worker died during %(stage)s (%(reason)s).'
 
 
+class NotEnoughMemory(InjectError):
+    msg_fmt = ('Not enough memory to start an appliance: it needs about %(need)d MB '
+               '(%(what)s), the host has %(available)d MB available (MemAvailable), '
+               '%(pending)d MB of which are promised to appliances this process started '
+               'moments ago. Nothing was started; try again later, or lower '
+               '[agent]max_appliances or [appliance]warm_appliances on this host.')
+
+
 # --- mounting a guest filesystem inside the appliance --------------------------------
 
 class HotplugFailed(InjectError):

@@ -138,7 +138,7 @@ def _build_one(g, device, spec):
 
 def _launch(drives, accelerator, settings):
     return vfs.load_driver(settings.driver).launch(
-        drives, appliance.launch_settings(settings, accelerator))
+        drives, appliance.launch_settings(settings, accelerator, drives=len(drives)))
 
 
 def _do_build(specs, accelerator, settings):

@@ -50,40 +50,67 @@ class Manager:
             LOG.warning('Removed %s: an overlay left by a process that was killed (its '
                         'disk was never written)', path)
 
-    def inject(self, requests):
-        """Return one :class:`inject.report.Report` per request, in order."""
+    def inject(self, requests, on_report=None, owner=None):
+        """Return one :class:`inject.report.Report` per request, in order.
+
+        ``on_report(index, report)`` is called as soon as each request's report is final
+        -- for a disk a warm appliance has released, before the appliance is done with
+        the others. ``owner``: the project these requests belong to (a warm appliance
+        may then linger for its next batch).
+        """
         start = time.monotonic()
         conf = self.conf
         policy = policy_from_conf(conf)
         settings = appliance.Settings.from_conf(conf)
-        work = []        # (report, overlay, [(item, result)], job, inspection key)
+        work = []        # (request index, report, overlay, [(item, result)], job, key)
         reports = []
-        disks = set()    # one overlay per disk per call: two would both be committed
-        finished = 0
-        try:
-            for request in requests:
-                report, prepared = self._prepare(request, policy, disks)
-                reports.append(report)
-                if prepared is not None:
-                    work.append(prepared)
-            if work:
-                session = appliance.run([job for _, _, _, job, _ in work], settings,
-                                        pool=self.pool)
-                for (report, overlay, todo, _, key), outcome in zip(work, session.jobs):
-                    self._finish(report, overlay, todo, outcome, session)
-                    finished += 1
-                    if (outcome.source in ('inspection', 'root probe')
-                            and outcome.error is None):
-                        self.inspection_cache.put(key, outcome.layout)
-        finally:
-            # Reached with overlays left only when something raised: none may outlive
-            # this call (a committed or discarded overlay is already gone).
-            for _, overlay, _, _, _ in work[finished:]:
-                overlay.discard()
-        for report in reports:
+        done = set()     # positions in work finished (committed or discarded)
+
+        def finish(position, outcome, session, released=False):
+            index, report, overlay, todo, _, key = work[position]
+            self._finish(report, overlay, todo, outcome, session, released)
+            done.add(position)
+            if (outcome.source in ('inspection', 'root probe')
+                    and outcome.error is None):
+                self.inspection_cache.put(key, outcome.layout)
+            announce(index, report)
+
+        def announce(index, report):
             report.timings['total'] = time.monotonic() - start
             LOG.info('%s: %s', report.image, 'all injected' if report.ok
                      else report.reason())
+            if on_report is not None:
+                on_report(index, report)
+
+        disks = set()    # one overlay per disk per call: two would both be committed
+        try:
+            for index, request in enumerate(requests):
+                report, prepared = self._prepare(request, policy, disks)
+                reports.append(report)
+                if prepared is not None:
+                    work.append((index,) + prepared)
+                else:
+                    announce(index, report)
+            if work:
+                def released(position, outcome, session):
+                    finish(position, outcome, session, released=True)
+
+                try:
+                    session = appliance.run([entry[4] for entry in work], settings,
+                                            pool=self.pool, owner=owner, on_job=released)
+                except exception.NotEnoughMemory as e:    # nothing was started
+                    LOG.warning('%s', e)
+                    session = appliance.SessionOutcome(
+                        error=str(e), jobs=[appliance.JobOutcome() for _ in work])
+                for position, outcome in enumerate(session.jobs):
+                    if position not in done:
+                        finish(position, outcome, session)
+        finally:
+            # Reached with overlays left only when something raised: none may outlive
+            # this call (a committed or discarded overlay is already gone).
+            for position, entry in enumerate(work):
+                if position not in done:
+                    entry[2].discard()
         return reports
 
     def _prepare(self, request, policy, disks):
@@ -180,9 +207,12 @@ class Manager:
         layout = self.inspection_cache.get(key[len('base:'):])
         return layout is None or any(spec.startswith('lv:') for _, spec in layout)
 
-    def _finish(self, report, overlay, todo, outcome, session):
+    def _finish(self, report, overlay, todo, outcome, session, released=False):
+        """Commit or discard one disk's overlay after its job. ``released``: the
+        appliance let go of the disk before the session ended, so only the job's own
+        outcome counts (the session's later trouble cannot reach it)."""
         report.accelerator = session.accelerator
-        report.appliance = session.appliance
+        report.appliance = outcome.appliance or session.appliance
         report.mountpoints = outcome.mountpoints
         report.root_found_by = outcome.source
         for key in ('launch', 'warm_launch', 'shutdown'):
@@ -190,7 +220,7 @@ class Manager:
                 report.timings[key] = session.timings[key]
         report.timings.update(outcome.timings)
         report.notes.extend(session.notes)
-        error = session.error or outcome.error
+        error = outcome.error if released else (session.error or outcome.error)
         if error is None:
             for (item, result), written in zip(todo, outcome.results):
                 result.status, result.reason = written.status, written.reason
@@ -249,7 +279,11 @@ class Manager:
         except exception.InjectError as e:
             result['reason'] = str(e)
             return result
-        session = appliance.run([], settings)
+        try:
+            session = appliance.run([], settings)
+        except exception.NotEnoughMemory as e:
+            result['reason'] = str(e)
+            return result
         result.update(accelerator=session.accelerator, notes=session.notes,
                       kernel_boot=session.kernel_boot if session.accelerator else None,
                       launch_seconds=round(session.timings['launch'], 2)

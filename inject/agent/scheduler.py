@@ -1,9 +1,12 @@
 """Batching and bounded concurrency for the agent.
 
-Requests queue per project. A project's queue is dispatched as one batch (one appliance
-launch, one drive per disk) once its oldest request has waited ``batch_window`` seconds
-or it holds ``max_batch`` requests, whenever fewer than ``max_appliances`` batches are
-running. A batch never mixes projects: a crafted image that compromised the appliance
+Requests queue per project. A project's queue is dispatched once its oldest request has
+waited ``batch_window`` seconds or it holds ``max_batch`` requests, whenever fewer than
+``max_appliances`` batches are running: as one batch (one appliance, one drive per disk),
+or, when it holds at least twice ``SPLIT_MIN`` requests and appliances are free that no other
+due project needs, split evenly over them, at least ``SPLIT_MIN`` disks each (16 disks
+and 2 free appliances: two batches of 8, worked on side by side; 3 disks: one batch,
+since a launch with three drives costs little more than with one). A batch never mixes projects: a crafted image that compromised the appliance
 kernel could otherwise reach another tenant's disk. Within a project, requests that
 must not share an appliance (the same disk twice; disks on one base image that still
 need inspection or hold LVM, whose cloned volume groups collide) wait for a later batch,
@@ -23,6 +26,10 @@ import time
 from inject import exception
 
 LOG = logging.getLogger(__name__)
+
+
+#: fewest disks worth an appliance of their own when a project's burst is split
+SPLIT_MIN = 4
 
 
 class _Entry:
@@ -49,8 +56,12 @@ class Scheduler:
     always)."""
 
     def __init__(self, inject_batch, keys, window, max_batch, max_appliances,
-                 host='localhost', still_exclusive=_always):
+                 host='localhost', still_exclusive=_always, streams=False):
+        """``streams``: ``inject_batch`` takes ``on_report(index, report)`` (called as
+        each report is final, which answers that request at once) and ``owner`` (the
+        project)."""
         self._inject_batch = inject_batch
+        self._streams = streams
         self._keys = keys
         self._still_exclusive = still_exclusive
         self.window = window
@@ -92,26 +103,37 @@ class Scheduler:
 
     # --- dispatching ---------------------------------------------------------------
 
-    def _ready(self, now):
-        """(project, wait): the first project due now, else how long until one is.
+    def _due(self, now):
+        """(projects due now, in turn order; seconds until the next one is, or None).
 
         A project whose every queued request is blocked by a running batch (the same
         disk, or a base image being inspected) is not due until that batch ends.
         """
-        wait = None
+        due, wait = [], None
         for project, queue in self._queues.items():
             if all(entry.exclusive & self._busy.keys() for entry in queue):
                 continue
-            due = queue[0].arrived + self.window
-            if self._closing or len(queue) >= self.max_batch or due <= now:
-                return project, 0
-            wait = due - now if wait is None else min(wait, due - now)
-        return None, wait
+            at = queue[0].arrived + self.window
+            if self._closing or len(queue) >= self.max_batch or at <= now:
+                due.append(project)
+            else:
+                wait = at - now if wait is None else min(wait, at - now)
+        return due, wait
 
-    def _take_batch(self, project):
+    def _batch_size(self, project, due):
+        """How many of ``project``'s queued requests go into its next batch: all (up to
+        ``max_batch``), or an even share when free appliances outnumber the projects
+        due (each due project keeps at least one appliance's worth)."""
+        free = self.max_appliances - self._running
+        queued = len(self._queues[project])
+        share = max(1, min(free // max(1, len(due)), queued // SPLIT_MIN))
+        return max(1, min(self.max_batch, -(-queued // share)))
+
+    def _take_batch(self, project, size=None):
         queue = self._queues[project]
+        size = self.max_batch if size is None else size
         batch, keys, kept = [], set(), collections.deque()
-        while queue and len(batch) < self.max_batch:
+        while queue and len(batch) < size:
             entry = queue.popleft()
             if entry.exclusive & keys or entry.exclusive & self._busy.keys():
                 kept.append(entry)
@@ -133,13 +155,14 @@ class Scheduler:
                     if self._stopped or (self._closing and not self._queues):
                         return
                     if self._running < self.max_appliances:
-                        project, wait = self._ready(time.monotonic())
-                        if project is not None:
+                        due, wait = self._due(time.monotonic())
+                        if due:
+                            project = due[0]
                             break
                     else:
                         wait = None
                     self._cv.wait(wait)
-                batch = self._take_batch(project)
+                batch = self._take_batch(project, self._batch_size(project, due))
                 self._running += 1
                 self.batches += 1
                 for entry in batch:
@@ -149,10 +172,17 @@ class Scheduler:
 
     def _run(self, project, batch):
         LOG.info('Injecting a batch of %d disk(s) for project %s', len(batch), project)
+        def answer(index, report):
+            if not batch[index].future.done():
+                batch[index].future.set_result(report)
         try:
-            reports = self._inject_batch([entry.request for entry in batch])
-            for entry, report in zip(batch, reports):
-                entry.future.set_result(report)
+            requests = [entry.request for entry in batch]
+            if self._streams:
+                reports = self._inject_batch(requests, on_report=answer, owner=project)
+            else:
+                reports = self._inject_batch(requests)
+            for index, report in enumerate(reports):
+                answer(index, report)
             if len(reports) != len(batch):
                 raise RuntimeError('%d reports for %d requests' % (len(reports), len(batch)))
         except BaseException as e:     # a bug fails this batch's requests, not the agent

@@ -17,11 +17,9 @@ from inject import vfs
 from inject.agent import payload as payload_mod
 from inject.agent import rpcapi
 from inject.agent import scheduler as scheduler_mod
+from inject.appliance import memory
 
 LOG = logging.getLogger(__name__)
-
-APPLIANCE_MB = 500       # qemu RSS of one TCG appliance, measured
-DRIVE_MB = 25            # and what each extra drive adds
 
 _LIVE = weakref.WeakSet()     # running services, told about configuration changes
 
@@ -35,16 +33,37 @@ def _log_and_apply_changes(conf, fresh):
         service.apply_config(conf)
 
 
-def default_max_appliances(max_batch, meminfo='/proc/meminfo'):
-    """One appliance per core, fewer when available memory cannot hold them."""
+def default_max_appliances(max_batch, meminfo=memory.MEMINFO, settings=None,
+                           warm_appliances=0):
+    """One appliance per core, fewer when available memory cannot hold them next to
+    the ``warm_appliances`` idle ones.
+
+    What one appliance takes depends on the accelerator ``settings`` lead to (TCG when
+    KVM is still on trial: if KVM fails, TCG takes its place) and the TCG cache size
+    (see :func:`inject.appliance.memory.appliance_mb`); a batch appliance holds up to
+    ``max_batch`` drives, a warm one ``warm_max_disks``. Never 0: the launch-time check
+    (:func:`inject.appliance.memory.admit`) refuses an appliance the host cannot hold.
+    """
     cores = os.cpu_count() or 1
-    try:
-        with open(meminfo) as f:
-            fields = dict(line.split(':', 1) for line in f if ':' in line)
-        available_mb = int(fields['MemAvailable'].split()[0]) // 1024
-    except (OSError, KeyError, ValueError, IndexError):
+    available_mb = memory.available_mb(meminfo)
+    if available_mb is None:
         return cores
-    return max(1, min(cores, available_mb // (APPLIANCE_MB + DRIVE_MB * max_batch)))
+    settings = settings or appliance.Settings()
+    accelerator, _, _ = appliance.choose_accelerator(settings)
+    per_batch = appliance_mb(settings, accelerator, max_batch)
+    per_warm = appliance_mb(settings, accelerator, settings.warm_max_disks)
+    if warm_appliances < 0:       # auto: one warm appliance per appliance slot
+        return max(1, min(cores, available_mb // (per_batch + per_warm)))
+    usable = available_mb - per_warm * warm_appliances
+    return max(1, min(cores, usable // per_batch))
+
+
+def appliance_mb(settings, accelerator, drives):
+    """Host memory (MB) of one appliance holding ``drives`` drives with ``settings``."""
+    if accelerator == 'kvm' and settings.accelerator != 'kvm':
+        accelerator = 'tcg'       # on trial: TCG takes its place if it fails
+    tb_size = settings.tb_size if accelerator == 'tcg' else 0
+    return memory.appliance_mb(accelerator, tb_size, drives)
 
 
 _MISSING = object()
@@ -78,21 +97,27 @@ class AgentService:
         self.conf = conf
         self.host = conf.agent.host
         self.pool = None
+        self.max_appliances = (conf.agent.max_appliances or default_max_appliances(
+            conf.agent.max_batch, settings=appliance.Settings.from_conf(conf),
+            warm_appliances=conf.appliance.warm_appliances))
         if manager is None:
-            if conf.appliance.warm_appliances:
+            warm = conf.appliance.warm_appliances
+            if warm < 0:
+                warm = self.max_appliances
+            if warm:
                 self.pool = appliance.WarmPool(
-                    appliance.Settings.from_conf(conf), conf.appliance.warm_appliances,
+                    appliance.Settings.from_conf(conf), warm,
                     conf.appliance.warm_max_disks,
-                    enabled=lambda: conf.injection.inject_partition != partitions.DISABLED)
+                    enabled=lambda: conf.injection.inject_partition != partitions.DISABLED,
+                    linger=conf.appliance.warm_linger)
             manager = manager_mod.Manager(conf, pool=self.pool)
         self.manager = manager
         self.transport = transport or rpcapi.get_transport(conf)
-        self.max_appliances = (conf.agent.max_appliances
-                               or default_max_appliances(conf.agent.max_batch))
         self.scheduler = scheduler_mod.Scheduler(
             self.manager.inject, self.manager.scheduling_keys, conf.agent.batch_window,
             conf.agent.max_batch, self.max_appliances, host=self.host,
-            still_exclusive=self.manager.still_exclusive)
+            still_exclusive=self.manager.still_exclusive,
+            streams=True)
         target = messaging.Target(topic=conf.agent.topic, server=self.host)
         self.rpc_server = messaging.get_rpc_server(
             self.transport, target, [AgentEndpoint(self)], executor='threading')

@@ -8,7 +8,9 @@ What callers use is here; the modules hold the rest:
 - :mod:`inject.appliance.channel`: the pipe to the worker process and its messages;
 - :mod:`inject.appliance.worker`: the worker process (the injection itself);
 - :mod:`inject.appliance.warm`: appliances launched ahead of requests, and their pool;
-- :mod:`inject.appliance.kernel`: the host kernel, uncompressed once for PVH boot.
+- :mod:`inject.appliance.kernel`: the host kernel, uncompressed once for PVH boot;
+- :mod:`inject.appliance.hv`: the qemu wrapper bounding TCG's translation cache;
+- :mod:`inject.appliance.memory`: memory per appliance, and the launch-time check.
 """
 
 from inject.appliance.accelerator import choose_accelerator

@@ -8,6 +8,12 @@ so later launches go straight to what works. A PVH boot that fails by PVH's own 
 (see :func:`inject.appliance.session._retry_pvh`: not a deadline, not a killed qemu or
 worker) is remembered the same way (``KERNEL_RECORD_NAME``), and later launches boot the
 stock kernel.
+
+Under TCG the appliance's qemu runs through a wrapper that bounds its translation cache
+(``[appliance]tb_size``, :mod:`inject.appliance.hv`) and kernel_boot auto boots PVH; under
+KVM -- chosen by auto wherever it works -- the stock kernel boots and qemu runs as it is.
+Guest memory is sized from the drives an appliance holds, and no appliance is started
+when the host's available memory cannot hold it (:mod:`inject.appliance.memory`).
 """
 
 import contextlib
@@ -18,7 +24,9 @@ import threading
 import time
 
 from inject import fileutils
+from inject.appliance import hv
 from inject.appliance import kernel as appliance_kernel
+from inject.appliance import memory
 from inject.vfs import api
 
 LOG = logging.getLogger(__name__)
@@ -114,8 +122,11 @@ def boot_kernel(settings, accelerator):
     return appliance_kernel.prepare(settings.cache_dir)
 
 
-def launch_settings(settings, accelerator, kernel=None, others_running=0, hotplug=False):
-    """The driver's LaunchSettings, with smp auto resolved."""
+def launch_settings(settings, accelerator, kernel=None, others_running=0, hotplug=False,
+                    drives=1):
+    """The driver's LaunchSettings for an appliance holding ``drives`` drives (with
+    ``hotplug``: up to ``settings.warm_max_disks``), with smp auto resolved, memory
+    sized for the drives, and under TCG the tb-size wrapper (none under KVM)."""
     smp = settings.smp
     if not smp:
         smp = 1 if others_running else max(1, min(2, os.cpu_count() or 1))
@@ -124,9 +135,30 @@ def launch_settings(settings, accelerator, kernel=None, others_running=0, hotplu
         # The PVH appliance is built apart: supermin would not notice the kernel change
         # in an appliance it has already built.
         cache_dir = os.path.join(cache_dir, PVH_APPLIANCE_DIR)
-    return api.LaunchSettings(accelerator=accelerator, memsize=settings.memsize, smp=smp,
+    tb_size, wrapper = tcg_cache(settings, accelerator)
+    if hotplug:
+        drives = settings.warm_max_disks
+    return api.LaunchSettings(accelerator=accelerator,
+                              memsize=memory.memsize(settings.memsize, drives), smp=smp,
                               debug=settings.debug, cache_dir=cache_dir, kernel=kernel,
-                              hotplug=hotplug)
+                              hotplug=hotplug, tb_size=tb_size, hv=wrapper)
+
+
+def tcg_cache(settings, accelerator):
+    """(tb_size, wrapper path): the TCG translation cache bound and the qemu wrapper
+    that sets it (:mod:`inject.appliance.hv`); (0, None) under KVM, with tb_size 0, or
+    when the wrapper cannot be written (qemu's default cache then)."""
+    tb_size = settings.tb_size
+    if accelerator != 'tcg' or not tb_size:
+        return 0, None
+    wrapper = hv.prepare(settings.cache_dir, tb_size, hv.real_qemu(QEMU_BINARY))
+    return (tb_size, wrapper) if wrapper else (0, None)
+
+
+def admit(launching, drives):
+    """Raise NotEnoughMemory when the host cannot hold this appliance now (see
+    :func:`inject.appliance.memory.admit`); call it right before starting one."""
+    memory.admit(launching, drives)
 
 
 @contextlib.contextmanager

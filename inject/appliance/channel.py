@@ -9,6 +9,10 @@ with these messages, any number of :class:`Log` among them:
   :class:`Launched` or :class:`LaunchFailed` (then nothing more),
   one :class:`JobDone` per job, in job order,
   :class:`Shutdown`.
+
+A warm worker answers each list of jobs it is sent with one :class:`JobDone` per job and
+then :class:`Idle` (its disks detached), and waits for the next list; None shuts it down
+(:class:`Shutdown`).
 """
 
 import dataclasses
@@ -70,6 +74,12 @@ class JobDone:
 
 
 @dataclasses.dataclass(frozen=True)
+class Idle:
+    """A warm worker finished the jobs it was sent and waits for more."""
+    reusable: bool                    # every disk it was sent is detached again
+
+
+@dataclasses.dataclass(frozen=True)
 class Shutdown:
     seconds: float
     error: str = None                 # the flush failed: no write can be trusted
@@ -110,11 +120,13 @@ def receiver_of(worker):
 
 
 def send_jobs(worker, jobs):
-    """Hand a warm worker its jobs (None: shut down unused), and close its stdin."""
+    """Hand a warm worker its next jobs; None: shut down (its stdin is closed)."""
     try:
         worker.stdin.write(pickle.dumps(jobs))
-        worker.stdin.close()
-    except (BrokenPipeError, ValueError):
+        worker.stdin.flush()
+        if jobs is None:
+            worker.stdin.close()
+    except (BrokenPipeError, ValueError, OSError):
         pass          # it is gone; the conversation that follows says so
 
 

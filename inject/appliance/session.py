@@ -33,7 +33,7 @@ LOG = logging.getLogger(__name__)
 class Settings:
     """How appliances are launched and waited for (the [appliance] options)."""
     accelerator: str = 'auto'
-    memsize: int = 512
+    memsize: int = 0         # the floor; see inject.appliance.memory.memsize
     smp: int = 0             # 0: auto (see accelerator.launch_settings)
     kernel_boot: str = 'stock'
     launch_timeout: float = 180
@@ -43,6 +43,8 @@ class Settings:
     cache_dir: str = None
     debug: bool = False
     driver: str = vfs.DEFAULT_DRIVER
+    tb_size: int = 64        # TCG translation cache, MiB (0: qemu's default)
+    warm_max_disks: int = 4  # what a warm appliance's memory is sized for
 
     @classmethod
     def from_conf(cls, conf):
@@ -51,7 +53,8 @@ class Settings:
                    kernel_boot=a.kernel_boot, launch_timeout=a.launch_timeout,
                    kvm_probe_timeout=a.kvm_probe_timeout,
                    inject_timeout=a.inject_timeout, inspect_timeout=a.inspect_timeout,
-                   cache_dir=a.cache_dir, debug=a.debug)
+                   cache_dir=a.cache_dir, debug=a.debug, tb_size=a.tb_size,
+                   warm_max_disks=a.warm_max_disks)
 
 
 @dataclasses.dataclass
@@ -78,6 +81,9 @@ class JobOutcome:
     error: str = None        # the disk could not be mounted / worked on at all
     timings: dict = dataclasses.field(default_factory=dict)
     unattached: bool = False  # a warm appliance could not hot-plug it: nothing touched it
+    released: bool = False   # hot-plugged and detached again: the appliance no longer
+                             # holds the file, whatever happens to it later
+    appliance: str = None    # set when not the session's (a fresh one took it)
 
 
 @dataclasses.dataclass
@@ -102,17 +108,24 @@ FAILURE_KINDS = ('launch-failed', 'timeout', 'killed', 'died')
 
 # --- running a session ----------------------------------------------------------------
 
-def run(jobs, settings, pool=None):
+def run(jobs, settings, pool=None, owner=None, on_job=None):
     """Launch one appliance holding every job's drive, do the jobs, shut it down.
 
     With a :class:`inject.appliance.warm.WarmPool` that has an appliance ready for these
-    jobs, no launch is waited for: their disks are hot-plugged into it. A disk it could
-    not hot-plug (nothing touched it) goes into a freshly launched appliance instead.
+    jobs (one of ``owner``'s that lingers after its last batch, else a fresh one), no
+    launch is waited for: their disks are hot-plugged into it, and each is detached as
+    soon as it is done, when ``on_job(index, JobOutcome, SessionOutcome so far)`` is
+    called (the appliance no longer holds that disk: its overlay may be committed). The appliance then goes back
+    to the pool, which keeps it for ``owner``'s next batch for a while or shuts it down
+    off the caller's path. A disk it could not hot-plug (nothing touched it) goes into a
+    freshly launched appliance instead.
 
     Never raises for appliance trouble: the outcome says what happened to each job.
-    With no jobs, the appliance is launched on /dev/null alone (a self-test).
+    With no jobs, the appliance is launched on /dev/null alone (a self-test). Raises
+    :class:`inject.exception.NotEnoughMemory` when the host cannot hold the appliance
+    now (:func:`inject.appliance.memory.admit`): nothing was started.
     """
-    warm = pool.take(jobs) if pool is not None and jobs else None
+    warm = pool.take(jobs, owner) if pool is not None and jobs else None
     if warm is None:
         return _run_cold(jobs, settings)
     outcome = SessionOutcome(accelerator=warm.accelerator, kernel_boot=warm.kernel_boot,
@@ -122,13 +135,17 @@ def run(jobs, settings, pool=None):
     LOG.info('Hot-plugging %d disk(s) into a warm appliance (%s, launched in %.1f s)',
              len(jobs), warm.accelerator, warm.launch_seconds)
     warm.send_jobs(jobs)
-    _converse(warm.proc, warm.receiver, jobs, settings, warm.accelerator, outcome,
-              first_stage=None, start=time.monotonic(), warm_launch=warm.launch_seconds)
+    idle = _converse(warm.proc, warm.receiver, jobs, settings, warm.accelerator, outcome,
+                     first_stage=None, start=time.monotonic(),
+                     warm_launch=warm.launch_seconds, on_job=on_job)
+    if idle is not None:
+        pool.release(warm, owner, reusable=idle.reusable)
     again = [i for i, job in enumerate(outcome.jobs) if job.unattached]
     if again and outcome.error is None:
         cold = _run_cold([jobs[i] for i in again], settings)
         for i, job in zip(again, cold.jobs):
             job.timings.setdefault('launch', cold.timings.get('launch', 0.0))
+            job.appliance = cold.appliance
             outcome.jobs[i] = job if cold.error is None else JobOutcome(error=cold.error)
         outcome.notes.append('%d disk(s) could not be hot-plugged into the warm '
                              'appliance and went into a fresh one' % len(again))
@@ -237,7 +254,9 @@ def _retry_pvh(jobs, settings, accelerator, kernel, failed):
 def _session(jobs, settings, accelerator, launch_timeout, outcome, kernel=None):
     drives = [job.drive for job in jobs] or [api.Drive('/dev/null', 'raw', readonly=True)]
     with accel.counted() as others:
-        launching = accel.launch_settings(settings, accelerator, kernel, others)
+        launching = accel.launch_settings(settings, accelerator, kernel, others,
+                                          drives=len(drives))
+        accel.admit(launching, len(drives))    # NotEnoughMemory: nothing is started
         outcome.kernel_boot = 'pvh' if launching.kernel else 'stock'
         outcome.smp = launching.smp
         start = time.monotonic()
@@ -283,10 +302,13 @@ def work_allowance(settings, job, drives, factor):
 # --- the conversation with the worker -------------------------------------------------
 
 def _converse(worker, receiver, jobs, settings, accelerator, outcome, first_stage, start,
-              warm_launch=None):
+              warm_launch=None, on_job=None):
     """Follow the worker's messages into ``outcome`` until it shuts down, dies or misses
-    a deadline. ``first_stage``: ('launch', seconds), or None when it has launched (a
-    warm appliance, which took ``warm_launch`` seconds to launch)."""
+    a deadline, or (a warm worker) says it is idle: then that channel.Idle is returned,
+    the worker left running; else None, the worker gone. ``first_stage``: ('launch',
+    seconds), or None when it has launched (a warm appliance, which took
+    ``warm_launch`` seconds to launch). ``on_job(index, JobOutcome, outcome)`` is
+    called for each job whose disk the worker has released."""
     pending = list(range(len(jobs)))
     outcome.jobs = [None] * len(jobs)
     # Stretched by how slowly this appliance launched (see slowness()).
@@ -304,6 +326,7 @@ def _converse(worker, receiver, jobs, settings, accelerator, outcome, first_stag
     else:
         stage, seconds = first_stage
     deadline = time.monotonic() + seconds
+    idle = None
     try:
         while True:
             message = receive(receiver, worker, stage, seconds, deadline, accelerator)
@@ -322,6 +345,11 @@ def _converse(worker, receiver, jobs, settings, accelerator, outcome, first_stag
                 case channel.JobDone():
                     outcome.jobs[message.index] = message.outcome
                     pending.remove(message.index)
+                    if on_job is not None and message.outcome.released:
+                        on_job(message.index, message.outcome, outcome)
+                case channel.Idle() if not pending:
+                    idle = message
+                    break
                 case channel.Shutdown():
                     outcome.timings['shutdown'] = message.seconds
                     if message.error:
@@ -337,15 +365,17 @@ def _converse(worker, receiver, jobs, settings, accelerator, outcome, first_stag
             outcome.failure = ('killed' if _killed_by_signal(worker.poll()) else 'died')
         channel.kill(worker)
     finally:
-        receiver.close()
-        try:
-            worker.wait(10)
-        except subprocess.TimeoutExpired:
-            channel.kill(worker)
+        if idle is None:
+            receiver.close()
+            try:
+                worker.wait(10)
+            except subprocess.TimeoutExpired:
+                channel.kill(worker)
         outcome.timings['session'] = time.monotonic() - start
     for index in pending:
         outcome.jobs[index] = JobOutcome(
             error=outcome.error or 'the appliance stopped before this disk was done')
+    return idle
 
 
 def _killed_by_signal(returncode):

@@ -53,14 +53,16 @@ def worker_main():
 
 
 def serve(send, driver, drives, launch_settings, jobs, receive_jobs=None):
-    """The worker's work, in-process: launch, each job in turn, shutdown.
+    """The worker's work, in-process: launch, the jobs, shutdown.
 
     With ``launch_settings.hotplug`` the appliance is launched warm, holding no disk:
-    ``receive_jobs()`` then waits for the jobs (None: shut down unused), and each job's
-    disk is hot-plugged before its work.
+    ``receive_jobs()`` then gives each list of jobs in turn (None: shut down). Each list's
+    disks are hot-plugged together, worked on one by one, and each is detached as soon as
+    it is done (:func:`_serve_hotplugged`).
 
     Reports through ``send``: channel.Launched or channel.LaunchFailed, a
-    channel.JobDone for each job, channel.Shutdown.
+    channel.JobDone for each job (a warm worker: then channel.Idle after each list),
+    channel.Shutdown.
     """
     start = time.monotonic()
     try:
@@ -71,44 +73,14 @@ def serve(send, driver, drives, launch_settings, jobs, receive_jobs=None):
     send(channel.Launched(time.monotonic() - start))
     try:
         if launch_settings.hotplug:
-            jobs = receive_jobs() or []
-        for index, job in enumerate(jobs):
-            outcome = session.JobOutcome()
-            t0 = time.monotonic()
-            drive = index
-            if launch_settings.hotplug:
-                try:
-                    drive = appliance.attach(job.drive)
-                except exception.InjectError as e:
-                    LOG.warning('Cannot hot-plug %s: %s', job.image_name, e)
-                    send(channel.JobDone(index, session.JobOutcome(
-                        error=str(e), unattached=not (isinstance(e, exception.HotplugFailed)
-                                                         and e.touched))))
-                    continue
-                outcome.timings['attach'] = time.monotonic() - t0
-                t0 = time.monotonic()
-            try:
-                fs = appliance.mount(drive, job.partition, job.image_name, job.layout)
-                outcome.mountpoints = [list(m) for m in fs.mountpoints]
-                outcome.layout = [list(m) for m in fs.layout]
-                outcome.source = fs.source
-                t1 = time.monotonic()
-                outcome.timings['mount'] = t1 - t0
-                LOG.info('Writing %d item(s) into %s (%s)', len(job.items), job.image_name,
-                         fs.source)
-                outcome.results = injection.apply(fs, job.items)
-                outcome.timings['writes'] = time.monotonic() - t1
-                fs.unmount()
-                LOG.info('Wrote into %s in %.1f s', job.image_name,
-                         outcome.timings['writes'])
-            except exception.InjectError as e:
-                outcome.error = str(e)
-            except Exception as e:   # a bug must fail this disk only, not the batch
-                LOG.exception('Unexpected error working on %s', job.image_name)
-                outcome.error = 'internal error: %s: %s' % (type(e).__name__,
-                                                            handle.error_text(e))
-                _unmount_quietly(appliance)
-            send(channel.JobDone(index, outcome))
+            while True:
+                jobs = receive_jobs()
+                if not jobs:
+                    break
+                send(channel.Idle(_serve_hotplugged(send, appliance, jobs)))
+        else:
+            for index, job in enumerate(jobs):
+                send(channel.JobDone(index, _work(appliance, index, job)))
         t2 = time.monotonic()
         error = None
         try:
@@ -118,6 +90,82 @@ def serve(send, driver, drives, launch_settings, jobs, receive_jobs=None):
         send(channel.Shutdown(time.monotonic() - t2, error))
     finally:
         appliance.close()
+
+
+def _serve_hotplugged(send, appliance, jobs):
+    """Plug the jobs' disks in together and work on each as soon as it shows (when a
+    job may need inspection, once all show: inspection looks at every drive at once),
+    detaching each when done (so its overlay can be committed while the appliance goes
+    on). True when every disk that was plugged is detached again (the appliance may
+    then take more)."""
+    t0 = time.monotonic()
+    tickets = appliance.plug([job.drive for job in jobs])
+    attached = tickets
+    if any(job.may_inspect for job in jobs):
+        attached = [_attached(appliance, ticket) for ticket in tickets]
+    clean = True
+    for index, (job, drive) in enumerate(zip(jobs, attached)):
+        drive = _attached(appliance, drive)
+        if isinstance(drive, exception.HotplugFailed):
+            LOG.warning('Cannot hot-plug %s: %s', job.image_name, drive)
+            clean = clean and not drive.touched
+            send(channel.JobDone(index, session.JobOutcome(
+                error=str(drive), unattached=not drive.touched)))
+            continue
+        attach_seconds = time.monotonic() - t0
+        outcome = _work(appliance, drive, job)
+        outcome.timings['attach'] = attach_seconds
+        t1 = time.monotonic()
+        try:
+            if outcome.error is not None:
+                _unmount_quietly(appliance)
+            appliance.detach(drive)
+            outcome.released = True
+            outcome.timings['detach'] = time.monotonic() - t1
+        except exception.InjectError as e:
+            LOG.warning('Cannot detach %s (%s): it is released when the appliance shuts '
+                        'down', job.image_name, e)
+            clean = False
+        send(channel.JobDone(index, outcome))
+        t0 = time.monotonic()
+    return clean
+
+
+def _attached(appliance, ticket):
+    """``ticket``'s drive index once it shows, or the HotplugFailed (as is)."""
+    if isinstance(ticket, (int, exception.HotplugFailed)):
+        return ticket
+    try:
+        return appliance.wait_attached(ticket)
+    except exception.HotplugFailed as e:
+        return e
+
+
+def _work(appliance, drive, job):
+    """Mount drive ``drive`` for ``job``, write its items, unmount: its JobOutcome."""
+    outcome = session.JobOutcome()
+    t0 = time.monotonic()
+    try:
+        fs = appliance.mount(drive, job.partition, job.image_name, job.layout)
+        outcome.mountpoints = [list(m) for m in fs.mountpoints]
+        outcome.layout = [list(m) for m in fs.layout]
+        outcome.source = fs.source
+        t1 = time.monotonic()
+        outcome.timings['mount'] = t1 - t0
+        LOG.info('Writing %d item(s) into %s (%s)', len(job.items), job.image_name,
+                 fs.source)
+        outcome.results = injection.apply(fs, job.items)
+        outcome.timings['writes'] = time.monotonic() - t1
+        fs.unmount()
+        LOG.info('Wrote into %s in %.1f s', job.image_name, outcome.timings['writes'])
+    except exception.InjectError as e:
+        outcome.error = str(e)
+    except Exception as e:   # a bug must fail this disk only, not the batch
+        LOG.exception('Unexpected error working on %s', job.image_name)
+        outcome.error = 'internal error: %s: %s' % (type(e).__name__,
+                                                    handle.error_text(e))
+        _unmount_quietly(appliance)
+    return outcome
 
 
 def _unmount_quietly(appliance):

@@ -27,12 +27,14 @@ class Drive:
 @dataclasses.dataclass(frozen=True)
 class LaunchSettings:
     accelerator: str          # 'kvm' or 'tcg': the caller has already resolved 'auto'
-    memsize: int = 512
+    memsize: int = 512        # guest memory, MiB
     smp: int = 1
     debug: bool = False
     cache_dir: str = None
     kernel: object = None     # an inject.appliance_kernel.Kernel to PVH-boot, or None
     hotplug: bool = False     # launch warm: no disk yet, disks come by Appliance.attach
+    tb_size: int = 0          # TCG translation cache, MiB (0: qemu's default); needs hv
+    hv: str = None            # the qemu binary libguestfs runs (a tb-size wrapper), or None
 
 
 class Driver(abc.ABC):
@@ -68,6 +70,26 @@ class Appliance(abc.ABC):
     def attach(self, drive):
         """Hot-plug ``drive`` into an appliance launched with ``hotplug``; returns its
         index for :meth:`mount`. Raises :class:`inject.exception.HotplugFailed`."""
+        raise NotImplementedError
+
+    def attach_all(self, drives):
+        """Hot-plug several drives at once; for each, its index or the HotplugFailed
+        saying why it is not attached."""
+        raise NotImplementedError
+
+    def plug(self, drives):
+        """Plug several drives in without waiting: for each, a ticket for
+        :meth:`wait_attached` or the HotplugFailed saying why not."""
+        raise NotImplementedError
+
+    def wait_attached(self, ticket):
+        """The index of a plugged drive once the appliance shows it (HotplugFailed
+        when it does not)."""
+        raise NotImplementedError
+
+    def detach(self, index):
+        """Unplug hot-plugged drive ``index`` (unmounted first); afterwards the
+        appliance no longer holds its file. Raises HotplugFailed."""
         raise NotImplementedError
 
     @abc.abstractmethod

@@ -65,6 +65,8 @@ class GuestFSDriver(api.Driver):
             g.set_memsize(settings.memsize)
             g.set_smp(settings.smp)
             g.set_network(False)
+            if settings.hv:
+                g.set_hv(settings.hv)     # the TCG tb-size wrapper (inject.appliance.hv)
             if settings.cache_dir:
                 os.makedirs(settings.cache_dir, mode=0o700, exist_ok=True)
                 g.set_cachedir(settings.cache_dir)
@@ -93,7 +95,7 @@ class GuestFSDriver(api.Driver):
             raise exception.ApplianceLaunchFailed(
                 accelerator=settings.accelerator, reason=handle.error_text(e))
         if monitor:
-            return GuestFSAppliance(g, [], monitor, set(g.list_devices()))
+            return GuestFSAppliance(g, [], monitor)
         return GuestFSAppliance(g, [devices.device_name(i) for i in range(len(drives))])
 
 
@@ -121,52 +123,102 @@ def _log_event(event, event_handle, buf, array):
 
 
 class GuestFSAppliance(api.Appliance):
-    def __init__(self, g, drive_devices, monitor=None, seen=()):
+    def __init__(self, g, drive_devices, monitor=None):
         self._g = g
         self.handle = g      # the raw libguestfs handle, for tools that build images
-        self._devices = list(drive_devices)   # the appliance device of each drive, by index
+        # the appliance device of each drive, by index (None once detached)
+        self._devices = list(drive_devices)
+        self._nodes = {}                  # index -> QMP node name (hot-plugged drives)
         self._monitor = monitor           # a warm appliance's qemu monitor (hot-plug)
-        self._seen = set(seen)            # devices that are not (or already) a drive
         self._attempts = 0
-        self._broken = False
-        self._inspection = roots.Inspection(g, self._devices)   # sees hot-plugged drives
+        self._labels = {}                 # label -> device, of disks not yet claimed
+        self._inspection = roots.Inspection(g, self._devices)
 
     def attach(self, drive, timeout=60):
+        result = self.attach_all([drive], timeout)[0]
+        if isinstance(result, exception.HotplugFailed):
+            raise result
+        return result
+
+    def attach_all(self, drives, timeout=60):
+        """Hot-plug ``drives`` at once: the appliance probes them side by side.
+
+        Returns, for each drive, its index for :meth:`mount` or the
+        :class:`inject.exception.HotplugFailed` saying why it is not attached (its
+        ``touched`` says whether qemu had opened the file).
+        """
+        results = []
+        for ticket in self.plug(drives):
+            if not isinstance(ticket, exception.HotplugFailed):
+                try:
+                    ticket = self.wait_attached(ticket, timeout)
+                except exception.HotplugFailed as e:
+                    ticket = e
+            results.append(ticket)
+        return results
+
+    def plug(self, drives):
+        """Plug ``drives`` into the appliance at once, without waiting for them to
+        show: for each, a ticket for :meth:`wait_attached`, or the HotplugFailed saying
+        why it could not be plugged (``touched``: whether qemu had opened the file)."""
         if self._monitor is None:
-            raise exception.HotplugFailed(what='attach', reason='this appliance was not '
-                                          'launched warm')
-        if self._broken:
-            raise exception.HotplugFailed(what='attach', reason='an earlier disk did not '
-                                          'appear as expected; this appliance takes no more')
+            error = exception.HotplugFailed(what='attach', reason='this appliance was '
+                                            'not launched warm')
+            return [error] * len(drives)
+        tickets = []
+        for drive in drives:
+            self._attempts += 1           # a failed attempt may leave its node name taken
+            node = 'drive%d' % self._attempts
+            # Until qemu has opened the file, a failure leaves it untouched (the caller
+            # may put the disk into another appliance); after that, qemu holds it open.
+            try:
+                self._monitor.open_disk(node, drive.path, drive.format, drive.readonly)
+            except exception.HotplugFailed as e:
+                tickets.append(e)
+                continue
+            try:
+                self._monitor.plug(node)
+            except exception.HotplugFailed as e:
+                tickets.append(exception.HotplugFailed(str(e), touched=True, **e.kwargs))
+                continue
+            tickets.append(node)
+        return tickets
+
+    def wait_attached(self, ticket, timeout=60):
+        """The index (for :meth:`mount`) of the disk plugged as ``ticket``, once the
+        appliance shows it: found by its label (the serial it was plugged with), never
+        by guessing which device is new. Raises HotplugFailed (touched) when it does not
+        show within ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        while ticket not in self._labels:
+            try:
+                self._labels.update(self._g.list_disk_labels())
+            except RuntimeError as e:
+                raise exception.HotplugFailed(what='device_add', touched=True,
+                                              reason=handle.error_text(e))
+            if ticket in self._labels:
+                break
+            if time.monotonic() > deadline:
+                raise exception.HotplugFailed(
+                    what='device_add', touched=True, reason='the disk did not appear in '
+                    'the appliance in %d s' % timeout)
+            time.sleep(0.02)
         index = len(self._devices)
-        self._attempts += 1       # a failed attempt may leave its node name taken
-        node = 'drive%d' % self._attempts
-        # Until qemu has opened the file, a failure leaves it untouched (the caller may
-        # put the disk into another appliance); after that, qemu holds it open.
-        self._monitor.open_disk(node, drive.path, drive.format, drive.readonly)
-        try:
-            self._monitor.plug(node)
-            device = self._wait_for_new_device(timeout)
-        except exception.HotplugFailed as e:
-            self._broken = True   # a late device could be taken for the next disk's
-            raise exception.HotplugFailed(str(e), touched=True, **e.kwargs) from e
-        self._seen.add(device)
-        self._devices.append(device)
+        self._devices.append(self._labels.pop(ticket))
+        self._nodes[index] = ticket
+        # inspection, if any, must see the drives as they are now
+        self._inspection = roots.Inspection(self._g, self._devices)
         return index
 
-    def _wait_for_new_device(self, timeout):
-        deadline = time.monotonic() + timeout
-        while True:
-            new = sorted(set(self._g.list_devices()) - self._seen)
-            if len(new) == 1:
-                return new[0]
-            if new:
-                raise exception.HotplugFailed(what='device_add', reason='%d disks appeared '
-                                              'at once: %s' % (len(new), ', '.join(new)))
-            if time.monotonic() > deadline:
-                raise exception.HotplugFailed(what='device_add', reason='no new disk '
-                                              'appeared in the appliance in %d s' % timeout)
-            time.sleep(0.05)
+    def detach(self, index, timeout=30):
+        """Unplug hot-plugged drive ``index`` (unmounted) and have qemu flush and close
+        its image: afterwards nothing in the appliance holds the file."""
+        node = self._nodes.pop(index, None)
+        if node is None:
+            raise exception.HotplugFailed(what='detach', reason='drive %d was not '
+                                          'hot-plugged' % index)
+        self._monitor.unplug(node, timeout)
+        self._devices[index] = None
 
     def close(self):
         handle.close(self._g)

@@ -121,8 +121,8 @@ def probe(g, device, image_name, read):
 class Inspection:
     """``inspect_os`` run once for an appliance, its roots shared out to their drives.
 
-    ``drives`` is the appliance's own list of drive devices, by index; it is read at
-    each call, so drives hot-plugged after this object was made are seen.
+    ``drives`` is the appliance's own list of drive devices, by index (None for one
+    detached since); it is read at each call.
     """
 
     def __init__(self, g, drives):
@@ -142,7 +142,7 @@ class Inspection:
             self._roots = {}
             for root in g.inspect_os():
                 self._roots.setdefault(self.drive_of(root), []).append(root)
-        single = len(self._drives) == 1
+        single = sum(1 for drive in self._drives if drive is not None) == 1
         roots = self._roots.get(index, [])
         if single:
             roots = [r for rs in self._roots.values() for r in rs]
@@ -168,6 +168,8 @@ class Inspection:
         """Index of the drive holding device ``dev`` (a partition or an LV), or None."""
         g = self._g
         for index, drive in enumerate(self._drives):
+            if drive is None:
+                continue
             if dev == drive or devices.partition_number(drive, dev) is not None:
                 return index
         if _DISK_NAME.fullmatch(dev):

@@ -89,7 +89,7 @@ def images(conf):
         src = paths['whole'] if name.endswith('raw') else paths['mbr']
         paths[name] = os.path.join(d, name + os.path.splitext(src)[1])
         shutil.copyfile(src, paths[name])
-    for name in ('instance', 'warm-a', 'warm-b'):
+    for name in ('instance', 'warm-a', 'warm-b', 'warm-c'):
         paths[name] = os.path.join(d, name + '.qcow2')
         subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-F', 'qcow2',
                         '-b', paths['base'], paths[name]], check=True)
@@ -105,7 +105,7 @@ class Batch:
     """One Manager.inject call: its reports by name, hashes before and after, and what
     the host saw while it ran (commands started, mount table)."""
 
-    def __init__(self, conf, images, requests, monkeypatch, pool=None):
+    def __init__(self, conf, images, requests, monkeypatch, pool=None, owner=None):
         self.names = [name for name, _ in requests]
         self.before = {name: sha256(images[name]) for name in set(self.names)}
         self.base_before = sha256(images['base'])
@@ -119,8 +119,11 @@ class Batch:
         monkeypatch.setattr(subprocess, 'Popen', spy)
         with open('/proc/self/mountinfo') as f:
             self.mounts_before = f.read()
+        self.early = []           # (name, whether its overlay was committed) as answered
         try:
-            reports = manager.Manager(conf, pool=pool).inject([r for _, r in requests])
+            reports = manager.Manager(conf, pool=pool).inject(
+                [r for _, r in requests], owner=owner,
+                on_report=lambda i, r: self.early.append((self.names[i], r.committed)))
         finally:
             monkeypatch.undo()
         with open('/proc/self/mountinfo') as f:
@@ -165,21 +168,28 @@ def inspect_batch(conf, images, static_batch):
 
 @pytest.fixture(scope='session')
 def warm_batch(conf, images, inspect_batch):
-    """Two disks hot-plugged into a warm appliance, launched before they were asked for."""
-    pool = appliance.WarmPool(appliance.Settings.from_conf(conf), 1, 4).start()
+    """Two disks hot-plugged into a warm appliance, launched before they were asked for;
+    then the same project's next disk, hot-plugged into the same appliance (which
+    lingered for it)."""
+    pool = appliance.WarmPool(appliance.Settings.from_conf(conf), 1, 4,
+                              linger=600).start()
     deadline = time.monotonic() + conf.appliance.launch_timeout + 30
     while pool.ready() < 1:
         assert pool.last_error is None, pool.last_error
         assert time.monotonic() < deadline, 'the warm appliance never came up'
         time.sleep(0.2)
-    pool.size = 0          # no replacement: nothing else here needs one
+    pool.refill = lambda: None      # no replacement: nothing else here needs one
     mp = pytest.MonkeyPatch()
     requests = [
         ('warm-a', _req(images['warm-a'], 1, files=FILES, key=KEY)),
         ('warm-b', _req(images['warm-b'], -1, files=FILES)),
     ]
     try:
-        return Batch(conf, images, requests, mp, pool=pool)
+        batch = Batch(conf, images, requests, mp, pool=pool, owner='p1')
+        batch.lingering = pool.lingering()
+        batch.next = Batch(conf, images, [('warm-c', _req(images['warm-c'], 1, files=FILES))],
+                           pytest.MonkeyPatch(), pool=pool, owner='p1')
+        return batch
     finally:
         pool.close()
 
@@ -200,6 +210,7 @@ def readback(conf, images, static_batch, inspect_batch, warm_batch):
         'selinux': {'partition': 1}, 'lvm': {'lv': '/dev/vgit/root'},
         'base': {'partition': 1}, 'split': {'partition': 1},
         'warm-a': {'partition': 1}, 'warm-b': {'partition': 1},
+        'warm-c': {'partition': 1},
     }
     specs = []
     for name, where in targets.items():

@@ -185,6 +185,20 @@ def test_a_warm_appliance_takes_disks_without_a_launch(warm_batch, readback):
         KEY.encode() + b'\n')
     # the base image under both stayed as it was
     assert warm_batch.base_before == warm_batch.base_after
+    # each disk was detached, committed and answered as soon as it was done
+    assert warm_batch.early == [('warm-a', True), ('warm-b', True)]
+    for name in ('warm-a', 'warm-b'):
+        assert warm_batch.reports[name].timings['detach'] < 30
+        assert 'shutdown' not in warm_batch.reports[name].timings   # not on its path
+
+
+def test_a_warm_appliance_lingers_for_its_project_s_next_disk(warm_batch, readback):
+    assert warm_batch.lingering == 1
+    first, = {r.appliance for r in warm_batch.reports.values()}
+    report = warm_batch.next.reports['warm-c']
+    assert report.ok and report.committed, report.format_text()
+    assert report.appliance == first and report.timings['launch'] == 0.0
+    assert readback['warm-c']['/etc/motd']['content'] == b'integration motd\n'
 
 
 def test_inspection_with_two_roots_is_a_clear_error(inspect_batch):

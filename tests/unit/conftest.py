@@ -7,6 +7,18 @@ import pytest
 from tests.unit import fakeguestfs
 
 
+@pytest.fixture(autouse=True)
+def admission(monkeypatch, tmp_path_factory):
+    """A fresh launch-time memory check per test, reading a meminfo of 64 GB available
+    (``admission.meminfo``: write another there); nothing started carries over."""
+    from inject.appliance import memory
+    path = tmp_path_factory.mktemp('admission') / 'meminfo'
+    path.write_text('MemTotal: 67108864 kB\nMemAvailable: 67108864 kB\n')
+    fresh = memory.Admission(meminfo=str(path))
+    monkeypatch.setattr(memory, 'ADMISSION', fresh)
+    return fresh
+
+
 @pytest.fixture
 def fake_guestfs(monkeypatch):
     """The fake ``guestfs`` module, installed as ``guestfs`` and emptied."""

@@ -179,6 +179,7 @@ class GuestFS:
     set_cachedir = _setter('set_cachedir')
     set_trace = _setter('set_trace')
     set_verbose = _setter('set_verbose')
+    set_hv = _setter('set_hv')
     del _setter
 
     def config(self, flag, value):
@@ -190,7 +191,14 @@ class GuestFS:
     def list_devices(self):
         self._log('list_devices')
         self._need_launch('list_devices')
-        return sorted(self.disk_devices)
+        return sorted(d for d in self.disk_devices if d is not None)
+
+    def list_disk_labels(self):
+        """Hot-plugged disks by the serial they were plugged with (the appliance's
+        /dev/disk/guestfs/<serial>)."""
+        self._log('list_disk_labels')
+        self._need_launch('list_disk_labels')
+        return dict(self.labels)
 
     def set_event_callback(self, callback, events):
         self._log('set_event_callback', callback, events)
@@ -212,6 +220,7 @@ class GuestFS:
                                'guestfs_launch')
         self.launched = True
         self.disks, self.disk_devices = [], []
+        self.labels = {}
         self.pv_uuids = {}
         self.types, self.tags = {}, {}      # device -> vfs_type / blkid
         for path, _ in self.drives:
@@ -219,8 +228,20 @@ class GuestFS:
         if self.qmp_path:
             self.monitor = FakeMonitor(self, self.qmp_path)
 
-    def _plug(self, path, dev):
+    def _unplug(self, dev):
+        """Take device ``dev`` (and its partitions) out of the appliance."""
+        index = self.disk_devices.index(dev)
+        self.disk_devices[index] = None
+        for name in [d for d in self.devices if d == dev or (
+                d.startswith(dev) and d[len(dev):].isdigit())]:
+            del self.devices[name]
+        for label in [k for k, v in self.labels.items() if v == dev]:
+            del self.labels[label]
+
+    def _plug(self, path, dev, label=None):
         """Attach the disk registered under ``path`` as device ``dev``."""
+        if label:
+            self.labels[label] = dev
         disk = DISKS.get(path) or (DEFAULT_DISK or Disk)()
         index = len(self.disks)
         self.disks.append(disk)
@@ -501,13 +522,15 @@ HOTPLUG_ERRORS = {}  # host path -> what blockdev-add answers for it (qemu canno
 
 class FakeMonitor:
     """qemu's QMP monitor, as far as hot-plugging goes: blockdev-add remembers a node,
-    device_add plugs its disk in as the next /dev/sdX (after the appliance's own root
-    disk, as in the real appliance)."""
+    device_add plugs its disk in as the first free /dev/sdX (after the appliance's own
+    root disk, as in the real appliance) labelled with its serial, device_del unplugs it
+    (then DEVICE_DELETED), blockdev-del forgets an unplugged node."""
 
     def __init__(self, g, path):
         import socket
         import threading
         self._g, self._nodes = g, {}
+        self._plugged = {}       # device id -> (node, appliance device)
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._listener.bind(path)
         self._listener.listen(1)
@@ -516,6 +539,8 @@ class FakeMonitor:
 
     def _next_device(self):
         used = set(self._g.disk_devices) | {_device_name(len(self._g.drives))}   # root
+        used |= {dev for _, dev in self._plugged.values()}    # plugged, maybe not seen yet
+        used.discard(None)
         index = 0
         while _device_name(index) in used:
             index += 1
@@ -548,7 +573,26 @@ class FakeMonitor:
                     reply = {'error': {'class': 'GenericError',
                                        'desc': "Drive '%s' not found" % args['drive']}}
                 else:
-                    self._g._plug(self._nodes[args['drive']], self._next_device())
+                    dev = self._next_device()
+                    self._plugged[args['id']] = (args['drive'], dev)
+                    self._g._plug(self._nodes[args['drive']], dev, args.get('serial'))
+            elif command == 'device_del':
+                if args['id'] not in self._plugged:
+                    reply = {'error': {'class': 'DeviceNotFound',
+                                       'desc': "Device '%s' not found" % args['id']}}
+                else:
+                    _, dev = self._plugged.pop(args['id'])
+                    if dev in self._g.disk_devices:
+                        self._g._unplug(dev)
+                    f.write(json.dumps(reply) + '\n')
+                    reply = {'event': 'DEVICE_DELETED', 'data': {'device': args['id']}}
+            elif command == 'blockdev-del':
+                node = args['node-name']
+                if any(drive == node for drive, _ in self._plugged.values()):
+                    reply = {'error': {'class': 'GenericError',
+                                       'desc': 'Node %s is in use' % node}}
+                else:
+                    self._nodes.pop(node, None)
             elif command != 'qmp_capabilities':
                 reply = {'error': {'class': 'CommandNotFound', 'desc': command}}
             f.write(json.dumps(reply) + '\n')

@@ -33,8 +33,9 @@ class Batches:
         self.gates[name] = threading.Event()
         return self.gates[name]
 
-    def __call__(self, requests):
+    def __call__(self, requests, on_report=None, owner=None):
         names = [r.name for r in requests]
+        self.owners = getattr(self, 'owners', []) + [owner]
         with self._lock:
             self.batches.append(names)
         self.started.release()
@@ -286,3 +287,44 @@ def test_a_failing_key_check_keeps_the_keys_and_the_scheduler(make):
     gate.set()
     assert results([first, second]) == ['report:r1', 'report:r2']
     assert s.running() == 0 and calls == ['disk:d', 'disk:d']
+
+
+def test_a_burst_is_split_over_the_free_appliances(make):
+    s, b = make(window=0.2, max_appliances=2)
+    gates = [b.block('r%02d' % i) for i in range(16)]     # batches run until released
+    futures = [s.submit('p1', req('r%02d' % i)) for i in range(16)]
+    b.wait_started(2)
+    for gate in gates:
+        gate.set()
+    assert len(results(futures)) == 16
+    assert sorted(len(batch) for batch in b.batches) == [8, 8]
+
+
+def test_a_small_burst_stays_one_batch_and_projects_keep_their_turn(make):
+    s, b = make(window=0.2, max_appliances=2)
+    futures = [s.submit(p, req('%s-%d' % (p, i))) for p in ('p1', 'p2', 'p3', 'p4')
+               for i in range(4)]
+    assert len(results(futures)) == 16
+    assert sorted(b.batches) == [['%s-%d' % (p, i) for i in range(4)]
+                                 for p in ('p1', 'p2', 'p3', 'p4')]
+
+
+def test_streaming_batches_answer_each_request_as_its_report_is_final(make):
+    gate = threading.Event()
+
+    def inject_batch(requests, on_report=None, owner=None):
+        on_report(0, 'report:' + requests[0].name)      # the first is final at once
+        assert gate.wait(WAIT)
+        return ['report:' + r.name for r in requests]
+    s = scheduler_mod.Scheduler(inject_batch, lambda r: set(), 0.1, 16, 2, host='h1',
+                                streams=True)
+    s.start()
+    try:
+        first, second = s.submit('p1', req('a')), s.submit('p1', req('b'))
+        assert first.result(WAIT) == 'report:a'
+        assert not second.done()                 # its batch is still running
+        gate.set()
+        assert second.result(WAIT) == 'report:b'
+    finally:
+        gate.set()
+        s.stop(1)

@@ -11,6 +11,7 @@ from futurist import _thread as futurist_thread
 from oslo_config import cfg
 import pytest
 
+from inject import appliance
 from inject import exception
 from inject import image
 from inject import inspection_cache
@@ -87,19 +88,54 @@ def mem(mb):
             'MemAvailable:   %8d kB\nBuffers:            1234 kB\n' % (mb * 1024))
 
 
+TCG = {'accelerator': 'tcg'}
+
+
 @pytest.mark.parametrize('cores, available_mb, max_batch, expected', [
     (8, 64000, 16, 8),          # memory for all: one per core
-    (8, 3600, 16, 4),           # 3600 // (500 + 16 * 25) = 4
-    (8, 3599, 16, 3),
-    (8, 3600, 1, 6),            # 3600 // 525
+    (8, 3000, 16, 7),           # 3000 // (50 + 275 + 30 + 64) = 7
+    (8, 2932, 16, 6),
+    (8, 2933, 16, 7),
     (2, 3600, 1, 2),
     (8, 100, 16, 1),            # never 0
 ])
 def test_default_max_appliances(monkeypatch, meminfo, cores, available_mb, max_batch,
                                 expected):
     monkeypatch.setattr(service_mod.os, 'cpu_count', lambda: cores)
-    assert service_mod.default_max_appliances(max_batch, meminfo(mem(available_mb))) == \
-        expected
+    assert service_mod.default_max_appliances(
+        max_batch, meminfo(mem(available_mb)), appliance.Settings(**TCG)) == expected
+
+
+@pytest.mark.parametrize('tb_size, available_mb, expected', [
+    (0, 6100, 3),               # 6100 // (775 + 15 * 2 + 15 * 80) = 3
+    (64, 6100, 14),             # 6100 // 419 = 14
+])
+def test_default_max_appliances_depends_on_tb_size(monkeypatch, meminfo, tb_size,
+                                                   available_mb, expected):
+    monkeypatch.setattr(service_mod.os, 'cpu_count', lambda: 16)
+    settings = appliance.Settings(tb_size=tb_size, **TCG)
+    assert service_mod.default_max_appliances(16, meminfo(mem(available_mb)),
+                                              settings) == expected
+
+
+def test_default_max_appliances_leaves_memory_for_warm_appliances(monkeypatch, meminfo):
+    monkeypatch.setattr(service_mod.os, 'cpu_count', lambda: 16)
+    settings = appliance.Settings(warm_max_disks=4, **TCG)
+    per_warm = 50 + 275 + 3 * 2 + 64                  # 395 MB
+    path = meminfo(mem(419 * 5 + per_warm * 2))
+    assert service_mod.default_max_appliances(16, path, settings) == 6
+    assert service_mod.default_max_appliances(16, path, settings, warm_appliances=2) == 5
+
+
+def test_default_max_appliances_under_kvm(monkeypatch, meminfo):
+    monkeypatch.setattr(service_mod.os, 'cpu_count', lambda: 16)
+    kvm = appliance.Settings(accelerator='kvm')
+    # 3555 // (50 + 300 + 15 * 3) = 9; TCG's 419 MB per appliance give 8
+    assert service_mod.default_max_appliances(16, meminfo(mem(3555)), kvm) == 9
+    # KVM on trial (auto) is counted as TCG: that is what runs if KVM fails
+    monkeypatch.setattr(appliance.accelerator, 'kvm_usable', lambda: (True, None))
+    auto = appliance.Settings(accelerator='auto')
+    assert service_mod.default_max_appliances(16, meminfo(mem(3555)), auto) == 8
 
 
 @pytest.mark.parametrize('text', [
@@ -128,7 +164,7 @@ class StubManager:
         self.status_result = {'accelerator': 'tcg', 'kernel_boot': 'pvh',
                               'launch_seconds': 14.2, 'reason': None}
 
-    def inject(self, requests):
+    def inject(self, requests, on_report=None, owner=None):
         self.batches.append(list(requests))
         reports = []
         for r in requests:
@@ -359,9 +395,18 @@ def test_max_appliances_from_conf_or_default(start, override, monkeypatch):
     service, _ = start()
     assert service.max_appliances == 2 and service.scheduler.max_appliances == 2
     override('max_appliances', 0, 'agent')
-    monkeypatch.setattr(service_mod, 'default_max_appliances', lambda max_batch: 7)
+    override('warm_appliances', 3, 'appliance')
+    override('tb_size', 32, 'appliance')
+    asked = []
+
+    def default(max_batch, **kwargs):
+        asked.append((max_batch, kwargs))
+        return 7
+    monkeypatch.setattr(service_mod, 'default_max_appliances', default)
     service, _ = start()
     assert service.max_appliances == 7
+    [(max_batch, kwargs)] = asked
+    assert kwargs['warm_appliances'] == 3 and kwargs['settings'].tb_size == 32
 
 
 def test_start_in_process(conf, override):
@@ -405,7 +450,7 @@ def test_the_agent_names_a_base_image_once_per_request(conf, override, tmp_path,
                         lambda chain: named.append(chain[-1].path) or key_for(chain))
     batches = []
 
-    def inject(self, requests):        # no appliance: the base is never inspected
+    def inject(self, requests, on_report=None, owner=None):  # no appliance: the base is never inspected
         batches.append([r.image.path for r in requests])
         return [report_mod.Report(image=r.image.path, format='qcow2') for r in requests]
     monkeypatch.setattr(manager_mod.Manager, 'inject', inject)
@@ -578,3 +623,15 @@ def test_a_failure_while_queueing_is_answered(agent, monkeypatch):
     assert result['ok'] is False
     assert result['error'] == ('internal error of the agent: ValueError: embedded null '
                                'byte')
+
+
+def test_a_batch_refused_for_memory_fails_each_request_with_the_numbers(start, monkeypatch):
+    def short_of_memory(self, requests, on_report=None, owner=None):
+        raise exception.NotEnoughMemory(need=409, what='tcg, 1 drive(s)', available=300,
+                                        pending=0)
+    monkeypatch.setattr(StubManager, 'inject', short_of_memory)
+    service, client = start()
+    result = client.inject(service.host, request(), instance_id='i-1', timeout=TIMEOUT)
+    assert result['ok'] is False
+    assert result['error'].startswith('Not enough memory to start an appliance: it needs '
+                                      'about 409 MB (tcg, 1 drive(s)), the host has 300 MB')

@@ -58,7 +58,7 @@ class Host:
         return ([n for n in os.listdir(self.overlays) if n.endswith(overlay_mod.OVERLAY_SUFFIX)]
                 if self.overlays.exists() else [])
 
-    def run(self, jobs, settings, pool=None):
+    def run(self, jobs, settings, pool=None, owner=None, on_job=None):
         """appliance.run, with serve() in-process over the fake guestfs."""
         self.runs.append(jobs)
         for job in jobs:
@@ -279,7 +279,7 @@ def test_nothing_to_write_needs_no_appliance(host, conf, override):
 
 
 def test_interrupted_run_discards_overlays(host, conf, monkeypatch):
-    def interrupted(jobs, settings, pool=None):
+    def interrupted(jobs, settings, pool=None, owner=None, on_job=None):
         raise KeyboardInterrupt
     monkeypatch.setattr(appliance, 'run', interrupted)
     with pytest.raises(KeyboardInterrupt):
@@ -588,7 +588,7 @@ def test_crash_in_the_session_discards_every_overlay(host, conf, monkeypatch):
     disks = [host.disk('a.raw'), host.disk('b.raw')]
     before = [sha256(d) for d in disks]
 
-    def run(jobs, settings, pool=None):
+    def run(jobs, settings, pool=None, owner=None, on_job=None):
         assert len(host.overlay_files()) == 2
         raise RuntimeError('worker pipe broke')
 
@@ -597,3 +597,43 @@ def test_crash_in_the_session_discards_every_overlay(host, conf, monkeypatch):
         inject(conf, *[full_request(d) for d in disks])
     assert host.overlay_files() == []
     assert [sha256(d) for d in disks] == before
+
+
+def test_a_released_disk_is_committed_and_answered_before_the_session_ends(
+        host, conf, monkeypatch):
+    """A warm appliance lets go of each disk when done: that disk is committed and its
+    report handed out at once; trouble the session meets later cannot reach it."""
+    first, second = host.disk('first.img'), host.disk('second.img')
+    reported = []
+    real = host.run
+
+    def run(jobs, settings, pool=None, owner=None, on_job=None):
+        assert owner == 'p1'
+        outcome = real(jobs, settings)
+        outcome.jobs[0].released = True
+        on_job(0, outcome.jobs[0], outcome)
+        assert reported == [(0, True)]           # answered while the session runs on
+        outcome.error = 'flushing the appliance failed'
+        return outcome
+    monkeypatch.setattr(appliance, 'run', run)
+    reports = manager.Manager(conf).inject(
+        [full_request(first), full_request(second)],
+        on_report=lambda i, r: reported.append((i, r.committed)), owner='p1')
+    assert reported == [(0, True), (1, False)]
+    assert reports[0].ok and reports[0].committed
+    assert not reports[1].ok and 'flushing the appliance failed' in reports[1].error
+    assert host.overlay_files() == []
+
+
+def test_a_host_short_of_memory_fails_each_disk_with_the_numbers(host, conf, monkeypatch):
+    disk = host.disk('d.img')
+
+    def refuse(jobs, settings, pool=None, owner=None, on_job=None):
+        raise exception.NotEnoughMemory(need=409, what='tcg, 1 drive(s)', available=300,
+                                        pending=0)
+    monkeypatch.setattr(appliance, 'run', refuse)
+    [r] = inject(conf, full_request(disk))
+    assert not r.ok and not r.committed
+    assert r.error.startswith('Not enough memory to start an appliance')
+    assert all(i.status == report.FAILED for i in r.items)
+    assert host.overlay_files() == []

@@ -55,6 +55,17 @@ def test_launch_settings(fake_guestfs, tmp_path, accelerator):
     assert g.launched and 'trace' not in g.settings
 
 
+def test_launch_runs_the_given_hypervisor(fake_guestfs):
+    g = launch(fake_guestfs, [Disk()], tb_size=64, hv='/cache/qemu-wrapper/qemu-tcg-tb64')[1]
+    assert g.settings['hv'] == '/cache/qemu-wrapper/qemu-tcg-tb64'
+    assert [c for c, _ in g.calls].index('set_hv') < [c for c, _ in g.calls].index('launch')
+
+
+def test_launch_without_hypervisor_keeps_libguestfs_default(fake_guestfs):
+    g = launch(fake_guestfs, [Disk()], accelerator='kvm')[1]
+    assert 'hv' not in g.settings
+
+
 def test_launch_with_debug_traces(fake_guestfs):
     g = launch(fake_guestfs, [Disk()], debug=True)[1]
     assert g.settings['trace'] is True and g.settings['verbose'] is True
@@ -458,9 +469,13 @@ def test_a_disk_qemu_cannot_open_fails_to_attach_and_the_next_one_still_does(fak
 
 def test_a_disk_that_never_appears_times_out(fake_guestfs, monkeypatch):
     appliance, g = launch_warm(fake_guestfs)
-    monkeypatch.setattr(fakeguestfs.GuestFS, '_plug', lambda self, path, dev: None)
-    with pytest.raises(exception.HotplugFailed, match='no new disk appeared'):
+    monkeypatch.setattr(fakeguestfs.GuestFS, '_plug', lambda self, *args: None)
+    with pytest.raises(exception.HotplugFailed) as e:
         appliance.attach(api.Drive('/images/x.qcow2', 'qcow2'), timeout=0.3)
+    assert e.value.touched          # qemu had opened it: not to be put elsewhere
+    assert str(e.value) == ('Attaching a disk to a warm appliance failed at device_add: '
+                            'the disk did not appear in the appliance in 0 s. Set '
+                            '[appliance]warm_appliances = 0 if this keeps happening.')
 
 
 def test_attach_needs_a_warm_appliance(fake_guestfs):
@@ -470,23 +485,44 @@ def test_attach_needs_a_warm_appliance(fake_guestfs):
 
 
 def test_a_disk_that_appears_too_late_is_not_taken_for_the_next(fake_guestfs, monkeypatch):
+    """Disks are found by the serial they were plugged with, never as "the new one"."""
+    fake_guestfs.DISKS['/images/slow.qcow2'] = Disk({1: simple_tree('slow')})
     fake_guestfs.DISKS['/images/next.qcow2'] = Disk({1: simple_tree('next')})
     appliance, g = launch_warm(fake_guestfs)
     real_plug = fakeguestfs.GuestFS._plug
     late = []
     monkeypatch.setattr(fakeguestfs.GuestFS, '_plug',
-                        lambda self, path, dev: late.append((path, dev)))
+                        lambda self, *args: late.append(args))
     with pytest.raises(exception.HotplugFailed) as e:
         appliance.attach(api.Drive('/images/slow.qcow2', 'qcow2'), timeout=0.3)
-    assert e.value.touched          # qemu had opened it: not to be put elsewhere
-    assert str(e.value) == ('Attaching a disk to a warm appliance failed at device_add: '
-                            'no new disk appeared in the appliance in 0 s. Set '
-                            '[appliance]warm_appliances = 0 if this keeps happening.')
-    real_plug(g, *late[0])          # now it shows up
+    assert e.value.touched
     monkeypatch.setattr(fakeguestfs.GuestFS, '_plug', real_plug)
-    with pytest.raises(exception.HotplugFailed, match='takes no more') as e:
-        appliance.attach(api.Drive('/images/next.qcow2', 'qcow2'))
-    assert not e.value.touched      # this one may go into a fresh appliance
+    index = appliance.attach(api.Drive('/images/next.qcow2', 'qcow2'))
+    real_plug(g, *late[0])          # now the slow one shows up, after the next
+    assert appliance.mount(index, 1, 'next').read('/marker') == b'next'
+
+
+def test_several_disks_are_plugged_together_and_detached_one_by_one(fake_guestfs):
+    for name in ('a', 'b', 'c'):
+        fake_guestfs.DISKS['/images/%s.qcow2' % name] = Disk({1: simple_tree(name)})
+    fake_guestfs.HOTPLUG_ERRORS['/images/bad.qcow2'] = 'Could not open it'
+    appliance, g = launch_warm(fake_guestfs)
+    found = appliance.attach_all([api.Drive('/images/%s.qcow2' % n, 'qcow2')
+                                  for n in ('a', 'bad', 'b')])
+    assert found[0] == 0 and found[2] == 1
+    assert isinstance(found[1], exception.HotplugFailed) and not found[1].touched
+    assert len(g.called('list_disk_labels')) == 1      # both seen by one look
+    fs = appliance.mount(1, 1, 'b')
+    assert fs.read('/marker') == b'b'
+    fs.unmount()
+    appliance.detach(1)
+    assert g.list_devices() == ['/dev/sda', '/dev/sdc']     # b's device (sdd) is gone
+    qmp = [args for name, args in g.calls if name == 'qmp']
+    assert [c for c, _ in qmp[-2:]] == ['device_del', 'blockdev-del']
+    index = appliance.attach(api.Drive('/images/c.qcow2', 'qcow2'))
+    assert appliance.mount(index, 1, 'c').read('/marker') == b'c'
+    with pytest.raises(exception.HotplugFailed, match='not hot-plugged'):
+        appliance.detach(1)                             # already detached
 
 
 def test_a_disk_qemu_cannot_open_is_untouched(fake_guestfs):

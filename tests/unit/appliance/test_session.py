@@ -19,9 +19,12 @@ from tests.unit.appliance.base import settings
 def test_settings_from_conf(conf, override):
     override('accelerator', 'tcg', 'appliance')
     override('inject_timeout', 30, 'appliance')
+    override('tb_size', 32, 'appliance')
+    override('warm_max_disks', 6, 'appliance')
     s = session.Settings.from_conf(conf)
-    assert (s.accelerator, s.inject_timeout, s.memsize, s.driver) == ('tcg', 30, 512,
+    assert (s.accelerator, s.inject_timeout, s.memsize, s.driver) == ('tcg', 30, 0,
                                                                         'guestfs')
+    assert (s.tb_size, s.warm_max_disks) == (32, 6)
 
 
 def gone(pid):

@@ -24,9 +24,14 @@ class OnePool:
     def __init__(self, ready):
         self.ready = ready
 
-    def take(self, jobs):
+    def take(self, jobs, owner=None):
+        self.owner = owner
         ready, self.ready = self.ready, None
         return ready
+
+    def release(self, warm, owner, reusable=True):
+        self.released = (owner, reusable)
+        warm.stop()
 
 
 def test_run_hot_plugs_disks_into_a_warm_appliance(tmp_path, worker):
@@ -43,7 +48,8 @@ def test_run_hot_plugs_disks_into_a_warm_appliance(tmp_path, worker):
     assert [r.status for r in outcome.jobs[0].results] == [report.INJECTED]
     assert [r.status for r in outcome.jobs[1].results] == [report.FAILED]   # its own
     assert 'attach' in outcome.jobs[0].timings
-    assert ready.proc.returncode == 0                  # shut down after its one batch
+    assert [j.released for j in outcome.jobs] == [True, True]     # both detached
+    assert ready.proc.returncode == 0                  # given back, and shut down
 
 
 def test_a_disk_the_warm_appliance_cannot_take_goes_into_a_fresh_one(tmp_path, worker,
@@ -137,9 +143,9 @@ def launcher():
     return Launcher()
 
 
-def pool_of(launcher, size=1, max_disks=4, enabled=lambda: True):
+def pool_of(launcher, size=1, max_disks=4, enabled=lambda: True, linger=0.0):
     return warm.WarmPool(session.Settings(), size, max_disks, enabled=enabled,
-                         launch=launcher)
+                         launch=launcher, linger=linger)
 
 
 def test_start_fills_the_pool(launcher):
@@ -216,3 +222,90 @@ def test_close_stops_idle_appliances_and_late_launches(launcher):
     wait_until(lambda: launcher.count == 3)
     time.sleep(0.05)
     assert pool.ready() == 0                   # the late one was stopped, not kept
+
+
+# --- lingering for the same project ------------------------------------------------------
+
+def test_an_appliance_lingers_for_its_own_project_only(launcher):
+    pool = pool_of(launcher, linger=30).start()
+    wait_until(lambda: pool.ready() == 1)
+    used = pool.take(['job'], 'p1')
+    pool.release(used, 'p1')
+    assert pool.lingering() == 1 and not used.stopped
+    wait_until(lambda: pool.ready() == 1)
+    other = pool.take(['job'], 'p2')           # another project: never the lingering one
+    assert other is not used and other.n == 2
+    assert pool.take(['job'], 'p1') is used    # its own project gets it back
+    assert pool.lingering() == 0
+    pool.close()
+
+
+def test_a_lingering_appliance_is_stopped_when_its_time_is_up(launcher):
+    pool = pool_of(launcher, linger=0.2).start()
+    wait_until(lambda: pool.ready() == 1)
+    used = pool.take(['job'], 'p1')
+    pool.release(used, 'p1')
+    wait_until(lambda: used.stopped)
+    assert pool.lingering() == 0
+    pool.close()
+
+
+@pytest.mark.parametrize('owner, reusable, linger', [
+    ('p1', False, 30),      # a disk did not come out cleanly
+    (None, True, 30),       # nobody to linger for (the CLI)
+    ('p1', True, 0),        # lingering is off
+])
+def test_an_appliance_that_may_not_linger_is_stopped(launcher, owner, reusable, linger):
+    pool = pool_of(launcher, linger=linger).start()
+    wait_until(lambda: pool.ready() == 1)
+    used = pool.take(['job'], owner)
+    pool.release(used, owner, reusable=reusable)
+    wait_until(lambda: used.stopped)
+    assert pool.lingering() == 0
+    pool.close()
+
+
+def test_at_most_size_appliances_linger_and_close_stops_them(launcher):
+    pool = pool_of(launcher, size=1, linger=30).start()
+    wait_until(lambda: pool.ready() == 1)
+    first = pool.take(['job'], 'p1')
+    wait_until(lambda: pool.ready() == 1)
+    second = pool.take(['job'], 'p2')
+    pool.release(first, 'p1')
+    pool.release(second, 'p2')
+    wait_until(lambda: first.stopped)          # the oldest made way
+    assert pool.lingering() == 1 and not second.stopped
+    pool.close()
+    assert second.stopped
+
+
+# --- a warm launch with KVM on trial ------------------------------------------------------
+
+def test_a_warm_launch_whose_kvm_fails_uses_tcg_and_remembers_it(tmp_path, worker,
+                                                                  monkeypatch):
+    import json
+    from inject.appliance import accelerator as accel
+    started = worker('fake')
+    monkeypatch.setenv('FAKE_LAUNCH_ERROR_KVM', 'qemu: failed to set MSR 0x48b')
+    monkeypatch.setattr(accel, 'kvm_usable', lambda: (True, None))
+    s = settings(tmp_path, kernel_boot='stock')
+    ready = warm.launch_warm(s)
+    try:
+        assert len(started) == 2 and ready.accelerator == 'tcg' and ready.alive()
+        record = json.loads((tmp_path / 'cache' / accel.RECORD_NAME).read_text())
+        assert record['accelerator'] == 'tcg' and 'failed to set MSR' in record['reason']
+    finally:
+        ready.stop()
+    assert accel.choose_accelerator(s)[:2] == ('tcg', False)   # the next goes straight
+
+
+def test_a_warm_launch_with_working_kvm_remembers_it(tmp_path, worker, monkeypatch):
+    import json
+    from inject.appliance import accelerator as accel
+    worker('fake')
+    monkeypatch.setattr(accel, 'kvm_usable', lambda: (True, None))
+    ready = warm.launch_warm(settings(tmp_path, kernel_boot='stock'))
+    ready.stop()
+    assert ready.accelerator == 'kvm'
+    record = json.loads((tmp_path / 'cache' / accel.RECORD_NAME).read_text())
+    assert record['accelerator'] == 'kvm'

@@ -141,3 +141,29 @@ def test_launch_hint_for_unreadable_kernel(monkeypatch):
 def test_launch_hint_for_missing_kernel(monkeypatch):
     monkeypatch.setattr(worker, 'kernels_readable', lambda: ([], []))
     assert 'linux-image-amd64' in worker._launch_hint('no kernel found')
+
+
+def test_a_warm_worker_serves_rounds_detaching_each_disk(two_disks, fake_guestfs):
+    """Each list of jobs: its disks hot-plugged together, each detached when done, then
+    Idle; None shuts the appliance down."""
+    rounds = [[job('/d0.qcow2', 0, [file_item('/a')])],
+              [job('/d1.qcow2', 1, [file_item('/b')]),
+               job('/missing.qcow2', 3, [file_item('/c')])],
+              None]
+    sent = []
+    worker.serve(sent.append, vfs_guestfs.GuestFSDriver(), [],
+                 api.LaunchSettings('tcg', hotplug=True), None,
+                 lambda: rounds.pop(0))
+    assert kinds(sent) == [channel.Launched, channel.JobDone, channel.Idle,
+                           channel.JobDone, channel.JobDone, channel.Idle,
+                           channel.Shutdown]
+    first, second, third = sent[1].outcome, sent[3].outcome, sent[4].outcome
+    assert first.released and second.released and third.released
+    assert third.error and 'Partition 3' in third.error      # failed, still let go
+    assert {'attach', 'mount', 'writes', 'detach'} <= set(first.timings)
+    assert sent[2].reusable and sent[5].reusable
+    assert '/a' in two_disks[0] and '/b' in two_disks[1]
+    g = fake_guestfs.HANDLES[-1]
+    assert g.list_devices() == ['/dev/sda']                 # only the placeholder left
+    qmp = [args[0] for name, args in g.calls if name == 'qmp']
+    assert qmp.count('device_del') == qmp.count('blockdev-del') == 3
