@@ -569,3 +569,21 @@ def test_a_multi_line_launch_error_makes_a_one_line_message(fake_guestfs):
         launch(fake_guestfs, [Disk()])
     assert '\n' not in str(e.value)
     assert 'guestfs_launch failed. This usually means' in str(e.value)
+
+
+def test_a_label_vanishing_while_listed_is_looked_at_again(fake_guestfs, monkeypatch):
+    """The appliance fails list_disk_labels when a detached disk's label goes while it
+    lists them: that is not this disk's failure."""
+    fake_guestfs.DISKS['/images/a.qcow2'] = Disk({1: simple_tree('a')})
+    appliance, g = launch_warm(fake_guestfs)
+    real = fakeguestfs.GuestFS.list_disk_labels
+    failures = [RuntimeError('list_disk_labels: realpath: /dev/disk/guestfs/drive4: '
+                             'No such file or directory')]
+
+    def flaky(self):
+        if failures:
+            raise failures.pop()
+        return real(self)
+    monkeypatch.setattr(fakeguestfs.GuestFS, 'list_disk_labels', flaky)
+    index = appliance.attach(api.Drive('/images/a.qcow2', 'qcow2'))
+    assert appliance.mount(index, 1, 'a').read('/marker') == b'a'
