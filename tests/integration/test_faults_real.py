@@ -287,6 +287,8 @@ def test_faults_end_in_clear_reports_and_the_agent_keeps_serving(faults_agent, i
     t0 = time.monotonic()
     a.mark.touch()
     commit = Call(client, a.host, disks['commit'], 'p5')
+    # queued first, so that its commit is the batch's first (the one the stand-in holds)
+    wait_for(lambda: sum(client.capabilities(a.host)[k] for k in ('queued', 'running')))
     last = Call(client, a.host, disks['last'], 'p5')
     pid = int(wait_for(lambda: os.path.exists(str(a.mark) + '.pid')
                        and open(str(a.mark) + '.pid').read().strip()))
