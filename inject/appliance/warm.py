@@ -4,7 +4,9 @@ Under TCG a launch is most of a request's time (10-25 s against about 1 s of wor
 agent keeps ``[appliance]warm_appliances`` appliances launched, holding no disk. A batch
 of up to ``warm_max_disks`` disks takes one: its disks are hot-plugged into it together
 (about 0.2 s for one, 0.6 s for three), each is worked on and detached as soon as it is
-done. A fresh one is launched in the background at once.
+done. A fresh one is launched in the background when the batch is over (not while it
+runs: a launch then would take the CPU and memory the batch is using, and a burst of one
+project would hold twice the appliances it works with).
 
 A warm appliance belongs to the project (the owner) of the first batch it takes, and
 never serves another: after a batch whose disks all came out cleanly it lingers for
@@ -198,7 +200,8 @@ class WarmPool:
                     LOG.warning('A warm appliance died while idle (exit code %s)',
                                 candidate.proc.returncode)
                     candidate.receiver.close()
-        self.refill()
+        if found is None:
+            self.refill()      # this batch launches its own; the pool fills for the next
         return found
 
     def release(self, warm, owner, reusable=True):
@@ -221,6 +224,7 @@ class WarmPool:
                 stop.append(warm)
         for each in stop:
             _stop_in_background(each)
+        self.refill()           # the replacement for the one taken, now that it is done
 
     def _expire(self, warm):
         with self._lock:

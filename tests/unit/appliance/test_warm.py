@@ -154,11 +154,14 @@ def test_start_fills_the_pool(launcher):
     assert launcher.count == 2
 
 
-def test_take_hands_over_an_appliance_and_launches_its_replacement(launcher):
+def test_take_hands_over_an_appliance_and_its_replacement_comes_after_the_batch(launcher):
     pool = pool_of(launcher).start()
     wait_until(lambda: pool.ready() == 1)
     taken = pool.take(['job'])
     assert taken.n == 1
+    time.sleep(0.1)
+    assert launcher.count == 1                # no launch beside the running batch
+    pool.release(taken, None)
     wait_until(lambda: pool.ready() == 1)
     assert pool.take(['job']).n == 2          # never the same appliance twice
 
@@ -215,7 +218,7 @@ def test_close_stops_idle_appliances_and_late_launches(launcher):
     wait_until(lambda: pool.ready() == 2)
     idle = list(pool._ready)
     launcher.gate.clear()
-    pool.take(['job'])                         # a replacement launch is now running
+    pool.release(pool.take(['job']), None)     # a replacement launch is now running
     pool.close()
     assert all(w.stopped for w in idle[1:])
     launcher.gate.set()
@@ -269,9 +272,9 @@ def test_at_most_size_appliances_linger_and_close_stops_them(launcher):
     pool = pool_of(launcher, size=1, linger=30).start()
     wait_until(lambda: pool.ready() == 1)
     first = pool.take(['job'], 'p1')
+    pool.release(first, 'p1')                  # lingers; the pool fills again
     wait_until(lambda: pool.ready() == 1)
     second = pool.take(['job'], 'p2')
-    pool.release(first, 'p1')
     pool.release(second, 'p2')
     wait_until(lambda: first.stopped)          # the oldest made way
     assert pool.lingering() == 1 and not second.stopped
