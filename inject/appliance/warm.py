@@ -12,8 +12,10 @@ A warm appliance belongs to the project (the owner) of the first batch it takes,
 never serves another: after a batch whose disks all came out cleanly it lingers for
 ``warm_linger`` seconds, holding no disk, for that project's next batch (a project
 booting servers one after another pays no launch and no wait), and is then shut down.
-At most ``warm_appliances`` appliances linger; shutting one down never happens on a
-request's path.
+A lingering appliance counts as one of the pool's ``warm_appliances`` (the pool holds
+that many idle appliances, ready or lingering: a burst does not leave twice the
+appliances behind); when its time is up a fresh one takes its place. Shutting one down
+never happens on a request's path.
 
 A batch that finds none ready launches its own, and so do batches of more disks (with
 many drives a cold launch costs little more, while hot-plugging goes one disk at a
@@ -235,6 +237,7 @@ class WarmPool:
             LOG.info('A lingering warm appliance was not asked for again in %g s; '
                      'shutting it down', self.linger)
             warm.stop()
+            self.refill()           # its place goes to a fresh one, for any project
 
     def refill(self):
         """Launch what is missing (at start, after a take, after a configuration
@@ -244,7 +247,10 @@ class WarmPool:
         with self._lock:
             if self._closed or time.monotonic() < self._retry_at:
                 return
-            missing = self.size - len(self._ready) - self._launching
+            # a lingering appliance is a warm one too (kept for its project): the pool
+            # holds at most ``size`` idle appliances, ready or lingering
+            missing = (self.size - len(self._ready) - self._launching
+                       - len(self._lingering))
             self._launching += max(0, missing)
         for _ in range(missing):
             threading.Thread(target=self._launch_one, name='inject-warm-launch',

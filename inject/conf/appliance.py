@@ -83,8 +83,9 @@ appliance_opts = [
                  help='Seconds a warm appliance waits, holding no disk, for the next batch '
                       'of the project it served, after a batch whose disks all came out '
                       'cleanly: a project booting servers one after another then pays no '
-                      'launch. It never serves another project. At most warm_appliances '
-                      'appliances linger. 0 shuts each down after its batch.'),
+                      'launch. It never serves another project. A lingering appliance '
+                      'counts as one of the warm_appliances (when its time is up a fresh '
+                      'one takes its place). 0 shuts each down after its batch.'),
     cfg.IntOpt('launch_timeout',
                default=180,
                min=5,

@@ -230,12 +230,11 @@ def test_close_stops_idle_appliances_and_late_launches(launcher):
 # --- lingering for the same project ------------------------------------------------------
 
 def test_an_appliance_lingers_for_its_own_project_only(launcher):
-    pool = pool_of(launcher, linger=30).start()
-    wait_until(lambda: pool.ready() == 1)
+    pool = pool_of(launcher, size=2, linger=30).start()
+    wait_until(lambda: pool.ready() == 2)
     used = pool.take(['job'], 'p1')
     pool.release(used, 'p1')
     assert pool.lingering() == 1 and not used.stopped
-    wait_until(lambda: pool.ready() == 1)
     other = pool.take(['job'], 'p2')           # another project: never the lingering one
     assert other is not used and other.n == 2
     assert pool.take(['job'], 'p1') is used    # its own project gets it back
@@ -272,9 +271,8 @@ def test_at_most_size_appliances_linger_and_close_stops_them(launcher):
     pool = pool_of(launcher, size=1, linger=30).start()
     wait_until(lambda: pool.ready() == 1)
     first = pool.take(['job'], 'p1')
-    pool.release(first, 'p1')                  # lingers; the pool fills again
-    wait_until(lambda: pool.ready() == 1)
-    second = pool.take(['job'], 'p2')
+    pool.release(first, 'p1')
+    second = FakeWarm(99)                      # another batch's, done at the same time
     pool.release(second, 'p2')
     wait_until(lambda: first.stopped)          # the oldest made way
     assert pool.lingering() == 1 and not second.stopped
@@ -312,3 +310,16 @@ def test_a_warm_launch_with_working_kvm_remembers_it(tmp_path, worker, monkeypat
     assert ready.accelerator == 'kvm'
     record = json.loads((tmp_path / 'cache' / accel.RECORD_NAME).read_text())
     assert record['accelerator'] == 'kvm'
+
+
+def test_a_lingering_appliance_counts_toward_the_pool_size(launcher):
+    pool = pool_of(launcher, size=1, linger=0.3).start()
+    wait_until(lambda: pool.ready() == 1)
+    used = pool.take(['job'], 'p1')
+    pool.release(used, 'p1')                   # lingers: the pool holds its one
+    time.sleep(0.1)
+    assert launcher.count == 1 and pool.ready() == 0 and pool.lingering() == 1
+    wait_until(lambda: used.stopped)           # its time is up...
+    wait_until(lambda: pool.ready() == 1)      # ...and a fresh one takes its place
+    assert launcher.count == 2
+    pool.close()
