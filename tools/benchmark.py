@@ -431,8 +431,11 @@ def run_rows(args, cases, peers, paths, CONF, accelerator):
                     detail = None
                     if case in RPC_CASES:
                         try:
-                            wall, peak, detail = run_rpc(case, disks, agents, client, rss,
-                                                         CONF.appliance.warm_appliances)
+                            # -1 (auto): one per appliance slot, and each rpc
+                            # agent has max_appliances = 1
+                            wall, peak, detail = run_rpc(
+                                case, disks, agents, client, rss,
+                                max(1, CONF.appliance.warm_appliances))
                         except RuntimeError as e:       # an agent died or stayed cold
                             skipped[case] = str(e).replace('\n', ' ')[-600:]
                             print('benchmark: case (%s) skipped: %s' % (case, e),
