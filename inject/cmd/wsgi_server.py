@@ -39,6 +39,12 @@ def serve(app, host, port, threads, name, detail='', on_hup=None):
     bound_host, bound_port = server.bind_addr[:2]
     LOG.info('%s listening on http://%s:%s/ %s', name, bound_host, bound_port, detail)
     print('%s: listening on http://%s:%s/' % (name, bound_host, bound_port), flush=True)
+    _serve_until_stopped(server)
+
+
+def _serve_until_stopped(server):
+    """Serve until SIGTERM or Ctrl-C (raised as SystemExit / KeyboardInterrupt), then
+    stop the server."""
     try:
         server.serve()
     except (KeyboardInterrupt, SystemExit):
@@ -179,12 +185,7 @@ def _worker(sock, make_app, threads, name, on_hup, on_stop):
     signal.signal(signal.SIGHUP, (lambda signum, frame: on_hup(app)) if on_hup
                   else signal.SIG_IGN)
     server.prepare()
-    try:
-        server.serve()
-    except (KeyboardInterrupt, SystemExit):
-        pass
-    finally:
-        server.stop()
+    _serve_until_stopped(server)
     if on_stop is not None:
         on_stop(app)
     return 0
