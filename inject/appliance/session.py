@@ -138,8 +138,18 @@ def run(jobs, settings, pool=None, owner=None, on_job=None):
     idle = _converse(warm.proc, warm.receiver, jobs, settings, warm.accelerator, outcome,
                      first_stage=None, start=time.monotonic(),
                      warm_launch=warm.launch_seconds, on_job=on_job)
+    if idle is not None and not idle.reusable:
+        # A disk is still in the appliance (it could not be detached): the appliance
+        # shuts down now, flushing it, before that disk's overlay may be committed.
+        done = outcome.jobs
+        warm.send_jobs(None)
+        _converse(warm.proc, warm.receiver, [], settings, warm.accelerator, outcome,
+                  first_stage=None, start=time.monotonic(),
+                  warm_launch=warm.launch_seconds)
+        outcome.jobs = done
+        idle = None
     if idle is not None:
-        pool.release(warm, owner, reusable=idle.reusable)
+        pool.release(warm, owner)
     again = [i for i, job in enumerate(outcome.jobs) if job.unattached]
     if again and outcome.error is None:
         cold = _run_cold([jobs[i] for i in again], settings)

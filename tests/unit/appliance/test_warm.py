@@ -323,3 +323,23 @@ def test_a_lingering_appliance_counts_toward_the_pool_size(launcher):
     wait_until(lambda: pool.ready() == 1)      # ...and a fresh one takes its place
     assert launcher.count == 2
     pool.close()
+
+
+def test_a_disk_not_detached_is_flushed_by_a_shutdown_before_the_run_returns(
+        tmp_path, worker, monkeypatch):
+    """Its overlay is committed after run() returns: qemu must be done with it by then,
+    so the appliance shuts down (and never lingers) instead of going back to the pool."""
+    worker('fake')
+    monkeypatch.setenv('FAKE_DETACH_ERROR', '1')
+    s = settings(tmp_path, accelerator='tcg', kernel_boot='stock')
+    ready = warm.launch_warm(s)
+    pool = OnePool(ready)
+    seen = []
+    outcome = session.run([job('/d0.qcow2', 0, [file_item('/x')])], s, pool,
+                          owner='p1', on_job=lambda *args: seen.append(args))
+    assert seen == []                                  # not released: not finished early
+    assert not outcome.jobs[0].released and outcome.error is None
+    assert [r.status for r in outcome.jobs[0].results] == [report.INJECTED]
+    assert 'shutdown' in outcome.timings
+    assert ready.proc.returncode == 0                  # gone before run() returned
+    assert not hasattr(pool, 'released')               # never handed back to linger

@@ -13,7 +13,8 @@ FAKE_PVH_KILLED        -- a PVH launch kills its own worker with SIGKILL (as kil
                           the OOM killer would);
 FAKE_HANG_PVH          -- a PVH launch hangs;
 FAKE_LAUNCH_RECORD     -- append the launch's smp and SUPERMIN_KERNEL to this file;
-FAKE_HOTPLUG_ERROR     -- a warm appliance cannot hot-plug this disk (host path).
+FAKE_HOTPLUG_ERROR     -- a warm appliance cannot hot-plug this disk (host path);
+FAKE_DETACH_ERROR      -- a warm appliance cannot detach its disks again.
 """
 
 import os
@@ -69,6 +70,14 @@ fakeguestfs.GuestFS.mount = mount
 sys.modules['guestfs'] = fakeguestfs
 
 from inject.appliance import worker  # noqa: E402  (after guestfs is in place)
+
+if os.environ.get('FAKE_DETACH_ERROR'):
+    from inject import exception  # noqa: E402
+    from inject.vfs import guestfs as vfs_guestfs  # noqa: E402
+
+    def detach(self, index, timeout=30):
+        raise exception.HotplugFailed(what='device_del', reason='stuck')
+    vfs_guestfs.GuestFSAppliance.detach = detach
 
 if __name__ == '__main__':
     worker.worker_main()
