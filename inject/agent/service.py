@@ -164,6 +164,8 @@ class AgentService:
         self._stop.set()
         _LIVE.discard(self)
         self.rpc_server.stop()
+        if self.pool is not None:
+            self.pool.stop_refills()   # no launch for after the drain
         dropped = self.scheduler.stop(self.conf.agent.drain_timeout)
         if self.pool is not None:
             self.pool.close()

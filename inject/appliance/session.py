@@ -148,8 +148,9 @@ def run(jobs, settings, pool=None, owner=None, on_job=None):
                   warm_launch=warm.launch_seconds)
         outcome.jobs = done
         idle = None
-    if idle is not None:
-        pool.release(warm, owner)
+    # Back to the pool either way: a reusable one may linger, any other is shut down
+    # (if it still runs) and its place in the pool is free.
+    pool.release(warm, owner, reusable=idle is not None)
     again = [i for i, job in enumerate(outcome.jobs) if job.unattached]
     if again and outcome.error is None:
         cold = _run_cold([jobs[i] for i in again], settings)

@@ -12,9 +12,10 @@ A warm appliance belongs to the project (the owner) of the first batch it takes,
 never serves another: after a batch whose disks all came out cleanly it lingers for
 ``warm_linger`` seconds, holding no disk, for that project's next batch (a project
 booting servers one after another pays no launch and no wait), and is then shut down.
-A lingering appliance counts as one of the pool's ``warm_appliances`` (the pool holds
-that many idle appliances, ready or lingering: a burst does not leave twice the
-appliances behind); when its time is up a fresh one takes its place. Shutting one down
+The pool's appliances -- launching, ready, lingering, and those at work on the batches
+that took them -- are at most ``warm_appliances``: a burst split over all of them gets
+no replacement launched beside its last batch, and does not leave twice the appliances
+behind. When a lingering one's time is up a fresh one takes its place. Shutting one down
 never happens on a request's path.
 
 A batch that finds none ready launches its own, and so do batches of more disks (with
@@ -150,8 +151,10 @@ class WarmPool:
         self._launch = launch or launch_warm
         self._lock = threading.Lock()
         self._ready = []          # [Warm], oldest first
+        self._busy = set()        # ids of the taken ones, until released
         self._launching = 0
         self._closed = False
+        self._refills = True      # False once the agent stops: nothing new is launched
         self._retry_delay = 0.0
         self._retry_at = 0.0
         self._timer = None
@@ -189,6 +192,7 @@ class WarmPool:
                     entry[2].cancel()
                     if entry[0].alive():
                         found = entry[0]
+                        self._busy.add(id(found))
                         break
                     entry[0].receiver.close()
         if found is not None:
@@ -198,6 +202,7 @@ class WarmPool:
                 candidate = self._ready.pop(0)
                 if candidate.alive():
                     found = candidate
+                    self._busy.add(id(found))
                 else:
                     LOG.warning('A warm appliance died while idle (exit code %s)',
                                 candidate.proc.returncode)
@@ -207,11 +212,13 @@ class WarmPool:
         return found
 
     def release(self, warm, owner, reusable=True):
-        """Take back ``warm`` after its batch: it lingers for ``owner``'s next one when
-        it is ``reusable`` (its disks all detached) and lingering is on, else (and once
-        its time is up) it is shut down in the background."""
+        """Take back ``warm`` after its batch (every taken one comes back, whatever
+        happened to it): it lingers for ``owner``'s next one when it is ``reusable`` (its
+        disks all detached) and lingering is on, else (and once its time is up) it is
+        shut down in the background."""
         stop = []
         with self._lock:
+            self._busy.discard(id(warm))
             if (reusable and owner is not None and self.linger > 0 and not self._closed
                     and self.size > 0 and warm.alive()):
                 timer = threading.Timer(self.linger, self._expire, args=(warm,))
@@ -245,12 +252,12 @@ class WarmPool:
         if not (self._asked or self._enabled()):
             return
         with self._lock:
-            if self._closed or time.monotonic() < self._retry_at:
+            if (self._closed or not self._refills
+                    or time.monotonic() < self._retry_at):
                 return
-            # a lingering appliance is a warm one too (kept for its project): the pool
-            # holds at most ``size`` idle appliances, ready or lingering
+            # the pool's own appliances, idle or at work, are at most ``size``
             missing = (self.size - len(self._ready) - self._launching
-                       - len(self._lingering))
+                       - len(self._lingering) - len(self._busy))
             self._launching += max(0, missing)
         for _ in range(missing):
             threading.Thread(target=self._launch_one, name='inject-warm-launch',
@@ -286,6 +293,12 @@ class WarmPool:
         else:
             LOG.info('A warm appliance is ready (%s, %s kernel, launched in %.1f s)',
                      warm.accelerator, warm.kernel_boot, warm.launch_seconds)
+
+    def stop_refills(self):
+        """Launch nothing more (the agent is stopping: the batches still running and
+        queued use what is there, or launch their own)."""
+        with self._lock:
+            self._refills = False
 
     def close(self):
         """Shut the idle appliances down; launches still running stop when they end."""

@@ -48,6 +48,10 @@ def worker_main():
               start.launch_settings, start.jobs, channel.receive_jobs)
     except exception.InjectError as e:
         sender.send(channel.LaunchFailed(str(e)))
+    except BrokenPipeError:
+        # The session is gone (its agent stopped or died): nobody is left to tell, and
+        # serve() closed the appliance on the way out.
+        raise SystemExit(1) from None
     finally:
         sender.close()
 
@@ -70,8 +74,8 @@ def serve(send, driver, drives, launch_settings, jobs, receive_jobs=None):
     except exception.ApplianceLaunchFailed as e:
         send(channel.LaunchFailed('%s%s' % (e, _launch_hint(str(e)))))
         return
-    send(channel.Launched(time.monotonic() - start))
     try:
+        send(channel.Launched(time.monotonic() - start))
         if launch_settings.hotplug:
             while True:
                 jobs = receive_jobs()

@@ -312,6 +312,44 @@ def test_a_warm_launch_with_working_kvm_remembers_it(tmp_path, worker, monkeypat
     assert record['accelerator'] == 'kvm'
 
 
+def test_no_replacement_is_launched_while_the_pools_other_appliance_works(launcher):
+    """A burst split over both appliances: the first one done lingers, and nothing is
+    launched beside the second one's batch (a third appliance would take the memory
+    and CPU the batch uses); once both are back the pool is full."""
+    pool = pool_of(launcher, size=2, linger=30).start()
+    wait_until(lambda: pool.ready() == 2)
+    first, second = pool.take(['job'], 'p1'), pool.take(['job'], 'p1')
+    pool.release(first, 'p1')
+    time.sleep(0.1)
+    assert launcher.count == 2 and pool.lingering() == 1
+    pool.release(second, 'p1')
+    time.sleep(0.1)
+    assert launcher.count == 2 and pool.lingering() == 2
+    pool.close()
+
+
+def test_nothing_is_launched_once_refills_stop(launcher):
+    pool = pool_of(launcher, size=1).start()
+    wait_until(lambda: pool.ready() == 1)
+    taken = pool.take(['job'])
+    pool.stop_refills()                        # the agent is stopping
+    pool.release(taken, None)
+    time.sleep(0.1)
+    assert launcher.count == 1 and taken.stopped
+    pool.close()
+
+
+def test_an_appliance_that_failed_its_batch_frees_its_place(launcher):
+    pool = pool_of(launcher, size=1, linger=30).start()
+    wait_until(lambda: pool.ready() == 1)
+    broken = pool.take(['job'], 'p1')
+    pool.release(broken, 'p1', reusable=False)
+    wait_until(lambda: broken.stopped)
+    wait_until(lambda: pool.ready() == 1)      # a fresh one in its place
+    assert launcher.count == 2 and pool.lingering() == 0
+    pool.close()
+
+
 def test_a_lingering_appliance_counts_toward_the_pool_size(launcher):
     pool = pool_of(launcher, size=1, linger=0.3).start()
     wait_until(lambda: pool.ready() == 1)
@@ -342,4 +380,4 @@ def test_a_disk_not_detached_is_flushed_by_a_shutdown_before_the_run_returns(
     assert [r.status for r in outcome.jobs[0].results] == [report.INJECTED]
     assert 'shutdown' in outcome.timings
     assert ready.proc.returncode == 0                  # gone before run() returned
-    assert not hasattr(pool, 'released')               # never handed back to linger
+    assert pool.released == ('p1', False)              # handed back, never to linger

@@ -167,3 +167,15 @@ def test_a_warm_worker_serves_rounds_detaching_each_disk(two_disks, fake_guestfs
     assert g.list_devices() == ['/dev/sda']                 # only the placeholder left
     qmp = [args[0] for name, args in g.calls if name == 'qmp']
     assert qmp.count('device_del') == qmp.count('blockdev-del') == 3
+
+
+def test_an_appliance_launched_for_a_session_that_is_gone_is_closed(two_disks,
+                                                                    fake_guestfs):
+    """The agent stopped while the appliance launched: the first message cannot be sent,
+    and the appliance (qemu) is closed on the way out, not left running."""
+    def gone(message):
+        raise BrokenPipeError
+    with pytest.raises(BrokenPipeError):
+        worker.serve(gone, vfs_guestfs.GuestFSDriver(), [job('/d0.qcow2').drive],
+                     api.LaunchSettings('tcg'), [job('/d0.qcow2')])
+    assert fake_guestfs.HANDLES[-1].closed
