@@ -141,7 +141,8 @@ def launch_settings(settings, accelerator, kernel=None, others_running=0, hotplu
     return api.LaunchSettings(accelerator=accelerator,
                               memsize=memory.memsize(settings.memsize, drives), smp=smp,
                               debug=settings.debug, cache_dir=cache_dir, kernel=kernel,
-                              hotplug=hotplug, tb_size=tb_size, hv=wrapper)
+                              hotplug=hotplug, tb_size=tb_size, hv=wrapper,
+                              recovery_proc=not (wrapper and hv.reaps()))
 
 
 def tcg_cache(settings, accelerator):

@@ -13,10 +13,18 @@ the PVH kernel is) and the driver hands it to libguestfs as its hypervisor binar
 together); libguestfs's feature probes (``-help``, ``-device ?``, ``-qmp stdio``) run
 unchanged. It ``exec``\\ s the real qemu: no extra process stays alive, and signals and
 the exit status are qemu's own. Under KVM no wrapper is used.
+
+The appliance's qemu also gets SIGKILL when its parent, the worker, dies (util-linux's
+``setpriv --pdeathsig``, which ``exec``\\ s qemu in turn). That is the one job of
+libguestfs's recovery process, a fork of the worker that would otherwise stay beside
+every appliance (about 27 MB RSS, measured), so with this wrapper the driver turns it
+off (:func:`reaps`). Without ``setpriv`` the wrapper runs qemu directly and the recovery
+process stays.
 """
 
 import logging
 import os
+import shutil
 
 from inject import fileutils
 
@@ -68,7 +76,7 @@ while [ "$n" -gt 0 ]; do
         ;;
     esac
 done
-exec "$real" "$@" -accel tcg,tb-size=%(tb_size)d
+exec %(reaper)s"$real" "$@" -accel tcg,tb-size=%(tb_size)d
 '''
 
 
@@ -85,11 +93,25 @@ def _stamp(path):
     return 'size %d, mtime %d' % (st.st_size, st.st_mtime)
 
 
-def script(real, tb_size):
-    """The wrapper's text for ``real`` qemu and a ``tb_size`` MiB cache."""
+def setpriv():
+    """Path of util-linux's setpriv, or None."""
+    found = shutil.which('setpriv')
+    return found if found and "'" not in found else None
+
+
+def reaps():
+    """Whether the wrapper kills the appliance's qemu when the worker dies (then
+    libguestfs's recovery process is not needed)."""
+    return setpriv() is not None
+
+
+def script(real, tb_size, reaper=None):
+    """The wrapper's text for ``real`` qemu and a ``tb_size`` MiB cache; with
+    ``reaper`` (setpriv's path) qemu dies with its parent."""
     if "'" in real:
         raise ValueError('a qemu path with a quote: %r' % real)
-    return _TEMPLATE % {'real': real, 'tb_size': tb_size, 'stamp': _stamp(real)}
+    return _TEMPLATE % {'real': real, 'tb_size': tb_size, 'stamp': _stamp(real),
+                        'reaper': "'%s' --pdeathsig KILL " % reaper if reaper else ''}
 
 
 def prepare(cache_dir, tb_size, real):
@@ -104,7 +126,7 @@ def prepare(cache_dir, tb_size, real):
     if not tb_size or not cache_dir:
         return None
     try:
-        text = script(real, tb_size)
+        text = script(real, tb_size, setpriv())
     except ValueError as e:
         LOG.warning('No tb-size wrapper (%s); qemu runs with its default TCG cache', e)
         return None

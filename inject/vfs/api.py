@@ -35,6 +35,7 @@ class LaunchSettings:
     hotplug: bool = False     # launch warm: no disk yet, disks come by Appliance.attach
     tb_size: int = 0          # TCG translation cache, MiB (0: qemu's default); needs hv
     hv: str = None            # the qemu binary libguestfs runs (a tb-size wrapper), or None
+    recovery_proc: bool = True   # libguestfs's recovery process (off: hv kills qemu)
 
 
 class Driver(abc.ABC):

@@ -67,6 +67,7 @@ class GuestFSDriver(api.Driver):
             g.set_network(False)
             if settings.hv:
                 g.set_hv(settings.hv)     # the TCG tb-size wrapper (inject.appliance.hv)
+            g.set_recovery_proc(settings.recovery_proc)
             if settings.cache_dir:
                 os.makedirs(settings.cache_dir, mode=0o700, exist_ok=True)
                 g.set_cachedir(settings.cache_dir)

@@ -180,6 +180,7 @@ class GuestFS:
     set_trace = _setter('set_trace')
     set_verbose = _setter('set_verbose')
     set_hv = _setter('set_hv')
+    set_recovery_proc = _setter('set_recovery_proc')
     del _setter
 
     def config(self, flag, value):

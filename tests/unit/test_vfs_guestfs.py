@@ -64,6 +64,15 @@ def test_launch_runs_the_given_hypervisor(fake_guestfs):
 def test_launch_without_hypervisor_keeps_libguestfs_default(fake_guestfs):
     g = launch(fake_guestfs, [Disk()], accelerator='kvm')[1]
     assert 'hv' not in g.settings
+    assert g.settings['recovery_proc'] is True
+
+
+def test_launch_without_recovery_process_when_the_wrapper_reaps(fake_guestfs):
+    g = launch(fake_guestfs, [Disk()], tb_size=64, hv='/cache/qemu-wrapper/qemu-tcg-tb64',
+               recovery_proc=False)[1]
+    assert g.settings['recovery_proc'] is False
+    assert [c for c, _ in g.calls].index('set_recovery_proc') < [
+        c for c, _ in g.calls].index('launch')
 
 
 def test_launch_with_debug_traces(fake_guestfs):

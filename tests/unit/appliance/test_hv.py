@@ -4,6 +4,7 @@ around a stand-in qemu that prints its pid and arguments."""
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -89,6 +90,54 @@ def test_signals_reach_qemu(tmp_path, qemu):
     proc.stdout.close()
 
 
+def _gone(pid):
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            return f.read().rsplit(')', 1)[1].split()[0] in ('Z', 'X')
+    except OSError:
+        return True
+
+
+def test_qemu_dies_with_the_worker(tmp_path, qemu):
+    """What libguestfs's recovery process was for: the worker is killed, its qemu goes
+    too (setpriv --pdeathsig, kept across qemu's exec)."""
+    assert hv.reaps()                  # util-linux is essential on Debian
+    wrapper = hv.prepare(str(tmp_path / 'cache'), 64, qemu)
+    parent = subprocess.Popen(
+        [sys.executable, '-c', 'import subprocess, sys, time; '
+         'subprocess.Popen(sys.argv[1:]); time.sleep(60)', wrapper] + APPLIANCE,
+        stdout=subprocess.PIPE, text=True, env=dict(os.environ, FAKE_QEMU_SLEEP='60'))
+    pid = int(parent.stdout.readline().split()[1])
+    for _ in range(200):       # until the fake qemu has exec'd sleep
+        with open('/proc/%d/cmdline' % pid, 'rb') as f:
+            if f.read().startswith(b'sleep'):
+                break
+        time.sleep(0.05)
+    assert not _gone(pid)
+    parent.kill()
+    parent.wait()
+    parent.stdout.close()
+    for _ in range(200):
+        if _gone(pid):
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        pytest.fail('qemu outlived its parent')
+
+
+def test_without_setpriv_qemu_runs_directly_and_recovery_stays(tmp_path, qemu,
+                                                                monkeypatch):
+    monkeypatch.setattr(hv, 'setpriv', lambda: None)
+    monkeypatch.setattr(accel, 'QEMU_BINARY', qemu)
+    monkeypatch.delenv('LIBGUESTFS_HV', raising=False)
+    launching = accel.launch_settings(settings(tmp_path), 'tcg')
+    assert launching.hv and launching.recovery_proc
+    assert '--pdeathsig' not in open(launching.hv).read()
+    code, pid, args = run(launching.hv, APPLIANCE)
+    assert args[-2:] == ['-accel', 'tcg,tb-size=64'] and code == 0
+
+
 def test_no_wrapper_without_tb_size_or_cache_dir(tmp_path, qemu):
     assert hv.prepare(str(tmp_path), 0, qemu) is None
     assert hv.prepare(None, 64, qemu) is None
@@ -137,11 +186,13 @@ def test_tcg_launch_settings_use_the_wrapper(tmp_path, monkeypatch, qemu):
     assert launching.tb_size == 64
     assert launching.hv == os.path.join(str(tmp_path / 'cache'), hv.SUBDIR, 'qemu-tcg-tb64')
     assert "real='%s'" % qemu in open(launching.hv).read()
+    assert launching.recovery_proc is False       # the wrapper kills qemu with the worker
 
 
 def test_kvm_launch_settings_have_no_wrapper(tmp_path):
     launching = accel.launch_settings(settings(tmp_path), 'kvm')
     assert (launching.tb_size, launching.hv) == (0, None)
+    assert launching.recovery_proc is True
     assert not (tmp_path / 'cache' / hv.SUBDIR).exists()
 
 
