@@ -40,7 +40,6 @@ KERNEL_RECORD_NAME = 'kernel-boot.json'
 # TCG 13-22 s, KVM 2-5 s); a slower launch stretches the session's deadlines
 # (inject.appliance.session.slowness).
 USUAL_LAUNCH_SECONDS = {'kvm': 5.0, 'tcg': 20.0}
-PVH_APPLIANCE_DIR = 'pvh-appliance'
 
 _running_lock = threading.Lock()
 _running = 0         # appliance sessions of this process now running (for smp auto)
@@ -132,9 +131,7 @@ def launch_settings(settings, accelerator, kernel=None, others_running=0, hotplu
         smp = 1 if others_running else max(1, min(2, os.cpu_count() or 1))
     cache_dir = settings.cache_dir
     if kernel and cache_dir:
-        # The PVH appliance is built apart: supermin would not notice the kernel change
-        # in an appliance it has already built.
-        cache_dir = os.path.join(cache_dir, PVH_APPLIANCE_DIR)
+        cache_dir = appliance_kernel.appliance_dir(cache_dir, kernel)
     tb_size, wrapper = tcg_cache(settings, accelerator)
     if hotplug:
         drives = settings.warm_max_disks

@@ -86,7 +86,7 @@ def test_prepare_extracts_once_and_reuses(tmp_path):
     cache = tmp_path / 'cache'
     kernel = appliance_kernel.prepare(str(cache), boot_glob, modules)
     assert kernel == appliance_kernel.Kernel(
-        str(cache / 'pvh-kernel' / 'vmlinux-6.1.0-9-amd64'), '6.1.0-9-amd64',
+        str(cache / 'pvh-kernel' / 'vmlinux-6.1.0-9-amd64.2'), '6.1.0-9-amd64',
         os.path.join(modules, '6.1.0-9-amd64'))
     assert open(kernel.path, 'rb').read() == elf()
     mtime = os.stat(kernel.path).st_mtime_ns
@@ -106,7 +106,7 @@ def test_prepare_extracts_again_when_the_kernel_is_updated(tmp_path):
 def test_prepare_without_pvh_note_boots_stock(tmp_path):
     boot_glob, modules = make_boot(tmp_path, ['6.1.0-9-amd64'], payload=elf(pvh=False))
     assert appliance_kernel.prepare(str(tmp_path / 'cache'), boot_glob, modules) is None
-    assert not (tmp_path / 'cache' / 'pvh-kernel' / 'vmlinux-6.1.0-9-amd64').exists()
+    assert not list((tmp_path / 'cache').glob('pvh-kernel/vmlinux-*'))
 
 
 def test_prepare_with_unwritable_cache_boots_stock(tmp_path):
@@ -119,3 +119,61 @@ def test_prepare_without_cache_dir_or_kernel(tmp_path):
     boot_glob, modules = make_boot(tmp_path, ['6.1.0-9-amd64'])
     assert appliance_kernel.prepare(None, boot_glob, modules) is None
     assert appliance_kernel.prepare(str(tmp_path), str(tmp_path / 'none-*'), modules) is None
+
+
+def loadable(segments):
+    """A 64-bit ELF with PT_LOAD segments of the given (file bytes, memory size)."""
+    phoff, phentsize = 64, 56
+    offset = phoff + phentsize * len(segments)
+    header = (b'\x7fELF' + bytes([2, 1, 1, 0]) + bytes(8)
+              + struct.pack('<HHIQQQIHHHHHH', 2, 62, 1, 0, phoff, 0, 0, 64, phentsize,
+                            len(segments), 0, 0, 0))
+    phdrs, data = b'', b''
+    for i, (content, memsz) in enumerate(segments):
+        phdrs += struct.pack('<IIQQQQQQ', 1, 7, offset + len(data), 0x1000000 * (i + 1),
+                             0x1000000 * (i + 1), len(content), memsz, 0x1000)
+        data += content
+    return header + phdrs + data
+
+
+def program_headers(elf):
+    phoff, = struct.unpack_from('<Q', elf, 0x20)
+    _, phnum = struct.unpack_from('<HH', elf, 0x36)
+    return [struct.unpack_from('<IIQQQQQQ', elf, phoff + 56 * i) for i in range(phnum)]
+
+
+def guest_memory(elf):
+    """What an ELF loader puts in memory: {paddr: bytes}, zero-filled to p_memsz."""
+    return {paddr: elf[offset:offset + filesz] + bytes(memsz - filesz)
+            for _, _, offset, _, paddr, filesz, memsz, _ in program_headers(elf)}
+
+
+def test_trim_zero_tails_leaves_the_same_guest_memory():
+    original = loadable([(b'text' * 100 + bytes(5000), 5400),       # zeros in the file
+                         (b'data\0\0data' + bytes(3), 100),          # inner zeros kept
+                         (b'x' * 50, 50),                             # no zeros at all
+                         (bytes(64), 64)])                            # all zeros
+    trimmed = appliance_kernel.trim_zero_tails(original)
+    assert len(trimmed) == len(original)                 # the bytes do not move
+    assert guest_memory(trimmed) == guest_memory(original)
+    assert [h[5] for h in program_headers(trimmed)] == [400, 10, 50, 0]
+    assert [h[6] for h in program_headers(trimmed)] == [5400, 100, 50, 64]
+
+
+def test_trim_zero_tails_keeps_notes():
+    assert appliance_kernel.trim_zero_tails(elf()) == elf()     # no PT_LOAD: unchanged
+
+
+def test_a_new_extraction_removes_older_kernels_and_their_appliances(tmp_path):
+    boot_glob, modules = make_boot(tmp_path, ['6.1.0-9-amd64'])
+    cache = tmp_path / 'cache'
+    old_kernel = cache / 'pvh-kernel' / 'vmlinux-6.1.0-9-amd64'          # format 1
+    old_kernel.parent.mkdir(parents=True)
+    old_kernel.write_bytes(elf())
+    for old in ('.guestfs-0', 'vmlinux-6.1.0-8-amd64.2'):                 # appliances
+        (cache / 'pvh-appliance' / old / 'appliance.d').mkdir(parents=True)
+    kernel = appliance_kernel.prepare(str(cache), boot_glob, modules)
+    assert [p.name for p in (cache / 'pvh-kernel').iterdir()] == ['vmlinux-6.1.0-9-amd64.2']
+    assert not list((cache / 'pvh-appliance').iterdir())
+    assert appliance_kernel.appliance_dir(str(cache), kernel) == str(
+        cache / 'pvh-appliance' / 'vmlinux-6.1.0-9-amd64.2')

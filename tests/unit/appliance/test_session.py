@@ -175,7 +175,8 @@ def test_pvh_launch_passes_the_kernel_to_supermin(tmp_path, worker, extracted,
     assert (outcome.accelerator, outcome.kernel_boot, outcome.error) == ('tcg', 'pvh', None)
     smp, kernel, cachedir = record.read_text().split()
     assert kernel == KERNEL.path and smp == str(outcome.smp)
-    assert cachedir == str(tmp_path / 'cache' / 'pvh-appliance')   # built apart
+    # built apart, one per extracted kernel file
+    assert cachedir == str(tmp_path / 'cache' / 'pvh-appliance' / 'vmlinux-6.1')
     assert 'SUPERMIN_KERNEL' not in os.environ
 
 
