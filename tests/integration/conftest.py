@@ -9,6 +9,7 @@ so they are kept apart); and everything is read back in one read-only launch.
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import time
 
@@ -20,6 +21,7 @@ from inject import imagebuilder
 from inject import manager
 from inject import request
 from inject import conf as inject_conf
+from tests.integration import processes
 
 CONF = inject_conf.register_opts(inject_conf.CONF)
 # Kept between runs so only the first run on a machine pays the appliance build.
@@ -189,9 +191,29 @@ def warm_batch(conf, images, inspect_batch):
         batch.lingering = pool.lingering()
         batch.next = Batch(conf, images, [('warm-c', _req(images['warm-c'], 1, files=FILES))],
                            pytest.MonkeyPatch(), pool=pool, owner='p1')
+        batch.worker_killed = _kill_the_worker_alone(pool.take(['any'], 'p1'))
         return batch
     finally:
         pool.close()
+
+
+def _kill_the_worker_alone(warm):
+    """SIGKILL a warm appliance's worker process only (not its process group, as the
+    agent would): {'children': argv of its children before, 'qemu_gone': whether qemu
+    died with it}. A qemu that outlives it is killed here, after the look."""
+    children = processes.descendants(warm.proc.pid)
+    qemu = [pid for pid, argv in children if processes.is_qemu(argv)]
+    os.kill(warm.proc.pid, signal.SIGKILL)
+    warm.proc.wait()
+    warm.receiver.close()
+    deadline = time.monotonic() + 30       # pdeathsig is at once; this only bounds a failure
+    while (any(pid in processes.processes() for pid in qemu)
+           and time.monotonic() < deadline):
+        time.sleep(0.1)
+    left = [pid for pid in qemu if pid in processes.processes()]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    return {'children': [argv for _, argv in children], 'qemu': qemu, 'qemu_gone': not left}
 
 
 READ = [p for p, _ in FILES] + ['/etc/relative.conf', '/opt', '/opt/app', '/opt/app/conf',

@@ -37,6 +37,9 @@ from inject.appliance import accelerator as accel
 from tests.integration.conftest import CACHE_DIR
 from tests.integration.conftest import FILES
 from tests.integration.conftest import sha256
+from tests.integration.processes import descendants
+from tests.integration.processes import is_qemu
+from tests.integration.processes import processes as _processes
 from tests.integration.test_agent_real import rabbit_url  # noqa: F401 (fixture)
 
 AGENT = os.path.join(os.path.dirname(sys.executable), 'inject-agent')
@@ -60,43 +63,6 @@ BIG_FILES = [('/opt/big/f%02d' % i, bytes([i]) * (1 << 20)) for i in range(24)]
 
 
 # --- the agent's process tree ----------------------------------------------------------
-
-def _processes():
-    """{pid: (ppid, argv)} of every process."""
-    found = {}
-    for name in os.listdir('/proc'):
-        if not name.isdigit():
-            continue
-        try:
-            with open('/proc/%s/stat' % name) as f:
-                stat = f.read()
-            with open('/proc/%s/cmdline' % name, 'rb') as f:
-                argv = f.read().split(b'\0')
-        except OSError:
-            continue
-        fields = stat.rsplit(')', 1)[1].split()
-        if fields[0] == 'Z':
-            continue
-        found[int(name)] = (int(fields[1]), [a.decode('utf-8', 'replace') for a in argv if a])
-    return found
-
-
-def descendants(pid):
-    """[(pid, argv)] of the living descendants of ``pid``."""
-    procs = _processes()
-    result, todo = [], [pid]
-    while todo:
-        parent = todo.pop()
-        for child, (ppid, argv) in procs.items():
-            if ppid == parent:
-                result.append((child, argv))
-                todo.append(child)
-    return result
-
-
-def is_qemu(argv):
-    return bool(argv) and os.path.basename(argv[0]).startswith('qemu-system')
-
 
 def is_worker(argv):
     return 'inject.cmd.appliance_worker' in argv

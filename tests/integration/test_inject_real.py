@@ -8,6 +8,7 @@ from passlib.hash import sha512_crypt
 from inject import image
 from inject import manager
 from inject import request
+from inject.appliance import hv
 from tests.integration.conftest import FILES
 from tests.integration.conftest import KEY
 
@@ -199,6 +200,18 @@ def test_a_warm_appliance_lingers_for_its_project_s_next_disk(warm_batch, readba
     assert report.ok and report.committed, report.format_text()
     assert report.appliance == first and report.timings['launch'] == 0.0
     assert readback['warm-c']['/etc/motd']['content'] == b'integration motd\n'
+
+
+def test_qemu_dies_with_its_worker(warm_batch):
+    """Under TCG the tb-size wrapper runs qemu with a parent-death signal, so there is
+    no libguestfs recovery process beside it (its only job); either way a qemu whose
+    worker is killed does not outlive it."""
+    killed = warm_batch.worker_killed
+    assert len(killed['qemu']) == 1, killed
+    accelerator, = {r.accelerator for r in warm_batch.reports.values()}
+    if accelerator == 'tcg' and hv.reaps():
+        assert len(killed['children']) == 1, killed      # qemu alone: no recovery fork
+    assert killed['qemu_gone'], killed
 
 
 def test_inspection_with_two_roots_is_a_clear_error(inspect_batch):
