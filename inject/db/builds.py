@@ -5,6 +5,7 @@ import sqlalchemy as sa
 
 from inject.db import instances
 from inject.db import models
+from inject.db import served
 
 
 class Builds:
@@ -21,18 +22,13 @@ class Builds:
         dynamic vendordata answers are forgotten, the system metadata keys in
         ``system_metadata`` are set, and ``(project_id, config_drive)`` of the instance
         is returned; None, changing nothing, when it is gone or deleted."""
-        inst, f = models.Instance, models.InstanceFile
+        inst = models.Instance
         with self.session() as s:
             row = s.execute(sa.select(inst.project_id, inst.config_drive).where(
                 inst.uuid == uuid, inst.deleted.is_(False))).first()
             if row is None:
                 return None
-            s.execute(sa.delete(f).where(f.instance_uuid == uuid))
-            if files:
-                s.execute(sa.insert(f), [
-                    {'instance_uuid': uuid, 'position': position, 'path': path,
-                     'contents': bytes(contents)}
-                    for position, (path, contents) in enumerate(files)])
+            served.files_put(s, uuid, files)
             s.execute(sa.delete(models.VendordataAnswer).where(
                 models.VendordataAnswer.instance_uuid == uuid))
             if system_metadata:
@@ -89,7 +85,7 @@ class Builds:
             _action_finish(s, action_id, message)
 
     def action_list(self, uuid):
-        with self.session() as s:
+        with self.reading() as s:
             return list(s.scalars(sa.select(models.InstanceAction).where(
                 models.InstanceAction.instance_uuid == uuid).order_by(
                     models.InstanceAction.id)))

@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from inject.db import listing
 from inject.db import models
 from inject.db import quotas
+from inject.db import served
 
 
 class Instances:
@@ -42,12 +43,17 @@ class Instances:
             return _insert_decided(s, project_id, quota_check, rows_for)
 
     def instances_create_started(self, project_id, quota_check, rows_for, action,
-                                 context):
+                                 context, files=()):
         """:meth:`instances_create` and, in the same transaction, the instance action
-        ``action`` started by ``context`` on each; ``(instances, action ids)``."""
+        ``action`` started by ``context`` on each and ``files``, ``[(path, bytes)]``,
+        kept with each as its personality files (what :meth:`build_begin` would keep:
+        the build of a new server need not write again); ``(instances, action
+        ids)``."""
         with self.project_locked(project_id) as s:
             insts = _insert_decided(s, project_id, quota_check, rows_for)
             s.flush()
+            for inst in insts:
+                served.files_put(s, inst.uuid, files, replace=False)
             actions = [models.InstanceAction(
                 instance_uuid=i.uuid, action=action, request_id=context.request_id,
                 user_id=context.user_id, project_id=context.project_id) for i in insts]
@@ -57,7 +63,7 @@ class Instances:
 
     def instance_get(self, uuid, project_id=None):
         """The instance, or None when it does not exist (or is deleted)."""
-        with self.session() as s:
+        with self.reading() as s:
             q = sa.select(models.Instance).where(models.Instance.uuid == uuid,
                                                  models.Instance.deleted.is_(False))
             if project_id is not None:

@@ -22,7 +22,7 @@ class KeyPairs:
 
     def key_pair_get(self, user_id, name):
         """The user's key pair called ``name``, or None."""
-        with self.session() as s:
+        with self.reading() as s:
             return s.scalars(sa.select(models.KeyPair).where(
                 models.KeyPair.user_id == user_id,
                 models.KeyPair.name == name)).one_or_none()
@@ -30,7 +30,7 @@ class KeyPairs:
     def key_pair_list(self, user_id, limit=None, marker=None):
         """The user's key pairs by name (Nova's order), after the one named ``marker``
         and at most ``limit`` of them; None when ``marker`` is not one of them."""
-        with self.session() as s:
+        with self.reading() as s:
             q = sa.select(models.KeyPair).where(models.KeyPair.user_id == user_id)
             if marker is not None:
                 if s.scalars(q.where(models.KeyPair.name == marker)).first() is None:
@@ -49,6 +49,6 @@ class KeyPairs:
             return result.rowcount > 0
 
     def key_pair_count(self, user_id):
-        with self.session() as s:
+        with self.reading() as s:
             return s.scalar(sa.select(sa.func.count()).select_from(
                 models.KeyPair).where(models.KeyPair.user_id == user_id))

@@ -66,7 +66,7 @@ _PROJECT_LIMITS = sa.select(models.Quota.resource, models.Quota.hard_limit).wher
 
 def _limits(db, model, owner_column, owner):
     """The one quota getter: ``{resource: hard_limit}`` of ``owner``'s rows."""
-    with db.session() as s:
+    with db.reading() as s:
         return {q.resource: q.hard_limit for q in s.scalars(sa.select(model).where(
             getattr(model, owner_column) == owner))}
 

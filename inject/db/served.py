@@ -19,15 +19,11 @@ class Served:
         with self.session() as s:
             if s.get(models.Instance, uuid) is None:
                 return
-            s.execute(sa.delete(models.InstanceFile).where(
-                models.InstanceFile.instance_uuid == uuid))
-            for position, (path, contents) in enumerate(files):
-                s.add(models.InstanceFile(instance_uuid=uuid, position=position,
-                                          path=path, contents=bytes(contents)))
+            files_put(s, uuid, files)
 
     def instance_files_get(self, uuid):
         """``[(path, bytes)]``: the server's personality files, in the order given."""
-        with self.session() as s:
+        with self.reading() as s:
             return [(f.path, bytes(f.contents)) for f in s.scalars(
                 sa.select(models.InstanceFile).where(
                     models.InstanceFile.instance_uuid == uuid).order_by(
@@ -39,7 +35,7 @@ class Served:
         """``(answer text, expires_at)`` of ``key`` while it has not expired, else
         None."""
         now = now or models.utcnow()
-        with self.session() as s:
+        with self.reading() as s:
             row = s.get(models.VendordataAnswer, (uuid, key))
             if row is None or row.expires_at <= now:
                 return None
@@ -67,3 +63,16 @@ class Served:
             if key is not None:
                 q = q.where(models.VendordataAnswer.key == key)
             s.execute(q)
+
+
+def files_put(session, uuid, files, replace=True):
+    """Keep ``[(path, bytes)]`` as the server's personality files, in order, in the
+    caller's transaction (``replace``: instead of those it had)."""
+    f = models.InstanceFile
+    if replace:
+        session.execute(sa.delete(f).where(f.instance_uuid == uuid))
+    if files:
+        session.execute(sa.insert(f), [
+            {'instance_uuid': uuid, 'position': position, 'path': path,
+             'contents': bytes(contents)}
+            for position, (path, contents) in enumerate(files)])
