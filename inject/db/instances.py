@@ -3,6 +3,8 @@ paged (through :mod:`inject.db.listing`), updated, soft-deleted, and their metad
 and system metadata."""
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import sqlite
 
 from inject.db import listing
 from inject.db import models
@@ -162,8 +164,20 @@ class Instances:
 
 
 def system_metadata_set(session, uuid, values):
-    """Set the instance's system metadata keys in ``values``, keeping the others."""
+    """Set the instance's system metadata keys in ``values``, keeping the others: on
+    SQLite and PostgreSQL in one statement (an upsert on the unique ``(instance_uuid,
+    key)``), which shortens a build's write transaction."""
+    if not values:
+        return
     sm = models.InstanceSystemMetadata
+    insert = _UPSERTS.get(session.get_bind().dialect.name)
+    if insert is not None:
+        stmt = insert(sm).values([{'instance_uuid': uuid, 'key': k, 'value': v}
+                                  for k, v in values.items()])
+        session.execute(stmt.on_conflict_do_update(
+            index_elements=[sm.instance_uuid, sm.key],
+            set_={'value': stmt.excluded.value}))
+        return
     have = set(session.scalars(sa.select(sm.key).where(sm.instance_uuid == uuid,
                                                        sm.key.in_(list(values)))))
     for k, v in values.items():
@@ -172,6 +186,9 @@ def system_metadata_set(session, uuid, values):
                                                 sm.key == k).values(value=v))
         else:
             session.execute(sa.insert(sm).values(instance_uuid=uuid, key=k, value=v))
+
+
+_UPSERTS = {'sqlite': sqlite.insert, 'postgresql': postgresql.insert}
 
 
 def _insert_decided(session, project_id, quota_check, rows_for):

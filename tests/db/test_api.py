@@ -6,6 +6,7 @@ import types
 import pytest
 
 from inject.db import api as db_api
+from inject.db import instances as db_instances
 
 
 @pytest.fixture
@@ -29,7 +30,10 @@ def _sysmeta(inst):
     return {m.key: m.value for m in inst.system_metadata_items}
 
 
-def test_system_metadata_update_sets_and_keeps(db):
+@pytest.mark.parametrize('upsert', [True, False], ids=['upsert', 'select-then-write'])
+def test_system_metadata_update_sets_and_keeps(db, upsert, monkeypatch):
+    if not upsert:      # what a database without an upsert of SQLAlchemy's gets
+        monkeypatch.setattr(db_instances, '_UPSERTS', {})
     inst = _instance(db)
     db.instance_system_metadata_update(inst.uuid, {'injected_files': '/etc/motd'})
     db.instance_system_metadata_update(inst.uuid, {'injected_files': '/a,/b',
