@@ -135,8 +135,14 @@ class WriteTurns:
 def _sqlite_pragmas(dbapi_connection, _record):
     cursor = dbapi_connection.cursor()
     cursor.execute('PRAGMA foreign_keys=ON')
+    # WAL: readers read while one process writes (a read never waits for a turn).
     cursor.execute('PRAGMA journal_mode=WAL')
-    # In WAL mode NORMAL keeps the database consistent; a power loss may lose the
-    # last transactions, not corrupt (the fsync per commit is what it saves).
+    # NORMAL in WAL mode: a commit is not synced to disk, the WAL is at each
+    # checkpoint. The database stays consistent whatever happens; a power loss (not a
+    # crash of the process, whose commits the OS keeps) may take the transactions
+    # since the last checkpoint. FULL would sync at every commit, while the write
+    # turn is held. Checkpoints stay SQLite's automatic ones (every 1000 WAL pages,
+    # run by the committing writer, in its turn): in a traced create load 3 of 12,426
+    # write transactions held the turn over 20 ms, 99% under 10 ms.
     cursor.execute('PRAGMA synchronous=NORMAL')
     cursor.close()

@@ -149,3 +149,10 @@ def test_dispose_closes_the_lock_file(sqlite_url):
     database.dispose()
     with pytest.raises(OSError):
         os.fstat(fd)
+
+
+def test_sqlite_connections_use_wal_with_normal_sync_and_foreign_keys(db):
+    with db.engine.connect() as c:
+        assert c.exec_driver_sql('PRAGMA journal_mode').scalar() == 'wal'
+        assert c.exec_driver_sql('PRAGMA synchronous').scalar() == 1     # NORMAL
+        assert c.exec_driver_sql('PRAGMA foreign_keys').scalar() == 1
