@@ -102,8 +102,11 @@ class BuildRequest:
     """What a build needs besides the database row; file contents stay in memory."""
 
     def __init__(self, image, files=(), admin_password=None, metadata=None,
-                 action_id=None, request_id=None, key=None):
+                 action_id=None, request_id=None, key=None, created=None):
         self.image = image
+        #: ``(project_id, config_drive)`` of a server whose create transaction kept
+        #: its files and its builder: its build starts without writing them again.
+        self.created = created
         self.key = key            # the server's SSH public key line, or None
         self.files = list(files)
         self.admin_password = admin_password
@@ -291,7 +294,10 @@ class Compute:
         # later config drive of this build's files). One round of dynamic vendordata
         # requests per build (a rebuild asks again): the answers kept in the database
         # and in this process are forgotten.
-        state = self.db.build_begin(uuid, build.files, {'builder': builder()})
+        if build.created is not None:    # nothing to write: the create kept it all
+            state = build.created if self.db.instance_alive(uuid) else None
+        else:
+            state = self.db.build_begin(uuid, build.files, {'builder': builder()})
         self.forget_vendordata(uuid)
         if state is None:
             return None

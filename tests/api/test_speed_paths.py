@@ -5,6 +5,7 @@ ends in the same state through the light build transactions."""
 
 import copy
 import json
+import os
 
 import pytest
 from oslo_policy import opts as policy_opts
@@ -12,9 +13,10 @@ from oslo_policy import opts as policy_opts
 from inject import image as image_mod
 from inject import request as request_mod
 from inject.agent import rpcapi
+from inject.api import catalog
 from inject.api import compute
 from inject.api import policy as policy_mod
-from tests.api.support import ADMIN, Api, make_conf, make_image
+from tests.api.support import ADMIN, Api, b64, make_conf, make_image
 
 
 @pytest.fixture
@@ -127,6 +129,37 @@ def test_a_server_deleted_during_its_build_is_left_deleted(tmp_path, fake_inject
     inst = db.instance_list()
     assert inst == []
     assert not db.instance_alive(uuid)
+
+
+
+def test_a_create_keeps_its_files_and_its_build_does_not_write_them_again(api,
+                                                                         monkeypatch):
+    def no_build_begin(*args, **kwargs):
+        raise AssertionError('the build of a new server wrote its start again')
+    monkeypatch.setattr(api.app.db, 'build_begin', no_build_begin)
+    sid = api.create(personality=[{'path': '/etc/motd', 'contents': b64(b'hi\n')},
+                                  {'path': '/etc/b', 'contents': b64(b'b')}],
+                     config_drive=True).json['server']['id']
+    server = api.request('GET', '/v2.1/servers/%s' % sid, status=200).json['server']
+    assert server['status'] == 'ACTIVE'
+    assert api.app.db.instance_files_get(sid) == [('/etc/motd', b'hi\n'), ('/etc/b', b'b')]
+    assert [f for f, _ in api.fake.requests[-1].files] == ['/etc/motd', '/etc/b']
+    sysmeta = {m.key: m.value for m in api.app.db.instance_get(sid).system_metadata_items}
+    assert sysmeta['builder'] == compute.builder()
+    assert sysmeta['injected_files'] == '/etc/motd,/etc/b'
+    assert os.path.exists(api.app.compute.config_drive_path(sid))
+
+
+def test_a_new_server_deleted_before_its_build_starts_is_left_deleted(api):
+    sid = api.create().json['server']['id']
+    api.app.db.instance_delete(sid)
+    build = compute.BuildRequest(catalog.images(api.conf.api.image_dir)[0],
+                                 [('/a', b'x')], created=('p', ''))
+    api.app.compute.build(sid, build)
+    assert api.app.db.instance_get(sid) is None
+    assert api.fake.requests[-1].files == []      # the create's own, not this one
+    assert not os.path.exists(api.app.compute.disk_path(sid))
+    assert api.app.db.instances_built_by(compute.builder()) == []
 
 
 # --- the policy file, looked at once a second -----------------------------------------

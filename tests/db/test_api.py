@@ -6,6 +6,7 @@ import types
 import pytest
 
 from inject.db import api as db_api
+from inject.db import instances as db_instances
 
 
 @pytest.fixture
@@ -29,7 +30,10 @@ def _sysmeta(inst):
     return {m.key: m.value for m in inst.system_metadata_items}
 
 
-def test_system_metadata_update_sets_and_keeps(db):
+@pytest.mark.parametrize('upsert', [True, False], ids=['upsert', 'select-then-write'])
+def test_system_metadata_update_sets_and_keeps(db, upsert, monkeypatch):
+    if not upsert:      # what a database without an upsert of SQLAlchemy's gets
+        monkeypatch.setattr(db_instances, '_UPSERTS', {})
     inst = _instance(db)
     db.instance_system_metadata_update(inst.uuid, {'injected_files': '/etc/motd'})
     db.instance_system_metadata_update(inst.uuid, {'injected_files': '/a,/b',
@@ -78,3 +82,27 @@ def test_action_start_and_finish(db):
     row, = db.action_list(inst.uuid)
     assert (row.action, row.request_id, row.message) == ('create', 'req-1', 'Error')
     assert row.finish_time is not None
+
+
+def test_create_started_keeps_the_files_of_each_server_in_its_transaction(db):
+    flavor = {'id': '1', 'name': 'm1.tiny', 'ram': 512, 'disk': 1, 'vcpus': 1,
+              'swap': 0, 'ephemeral': 0, 'extra_specs': {}}
+
+    def rows(count, first=0):
+        return [(dict(uuid='11111111-2222-3333-4444-55555555555%d' % (first + i),
+                      project_id='p1',
+                      user_id='u', name='vm', vm_state='building', power_state=0,
+                      image_ref='img', flavor=flavor, disk_config='MANUAL',
+                      availability_zone='nova', config_drive='', tags=[], locked=False,
+                      deleted=False), {}, {'builder': 'b'}) for i in range(count)]
+    context = types.SimpleNamespace(request_id='req-1', user_id='u', project_id='p1')
+    insts, actions = db.instances_create_started(
+        'p1', lambda usage: 2, rows, 'create', context,
+        files=[('/etc/motd', b'hi'), ('/a', bytearray(b'\0'))])
+    assert len(actions) == 2
+    for inst in insts:
+        assert db.instance_files_get(inst.uuid) == [('/etc/motd', b'hi'), ('/a', b'\0')]
+    (inst,), _ = db.instances_create_started('p1', lambda usage: 1,
+                                             lambda count: rows(count, first=2), 'create',
+                                             context)
+    assert db.instance_files_get(inst.uuid) == []

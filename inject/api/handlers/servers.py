@@ -95,16 +95,17 @@ def create(req):
             for index, name in enumerate(_names(server['name'], count))]
 
     # Counting the project's usage and inserting are one decision (no quota race).
-    # The servers' create actions start in the same transaction.
+    # The servers' create actions start and their files are kept in the same
+    # transaction, so their builds start without writing.
     insts, actions = req.app.db.instances_create_started(
         project, req.app.quotas.instance_check(project, flavor, min_count, max_count),
-        rows, 'create', req.context)
+        rows, 'create', req.context, files=files)
     created = []
     for inst, action in zip(insts, actions):
         created.append((inst, compute.BuildRequest(
             image, files, admin_password=admin_pass, metadata=metadata,
             action_id=action, request_id=req.context.request_id,
-            key=_injected_key(inst))))
+            key=_injected_key(inst), created=(inst.project_id, inst.config_drive))))
     # All at once: builds of one project that reach the agent together share one
     # appliance launch.
     req.app.compute.start_together([(inst.uuid, build) for inst, build in created])

@@ -1,0 +1,148 @@
+"""The database's engine and sessions: one engine per ``[database]connection`` URL,
+SQLite's pragmas, and the transactions every query of :mod:`inject.db.api` runs in."""
+
+import contextlib
+import fcntl
+import os
+import threading
+
+import sqlalchemy as sa
+from sqlalchemy import orm
+
+from inject.db import migration
+
+
+class Engine:
+    """One engine and its session factory, for the URL in ``[database]connection``."""
+
+    def __init__(self, url, sync=True):
+        kwargs = {}
+        if url.startswith('sqlite'):
+            kwargs['connect_args'] = {'check_same_thread': False, 'timeout': 30}
+        else:
+            kwargs['pool_pre_ping'] = True
+        self.engine = sa.create_engine(url, **kwargs)
+        if url.startswith('sqlite'):
+            sa.event.listen(self.engine, 'connect', _sqlite_pragmas)
+        self._sessions = orm.sessionmaker(self.engine, expire_on_commit=False)
+        self._turns = (WriteTurns(lock_path(url)) if url.startswith('sqlite')
+                       else contextlib.nullcontext())
+        if sync:
+            migration.upgrade(self.engine)
+
+    @contextlib.contextmanager
+    def session(self):
+        """A session for a write transaction: on SQLite it waits for its turn on the
+        database's write lock (:class:`WriteTurns`)."""
+        with self._turns, self._sessions.begin() as session:
+            yield session
+
+    @contextlib.contextmanager
+    def reading(self):
+        """A session that only reads: it waits for no writer (SQLite's WAL lets
+        readers read while one process writes)."""
+        with self._sessions.begin() as session:
+            yield session
+
+    def dispose(self):
+        self.engine.dispose()
+        if isinstance(self._turns, WriteTurns):
+            self._turns.close()
+
+    @contextlib.contextmanager
+    def project_locked(self, project_id):
+        """A session whose transaction holds the project's lock until it commits
+        (on leaving the block; an exception rolls back)."""
+        with self._turns, self.engine.connect() as conn:
+            dialect = self.engine.dialect.name
+            if dialect == 'sqlite':
+                conn.exec_driver_sql('BEGIN IMMEDIATE')
+            elif dialect == 'postgresql':
+                conn.execute(sa.text('SELECT pg_advisory_xact_lock(hashtext(:p))'),
+                             {'p': 'inject-project:%s' % project_id})
+            session = orm.Session(bind=conn, expire_on_commit=False)
+            try:
+                yield session
+                session.flush()
+                conn.commit()
+            finally:
+                session.close()
+
+
+def lock_path(url):
+    """The file whose lock the processes writing the SQLite database ``url`` take
+    turns on (next to it: ``<database>.lock``); None for an in-memory database."""
+    database = sa.engine.make_url(url).database
+    if not database or database == ':memory:' or database.startswith('file:'):
+        return None
+    return database + '.lock'
+
+
+class WriteTurns:
+    """Turns on SQLite's one write lock, held around every write transaction.
+
+    SQLite's own waiting is its busy handler, which polls, sleeping 1, 2, 5, 10 ...
+    up to 100 ms between tries: under load a writer of one process slept through
+    many transactions of another and creates waited hundreds of ms. Instead the
+    threads of this process take turns on a lock of their own, and the one whose
+    turn it is takes an exclusive ``flock`` of :func:`lock_path`, shared with every
+    other process writing the database (inject-api's workers, inject-metadata): the
+    kernel wakes a waiter the moment the holder lets go. Reentrant in one thread.
+    Without a path (an in-memory database: one process) only the first lock.
+    """
+
+    def __init__(self, path):
+        self.path = path
+        self._turns = threading.RLock()
+        self._depth = 0
+        self._fd = None
+        self._pid = None
+
+    def __enter__(self):
+        self._turns.acquire()
+        try:
+            if self._depth == 0 and self.path is not None:
+                fcntl.flock(self._file(), fcntl.LOCK_EX)
+        except BaseException:
+            self._turns.release()
+            raise
+        self._depth += 1
+        return self
+
+    def __exit__(self, *exc):
+        self._depth -= 1
+        try:
+            if self._depth == 0 and self.path is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._turns.release()
+
+    def _file(self):
+        # A file opened by the process (a forked worker inherits the parent's: a lock
+        # on that one would be shared with the parent, not exclusive).
+        if self._fd is None or self._pid != os.getpid():
+            self._fd = os.open(self.path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            self._pid = os.getpid()
+        return self._fd
+
+    def close(self):
+        with self._turns:
+            if self._fd is not None and self._pid == os.getpid():
+                os.close(self._fd)
+            self._fd = self._pid = None
+
+
+def _sqlite_pragmas(dbapi_connection, _record):
+    cursor = dbapi_connection.cursor()
+    cursor.execute('PRAGMA foreign_keys=ON')
+    # WAL: readers read while one process writes (a read never waits for a turn).
+    cursor.execute('PRAGMA journal_mode=WAL')
+    # NORMAL in WAL mode: a commit is not synced to disk, the WAL is at each
+    # checkpoint. The database stays consistent whatever happens; a power loss (not a
+    # crash of the process, whose commits the OS keeps) may take the transactions
+    # since the last checkpoint. FULL would sync at every commit, while the write
+    # turn is held. Checkpoints stay SQLite's automatic ones (every 1000 WAL pages,
+    # run by the committing writer, in its turn): in a traced create load 3 of 12,426
+    # write transactions held the turn over 20 ms, 99% under 10 ms.
+    cursor.execute('PRAGMA synchronous=NORMAL')
+    cursor.close()
