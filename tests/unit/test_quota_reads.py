@@ -27,6 +27,6 @@ def test_metadata_is_checked_against_the_limit_read(tmp_path):
     db = CountingDb({'metadata_items': 1})
     q = quotas.Quotas(make_conf(tmp_path), db)
     q.check_metadata('p', {'a': '1'})
-    with pytest.raises(faults.Forbidden, match='too many metadata items'):
+    with pytest.raises(faults.Fault, match='too many metadata items'):
         q.check_metadata('p', {'a': '1', 'b': '2'})
     assert db.reads == 2
