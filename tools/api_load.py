@@ -42,7 +42,8 @@ over the time from the first arrival to the last answer, so a server that falls 
 shows a lower rate), p50/p99 latency, errors (transport errors, timeouts and
 unexpected statuses), lost, api CPU (inject-api's processes -- the parent, its
 workers and their reaped children -- and the inject-agent if any, in % of one core;
-PostgreSQL's and RabbitMQ's own processes are not counted) and its CPU ms per request.
+PostgreSQL's and RabbitMQ's own processes are not counted) and its CPU ms per request;
+with PostgreSQL, the notes give its server processes' CPU (all of the cluster's).
 Cost ratios are req/s at 0 servers over req/s at --servers. The load averages at the
 start and at the end are printed with the table. Other load on the machine (the client
 itself included) shows in the numbers: treat a shared host's results as indicative.
@@ -69,9 +70,12 @@ FULL_PROJECT = 'load-full'
 def measure(target, project, phase, kind, run):
     """Run ``run()`` -> (Recorder, wall seconds); return the phase's row."""
     before = traffic.server_count(target.port, project)
+    pg = target.db == 'postgresql'
+    db0 = api_load_target.postgres_cpu_seconds() if pg else None
     cpu0, own0 = target.cpu_seconds(), os.times()
     rec, wall = run()
     cpu1, own1 = target.cpu_seconds(), os.times()
+    db1 = api_load_target.postgres_cpu_seconds() if pg else None
     after = traffic.server_count(target.port, project)
     lat = rec.latencies
     api_cpu = (cpu1 - cpu0) if cpu0 is not None and cpu1 is not None else None
@@ -85,7 +89,9 @@ def measure(target, project, phase, kind, run):
         'p99_ms': _ms(traffic.percentile(lat, 0.99)),
         'api_cpu_pct': None if api_cpu is None else 100 * api_cpu / wall,
         'api_cpu_ms_per_req': (1000 * api_cpu / len(lat)) if api_cpu and lat else None,
-        'client_cpu_pct': 100 * own / wall, 'created': len(rec.created),
+        'client_cpu_pct': 100 * own / wall,
+        'db_cpu_pct': 100 * (db1 - db0) / wall if pg and wall else None,
+        'db_cpu_ms_per_req': 1000 * (db1 - db0) / len(lat) if pg and lat else None, 'created': len(rec.created),
         'lost': None, 'build_errors': None, 'drain_seconds': None,
         '_created_ids': rec.created,
     }

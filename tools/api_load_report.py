@@ -70,6 +70,9 @@ def notes(rows):
             bits.append('errors: %s' % ', '.join('%s x%d' % kv
                                                  for kv in r['error_samples'].items()))
         bits.append('client CPU %.0f%%' % r['client_cpu_pct'])
+        if r.get('db_cpu_pct') is not None:
+            bits.append('PostgreSQL CPU %.0f%%, %s ms/req' % (
+                r['db_cpu_pct'], fmt(r['db_cpu_ms_per_req'], '%.1f')))
         out.append('- %s: %s' % (r['phase'], '; '.join(bits)))
     return '\n'.join(out)
 

@@ -29,9 +29,22 @@ conf=/etc/postgresql/$version/$name/postgresql.conf
 # Loopback only.
 grep -q "^listen_addresses = '127.0.0.1'" "$conf" || \
   echo "listen_addresses = '127.0.0.1'" >> "$conf"
+# Autovacuum soon after inserts: a project's quota usage is summed from an index
+# (ix_instances_project_usage) alone only where the visibility map says the rows are
+# visible to all, which a vacuum sets; behind it PostgreSQL reads the (wide) instance
+# rows instead. Measured at 8,000 servers: 2.9 ms per count on fresh rows, 0.9 ms
+# after a vacuum. The defaults (a look every minute, after 1000 + 20% new rows) leave
+# a busy test server's new rows unvacuumed for minutes. These take a reload only.
+changed=
+for setting in "autovacuum_naptime = 10s" "autovacuum_vacuum_insert_threshold = 200" \
+               "autovacuum_vacuum_insert_scale_factor = 0.02"; do
+  grep -qxF "$setting" "$conf" || { echo "$setting" >> "$conf"; changed=1; }
+done
 if ! pg_lsclusters --no-header | awk -v v="$version" -v n="$name" \
      '$1==v && $2==n {print $4}' | grep -q online; then
   pg_ctlcluster "$version" "$name" start >&2
+elif [ -n "$changed" ]; then
+  pg_ctlcluster "$version" "$name" reload >&2
 fi
 port=$(pg_lsclusters --no-header | awk -v v="$version" -v n="$name" '$1==v && $2==n {print $3}')
 

@@ -120,6 +120,8 @@ class Quotas:
         return check
 
     def check_metadata(self, project_id, metadata):
+        if not metadata:            # no limit refuses none: no need to read them
+            return
         allowed = self.limits(project_id)['metadata_items']
         if allowed >= 0 and len(metadata) > allowed:
             raise faults.Forbidden('Quota exceeded, too many metadata items.')

@@ -8,15 +8,15 @@ is XZ-compressed. Under TCG software emulation its decompressor runs in every la
 
 :func:`prepare` extracts that ELF once into ``cache_dir`` (about 66 MB), checks that it has
 a PVH entry note, and returns where it is; the driver hands it to supermin with
-``SUPERMIN_KERNEL``.
+``SUPERMIN_KERNEL``. Whenever anything is off -- no kernel, another compression, no PVH
+note, a full disk -- it returns None and the appliance boots the stock kernel.
 
 qemu keeps the ELF mapped for as long as the appliance runs (it copies the segments
 into guest memory again at each reset), so every page of the segments it has read stays
 in its RSS. The last segment of a Debian kernel ends with about 23 MB of zeros (.bss,
 .brk, stored in the file): :func:`trim_zero_tails` leaves such zeros to the loader, which
 zero-fills past a segment's file size as it does for any .bss. Guest memory is the same,
-byte for byte; qemu reads 23 MB less of the file, and its RSS is 23 MB smaller. Whenever anything is off -- no kernel, another compression, no PVH
-note, a full disk -- it returns None and the appliance boots the stock kernel.
+byte for byte; qemu reads 23 MB less of the file, and its RSS is 23 MB smaller.
 """
 
 import dataclasses

@@ -134,20 +134,11 @@ def run(jobs, settings, pool=None, owner=None, on_job=None):
     outcome.timings['warm_launch'] = warm.launch_seconds
     LOG.info('Hot-plugging %d disk(s) into a warm appliance (%s, launched in %.1f s)',
              len(jobs), warm.accelerator, warm.launch_seconds)
-    warm.send_jobs(jobs)
-    idle = _converse(warm.proc, warm.receiver, jobs, settings, warm.accelerator, outcome,
-                     first_stage=None, start=time.monotonic(),
-                     warm_launch=warm.launch_seconds, on_job=on_job)
-    if idle is not None and not idle.reusable:
-        # A disk is still in the appliance (it could not be detached): the appliance
-        # shuts down now, flushing it, before that disk's overlay may be committed.
-        done = outcome.jobs
-        warm.send_jobs(None)
-        _converse(warm.proc, warm.receiver, [], settings, warm.accelerator, outcome,
-                  first_stage=None, start=time.monotonic(),
-                  warm_launch=warm.launch_seconds)
-        outcome.jobs = done
-        idle = None
+    try:
+        idle = _work_warm(warm, jobs, settings, outcome, on_job)
+    except BaseException:
+        pool.release(warm, owner, reusable=False)   # its place in the pool is free
+        raise
     # Back to the pool either way: a reusable one may linger, any other is shut down
     # (if it still runs) and its place in the pool is free.
     pool.release(warm, owner, reusable=idle is not None)
@@ -162,6 +153,27 @@ def run(jobs, settings, pool=None, owner=None, on_job=None):
                              'appliance and went into a fresh one' % len(again))
         outcome.notes.extend(cold.notes)
     return outcome
+
+
+def _work_warm(warm, jobs, settings, outcome, on_job):
+    """Hot-plug ``jobs`` into ``warm`` and follow the work; the worker's Idle when the
+    appliance may serve again, else None (it died, or it was shut down because a disk
+    could not be detached)."""
+    warm.send_jobs(jobs)
+    idle = _converse(warm.proc, warm.receiver, jobs, settings, warm.accelerator, outcome,
+                     first_stage=None, start=time.monotonic(),
+                     warm_launch=warm.launch_seconds, on_job=on_job)
+    if idle is not None and not idle.reusable:
+        # A disk is still in the appliance (it could not be detached): the appliance
+        # shuts down now, flushing it, before that disk's overlay may be committed.
+        done = outcome.jobs
+        warm.send_jobs(None)
+        _converse(warm.proc, warm.receiver, [], settings, warm.accelerator, outcome,
+                  first_stage=None, start=time.monotonic(),
+                  warm_launch=warm.launch_seconds)
+        outcome.jobs = done
+        return None
+    return idle
 
 
 def _run_cold(jobs, settings):

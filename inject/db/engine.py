@@ -4,6 +4,7 @@ SQLite's pragmas, and the transactions every query of :mod:`inject.db.api` runs 
 import contextlib
 import fcntl
 import os
+import select
 import threading
 
 import sqlalchemy as sa
@@ -19,12 +20,26 @@ class Engine:
         kwargs = {}
         if url.startswith('sqlite'):
             kwargs['connect_args'] = {'check_same_thread': False, 'timeout': 30}
-        else:
-            kwargs['pool_pre_ping'] = True
         self.engine = sa.create_engine(url, **kwargs)
         if url.startswith('sqlite'):
             sa.event.listen(self.engine, 'connect', _sqlite_pragmas)
+            # pysqlite already begins no transaction for reads.
+            self.reader = self.engine
+        else:
+            # No pool_pre_ping (a "SELECT 1" round trip at every checkout): a pooled
+            # connection the server has closed is recognised without a round trip
+            # (:func:`_closed_by_server`) and replaced before use.
+            sa.event.listen(self.engine, 'checkout', _closed_by_server)
+            # Reads on connections of their own, in autocommit: no BEGIN and no
+            # ROLLBACK round trips around them (an engine of its own, as switching a
+            # pooled connection in and out of autocommit costs a round trip of its
+            # own). What they see is unchanged: under READ COMMITTED (PostgreSQL's
+            # default and ours) each statement of a transaction takes its own
+            # snapshot anyway.
+            self.reader = sa.create_engine(url, isolation_level='AUTOCOMMIT')
+            sa.event.listen(self.reader, 'checkout', _closed_by_server)
         self._sessions = orm.sessionmaker(self.engine, expire_on_commit=False)
+        self._reading_sessions = orm.sessionmaker(self.reader, expire_on_commit=False)
         self._turns = (WriteTurns(lock_path(url)) if url.startswith('sqlite')
                        else contextlib.nullcontext())
         if sync:
@@ -40,12 +55,15 @@ class Engine:
     @contextlib.contextmanager
     def reading(self):
         """A session that only reads: it waits for no writer (SQLite's WAL lets
-        readers read while one process writes)."""
-        with self._sessions.begin() as session:
+        readers read while one process writes; on PostgreSQL it runs in autocommit,
+        see :attr:`reader`)."""
+        with self._reading_sessions.begin() as session:
             yield session
 
     def dispose(self):
         self.engine.dispose()
+        if self.reader is not self.engine:
+            self.reader.dispose()
         if isinstance(self._turns, WriteTurns):
             self._turns.close()
 
@@ -67,6 +85,31 @@ class Engine:
                 conn.commit()
             finally:
                 session.close()
+
+
+def _closed_by_server(dbapi_connection, _record, _proxy):
+    """Checkout of a pooled PostgreSQL connection: refuse it when the server has
+    closed it (a restart, an idle timeout, pg_terminate_backend), so that the pool
+    opens a new one for the caller instead of the caller failing.
+
+    An idle connection between transactions is owed nothing by the server: if its
+    socket is readable, what waits there is the server's goodbye (an error message
+    and the end of the stream) -- found with a zero-timeout poll, no round trip (what
+    ``pool_pre_ping`` spent a "SELECT 1" on at every checkout). A server that
+    vanished without closing the socket is not seen here; the statement then fails
+    and SQLAlchemy invalidates the pool's connections of before the failure.
+    """
+    fileno = getattr(dbapi_connection, 'fileno', None)
+    if fileno is None:
+        return
+    try:
+        fd = fileno()
+    except Exception:               # closed on our side already
+        raise sa.exc.DisconnectionError('connection closed')
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
+    if poller.poll(0):
+        raise sa.exc.DisconnectionError('connection closed by the server')
 
 
 def lock_path(url):

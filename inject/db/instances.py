@@ -100,7 +100,9 @@ class Instances:
         ``detail``: full rows with metadata and faults (the page only); otherwise
         light rows with ``uuid`` and ``name``.
         """
-        with self.engine.connect() as s:     # reads only: Core rows, no ORM session
+        # Reads only: Core rows, no ORM session; matched rows stream through a
+        # server-side cursor, which PostgreSQL keeps in a transaction only.
+        with (self.engine if match else self.reader).connect() as s:
             return listing.page(s, filters, limit, marker, sort, match, detail)
 
     def instance_update(self, uuid, metadata=None, **values):

@@ -158,3 +158,27 @@ def test_migration_0002_fills_usage_columns_from_the_flavor(db_url):
     database = db_api.Database(db_url)
     assert database.instance_usage('p1') == (1, 2, 4096)
     database.dispose()
+
+
+def test_detail_rows_carry_their_system_metadata_and_metadata_is_read_only_if_any(db):
+    import sqlalchemy as sa
+    a = db.instance_create(_values(name='a', minutes=1), {},
+                           {'reservation_id': 'r-a', 'launch_index': '0', 'other': 'x'})
+    b = db.instance_create(_values(name='b', minutes=2), {'k1': 'v1', 'k2': 'v2'},
+                           {'launch_index': '3'})
+    c = db.instance_create(_values(name='c', minutes=3), {}, {})
+    statements = []
+    sa.event.listen(db.reader, 'before_cursor_execute',
+                    lambda conn, cur, statement, *args: statements.append(statement))
+    page = db.instance_page({'project_id': 'p1'}, detail=True)
+    assert [i.uuid for i in page] == [c.uuid, b.uuid, a.uuid]
+    got = {i.name: ([(m.key, m.value) for m in i.metadata_items],
+                    sorted((m.key, m.value) for m in i.system_metadata_items))
+           for i in page}
+    assert got == {'a': ([], [('launch_index', '0'), ('reservation_id', 'r-a')]),
+                   'b': ([('k1', 'v1'), ('k2', 'v2')], [('launch_index', '3')]),
+                   'c': ([], [])}
+    assert len(statements) == 2           # the page, then the metadata of b only
+    del statements[:]
+    page = db.instance_page({'project_id': 'p1'}, detail=True, limit=1)
+    assert [i.name for i in page] == ['c'] and len(statements) == 1

@@ -381,3 +381,20 @@ def test_a_disk_not_detached_is_flushed_by_a_shutdown_before_the_run_returns(
     assert 'shutdown' in outcome.timings
     assert ready.proc.returncode == 0                  # gone before run() returned
     assert pool.released == ('p1', False)              # handed back, never to linger
+
+
+def test_a_warm_appliance_goes_back_to_the_pool_when_the_caller_fails(tmp_path, worker):
+    """Whatever goes wrong on the caller's side (here its on_job callback), the taken
+    appliance is handed back (never to linger), so its place in the pool is not lost."""
+    worker('fake')
+    s = settings(tmp_path, accelerator='tcg', kernel_boot='stock')
+    ready = warm.launch_warm(s)
+    pool = OnePool(ready)
+
+    def broken(*args):
+        raise RuntimeError('commit bookkeeping failed')
+    with pytest.raises(RuntimeError, match='commit bookkeeping failed'):
+        session.run([job('/d0.qcow2', 0, [file_item('/x')])], s, pool, owner='p1',
+                    on_job=broken)
+    assert pool.released == ('p1', False)
+    ready.proc.wait(30)
