@@ -14,9 +14,11 @@ class Quotas:
         return _limits(self, models.Quota, 'project_id', project_id)
 
     def quota_state(self, project_id, class_name='default', usage=True):
-        """``(class limits, project limits, usage or None)`` read in one transaction:
-        the ``{resource: limit}`` rows of the quota class and of the project, and
-        the project's ``(instances, cores, ram)`` counted in SQL."""
+        """``(class limits, project limits, usage or None)``, read together on one
+        connection (on PostgreSQL in autocommit: each statement sees what was
+        committed when it ran; a create's quota decision is made apart, under the
+        project's lock): the ``{resource: limit}`` rows of the quota class and of the
+        project, and the project's ``(instances, cores, ram)`` counted in SQL."""
         with self.reader.connect() as s:
             classes = dict(s.execute(_CLASS_LIMITS, {'class_name': class_name}).all())
             project = dict(s.execute(_PROJECT_LIMITS, {'project_id': project_id}).all())

@@ -8,6 +8,7 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
+from inject.db import api as db_api
 from tests import services
 
 
@@ -41,3 +42,12 @@ def sqlite_url(tmp_path):
                                                marks=pytest.mark.postgresql)])
 def db_url(request):
     return request.getfixturevalue('%s_url' % request.param)
+
+
+@pytest.fixture
+def db(db_url):
+    """An inject.db.api.Database on ``db_url`` (each backend in turn; a module that
+    needs one backend overrides ``db_url``)."""
+    database = db_api.Database(db_url)
+    yield database
+    database.dispose()

@@ -9,13 +9,6 @@ from inject.db import api as db_api
 from inject.db import instances as db_instances
 
 
-@pytest.fixture
-def db(db_url):
-    database = db_api.Database(db_url)
-    yield database
-    database.dispose()
-
-
 def _instance(db, uuid='11111111-2222-3333-4444-555555555555', project='p1'):
     flavor = {'id': '1', 'name': 'm1.tiny', 'ram': 512, 'disk': 1, 'vcpus': 1,
               'swap': 0, 'ephemeral': 0, 'extra_specs': {}}

@@ -5,21 +5,12 @@ obtained, shared with inject-metadata through
 
 import datetime
 
-import pytest
 
-from inject.db import api as db_api
 from inject.metadata.vendordata import cache as cache_mod
 from tests.db.test_api import _instance
 
 UUID = '11111111-2222-3333-4444-555555555555'
 T0 = datetime.datetime(2025, 1, 1, 12, 0, 0)
-
-
-@pytest.fixture
-def db(db_url):
-    database = db_api.Database(db_url)
-    yield database
-    database.dispose()
 
 
 def test_files_kept_in_order_and_replaced(db):

@@ -1,16 +1,7 @@
 """Key pair functions of inject.db.api on SQLite and PostgreSQL: unique names per user,
 listing by name with a marker, counting, deleting."""
 
-import pytest
 
-from inject.db import api as db_api
-
-
-@pytest.fixture
-def db(db_url):
-    database = db_api.Database(db_url)
-    yield database
-    database.dispose()
 
 
 def _add(db, user, name):

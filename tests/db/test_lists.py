@@ -16,13 +16,6 @@ FLAVOR = {'id': '2', 'name': 'm1.small', 'ram': 2048, 'disk': 20, 'vcpus': 1,
 T0 = datetime.datetime(2024, 1, 1)
 
 
-@pytest.fixture
-def db(db_url):
-    database = db_api.Database(db_url)
-    yield database
-    database.dispose()
-
-
 def _values(project='p1', name='vm', minutes=0, **extra):
     values = dict(uuid=str(uuid_mod.uuid4()), project_id=project, user_id='u', name=name,
                   vm_state='active', task_state=None, power_state=1, image_ref='img',

@@ -2,17 +2,8 @@
 SQLite and PostgreSQL: keys kept by a replace keep their rows, so the unique
 (instance_uuid, key) constraint never sees a key twice."""
 
-import pytest
 
-from inject.db import api as db_api
 from tests.db.test_api import _instance
-
-
-@pytest.fixture
-def db(db_url):
-    database = db_api.Database(db_url)
-    yield database
-    database.dispose()
 
 
 def _metadata(db, uuid):

@@ -12,10 +12,8 @@ pytestmark = pytest.mark.postgresql
 
 
 @pytest.fixture
-def db(postgresql_url):
-    database = db_api.Database(postgresql_url)
-    yield database
-    database.dispose()
+def db_url(postgresql_url):
+    return postgresql_url
 
 
 def _backend_pids(engine, count):

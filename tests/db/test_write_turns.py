@@ -16,10 +16,8 @@ FLAVOR = {'id': '1', 'name': 'm1.tiny', 'ram': 512, 'disk': 1, 'vcpus': 1, 'swap
 
 
 @pytest.fixture
-def db(sqlite_url):
-    database = db_api.Database(sqlite_url)
-    yield database
-    database.dispose()
+def db_url(sqlite_url):
+    return sqlite_url
 
 
 def _values(uuid, project='p1'):
