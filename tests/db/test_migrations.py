@@ -44,3 +44,21 @@ def test_inject_api_db_sync(tmp_path, db_url):
     engine = sa.create_engine(db_url)
     assert migration.current(engine) == migration.head()
     engine.dispose()
+
+
+def test_processes_migrating_one_database_at_once_take_turns(tmp_path, db_url):
+    """inject-api and inject-agent (or several inject-api) starting together on a
+    fresh database: each migrates under the database's migration lock, the later
+    ones find the schema done."""
+    conf = tmp_path / 'inject.conf'
+    conf.write_text('[DEFAULT]\nstate_path = %s\n[database]\nconnection = %s\n'
+                    % (tmp_path, db_url))
+    cmd = [os.path.join(os.path.dirname(sys.executable), 'inject-api'),
+           '--config-file', str(conf), '--db-sync']
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(4)]
+    outs = [p.communicate(timeout=180) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, [err for _, err in outs]
+    engine = sa.create_engine(db_url)
+    assert migration.current(engine) == migration.head()
+    engine.dispose()
