@@ -29,6 +29,7 @@ from inject import exception
 from inject import image as image_mod
 from inject import report as report_mod
 from inject import request as request_mod
+from inject import servicegroup
 from inject.agent import rpcapi
 from inject.db import models
 from inject.metadata import base as metadata_base
@@ -172,7 +173,8 @@ class Compute:
                     # No self-test: its launch would compete with the first build's,
                     # and what the API asks of the agent's capabilities (why it
                     # cannot inject) needs none.
-                    self._agent = agent.start_in_process(self.conf, selftest=False)
+                    self._agent = agent.start_in_process(self.conf, selftest=False,
+                                                         db=self.db)
                 else:
                     self._agent = (None, agent.AgentClient(self.conf))
             return self._agent[1]
@@ -200,6 +202,17 @@ class Compute:
         except exception.InjectError as e:
             return str(e)
         return caps.get('reason')
+
+    def host_refusal(self):
+        """Why no build may go to this host's agent now (its service is down, forced
+        down or disabled, as its heartbeats in the database say), or None. A host that
+        never registered is not refused: its agent answers or times out, as before
+        (inject-api starts its in-process agent, which registers, when it starts)."""
+        service, now = self.db.service_get(host=self.conf.agent.host,
+                                           binary=servicegroup.BINARY)
+        if service is None:
+            return None
+        return servicegroup.refusal(service, now, self.conf)
 
     def disk_path(self, uuid):
         return os.path.join(self.conf.api.instances_path, uuid, 'disk')
@@ -279,6 +292,11 @@ class Compute:
 
     def _build(self, uuid, build):
         """Return None on success, else the fault message (already recorded)."""
+        refusal = self.host_refusal()
+        if refusal:
+            message = 'No valid host was found. %s' % refusal
+            self._error(uuid, message[:255], details=refusal)
+            return message
         disk = self.disk_path(uuid)
         self.remove_disk(uuid)
         os.makedirs(os.path.dirname(disk), mode=0o700, exist_ok=True)
@@ -342,7 +360,7 @@ class Compute:
         # server is gone meanwhile.
         build.finished = self.db.build_finish(
             uuid, dict(vm_state='active', task_state=None, launched_at=models.utcnow(),
-                       host=socket.gethostname()), sysmeta,
+                       host=self.conf.agent.host), sysmeta,
             action_id=build.action_id, action_message=delivered)
         if build.finished:
             build.note = delivered
