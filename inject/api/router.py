@@ -6,6 +6,7 @@ import re
 
 from inject.api import faults
 from inject.api.handlers import flavors
+from inject.api.handlers import hypervisors
 from inject.api.handlers import images
 from inject.api.handlers import instance_actions
 from inject.api.handlers import keypairs
@@ -14,11 +15,13 @@ from inject.api.handlers import quota_classes
 from inject.api.handlers import quota_sets
 from inject.api.handlers import server_metadata
 from inject.api.handlers import servers
+from inject.api.handlers import services
 
 PREFIXES = ('v2.1', 'v2')
 # First path segments after the prefix that are collections, not project ids.
 COLLECTIONS = {'servers', 'flavors', 'images', 'limits', 'os-quota-sets',
-               'os-quota-class-sets', 'os-keypairs', 'v2'}
+               'os-quota-class-sets', 'os-keypairs', 'os-services', 'os-hypervisors',
+               'v2'}
 
 ROUTES = [
     ('GET', 'servers', servers.index),
@@ -56,6 +59,16 @@ ROUTES = [
     ('POST', 'os-keypairs', keypairs.create),
     ('GET', 'os-keypairs/{id}', keypairs.show),
     ('DELETE', 'os-keypairs/{id}', keypairs.delete),
+    ('GET', 'os-services', services.index),
+    ('PUT', 'os-services/{id}', services.update),
+    ('DELETE', 'os-services/{id}', services.delete),
+    # Fixed paths before os-hypervisors/{id}: the first route that matches answers.
+    ('GET', 'os-hypervisors', hypervisors.index),
+    ('GET', 'os-hypervisors/detail', hypervisors.detail),
+    ('GET', 'os-hypervisors/statistics', hypervisors.statistics),
+    ('GET', 'os-hypervisors/{id}', hypervisors.show),
+    ('GET', 'os-hypervisors/{id}/search', hypervisors.search),
+    ('GET', 'os-hypervisors/{id}/servers', hypervisors.servers),
 ]
 
 
