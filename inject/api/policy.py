@@ -220,6 +220,8 @@ HYPERVISOR_RULES = [
           **_DEPRECATED_ADMIN),
     _rule(HYPERVISORS % 'show', ADMIN, 'Show details for a hypervisor.',
           ('GET', '/os-hypervisors/{hypervisor_id}'), **_DEPRECATED_ADMIN),
+    _rule(HYPERVISORS % 'uptime', ADMIN, 'Show the uptime of a hypervisor.',
+          ('GET', '/os-hypervisors/{hypervisor_id}/uptime'), **_DEPRECATED_ADMIN),
     _rule(HYPERVISORS % 'search', ADMIN, 'Search hypervisor by hypervisor_hostname '
           'pattern (up to microversion 2.52).',
           ('GET', '/os-hypervisors/{hypervisor_hostname_pattern}/search'),
@@ -230,8 +232,14 @@ HYPERVISOR_RULES = [
           **_DEPRECATED_ADMIN),
 ]
 
+AGGREGATE_RULES = [
+    _rule('os_compute_api:os-aggregates:index', ADMIN, 'List all aggregates',
+          ('GET', '/os-aggregates'), **_DEPRECATED_ADMIN),
+]
+
 RULES = (BASE_RULES + SERVER_RULES + METADATA_RULES + ACTION_RULES + QUOTA_RULES
-         + LIMIT_RULES + KEYPAIR_RULES + SERVICE_RULES + HYPERVISOR_RULES)
+         + LIMIT_RULES + KEYPAIR_RULES + SERVICE_RULES + HYPERVISOR_RULES
+         + AGGREGATE_RULES)
 
 
 def list_rules():

@@ -5,6 +5,7 @@ handler and its arguments, or a 404/405 Fault."""
 import re
 
 from inject.api import faults
+from inject.api.handlers import aggregates
 from inject.api.handlers import flavors
 from inject.api.handlers import hypervisors
 from inject.api.handlers import images
@@ -21,7 +22,7 @@ PREFIXES = ('v2.1', 'v2')
 # First path segments after the prefix that are collections, not project ids.
 COLLECTIONS = {'servers', 'flavors', 'images', 'limits', 'os-quota-sets',
                'os-quota-class-sets', 'os-keypairs', 'os-services', 'os-hypervisors',
-               'v2'}
+               'os-aggregates', 'v2'}
 
 ROUTES = [
     ('GET', 'servers', servers.index),
@@ -67,8 +68,10 @@ ROUTES = [
     ('GET', 'os-hypervisors/detail', hypervisors.detail),
     ('GET', 'os-hypervisors/statistics', hypervisors.statistics),
     ('GET', 'os-hypervisors/{id}', hypervisors.show),
+    ('GET', 'os-hypervisors/{id}/uptime', hypervisors.uptime),
     ('GET', 'os-hypervisors/{id}/search', hypervisors.search),
     ('GET', 'os-hypervisors/{id}/servers', hypervisors.servers),
+    ('GET', 'os-aggregates', aggregates.index),
 ]
 
 

@@ -5,6 +5,7 @@ import types
 
 from tempest.lib.common import api_version_request
 from tempest.lib.common import rest_client
+from tempest.lib.services.compute import aggregates_client
 from tempest.lib.services.compute import flavors_client
 from tempest.lib.services.compute import hypervisor_client
 from tempest.lib.services.compute import images_client
@@ -26,6 +27,7 @@ CLIENTS = {
     'quota_classes': quota_classes_client.QuotaClassesClient,
     'services': services_client.ServicesClient,
     'hypervisors': hypervisor_client.HypervisorClient,
+    'aggregates': aggregates_client.AggregatesClient,
 }
 
 

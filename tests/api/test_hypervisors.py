@@ -198,15 +198,31 @@ def test_search_and_servers_routes_up_to_252(api):
                     status=404)
 
 
-def test_uptime_is_not_served(api):
+def test_uptime_is_not_supported(api):
     row = register(api, 'h1')
-    api.request('GET', '/v2.1/os-hypervisors/%s/uptime' % row.id, version='2.52',
-                headers=ADMIN, status=404)
+    resp = api.request('GET', '/v2.1/os-hypervisors/%s/uptime' % row.id, version='2.52',
+                       headers=ADMIN, status=501)
+    assert resp.json['notImplemented']['message'] == (
+        'The requested functionality is not supported.')
+    api.request('GET', '/v2.1/os-hypervisors/%s/uptime' % row.node_uuid,
+                version='2.53', headers=ADMIN, status=501)
+    api.request('GET', '/v2.1/os-hypervisors/77/uptime', version='2.52', headers=ADMIN,
+                status=404)
+
+
+def test_there_are_no_aggregates(api):
+    resp = api.request('GET', '/v2.1/os-aggregates', headers=ADMIN, status=200)
+    assert contract.check('aggregates', 'list_aggregates', '2.1', resp) == {
+        'aggregates': []}
+    api.request('GET', '/v2.1/os-aggregates', status=403)
+    api.request('POST', '/v2.1/os-aggregates', {'aggregate': {'name': 'a'}},
+                headers=ADMIN, status=405)
 
 
 @pytest.mark.parametrize('path,rule', [
     ('', 'list'), ('/detail', 'list-detail'), ('/statistics', 'statistics'),
-    ('/1', 'show'), ('/h1/search', 'search'), ('/h1/servers', 'servers')])
+    ('/1', 'show'), ('/1/uptime', 'uptime'), ('/h1/search', 'search'),
+    ('/h1/servers', 'servers')])
 def test_administrators_only(api, path, rule):
     register(api, 'h1')
     resp = api.request('GET', '/v2.1/os-hypervisors' + path, version='2.52', status=403)

@@ -38,11 +38,11 @@ def test_project_in_url():
     assert router.route(_req('GET', '/v2.1/other/servers'), check_project=False)
 
 
-@pytest.mark.parametrize('path', ['/v2.1/os-aggregates', '/v2.1/os-aggregates/a1',
-                                  '/v2.1/demo/os-aggregates', '/v2.1/other/os-aggregates',
+@pytest.mark.parametrize('path', ['/v2.1/os-migrations', '/v2.1/os-migrations/a1',
+                                  '/v2.1/demo/os-migrations', '/v2.1/other/os-migrations',
                                   '/v2.1/other/nothing/here'])
 def test_unknown_path_is_a_404_before_the_project_check(path):
-    """With keystone, a path not served is a 404, never "URL's project_id 'os-aggregates'
+    """With keystone, a path not served is a 404, never "URL's project_id 'os-migrations'
     doesn't match" (its first segment is not a project id at all)."""
     with pytest.raises(faults.Fault) as e:
         router.route(_req('GET', path), check_project=True)

@@ -2,8 +2,8 @@
 shows them: list, detail and show; paging from 2.33; from 2.53 uuids,
 ``hypervisor_hostname_pattern`` and ``with_servers``, and before 2.53 the
 ``/{pattern}/search`` and ``/{pattern}/servers`` routes; ``statistics``. A node's
-state is its service's heartbeat state. ``/{id}/uptime`` is not served (inject runs
-no guests whose host's uptime would matter)."""
+state is its service's heartbeat state. ``/{id}/uptime`` answers 501, as Nova does
+for a driver that cannot tell (inject runs no guests)."""
 
 from oslo_utils import strutils
 from oslo_utils import uuidutils
@@ -104,16 +104,30 @@ def show(req, id):
     if req.version >= mv.V2_53:
         with_servers = strutils.bool_from_string(_last(query, 'with_servers', False),
                                                  strict=True)
+    row, now = _node(req, id)
+    return 200, {'hypervisor': _views(req, [row], now, True, with_servers)[0]}
+
+
+def _node(req, id):
+    """``(the node's service row, the database's time)``: ``id`` is a uuid from 2.53
+    (else 400), an integer before (else 404); 404 for no such node."""
+    row = now = None
+    if req.version >= mv.V2_53:
         if not uuidutils.is_uuid_like(id):
             raise faults.BadRequest('Invalid uuid %s' % id)
         row, now = req.app.db.service_get(node_uuid=id, binary=servicegroup.BINARY)
-    else:
-        row = None
-        if id.isdigit():
-            row, now = req.app.db.service_get(id=int(id), binary=servicegroup.BINARY)
+    elif id.isdigit():
+        row, now = req.app.db.service_get(id=int(id), binary=servicegroup.BINARY)
     if row is None:
         raise faults.NotFound("Hypervisor with ID '%s' could not be found." % id)
-    return 200, {'hypervisor': _views(req, [row], now, True, with_servers)[0]}
+    return row, now
+
+
+def uptime(req, id):
+    """501 for a node that exists: no uptime is known for it."""
+    req.authorize(_RULE % 'uptime')
+    _node(req, id)
+    raise faults.Fault(501, 'The requested functionality is not supported.')
 
 
 def _before_253(req):
