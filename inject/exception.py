@@ -56,6 +56,12 @@ class UnsafeBackingFile(InvalidImage):
                'directories, or add its directory to image_dirs if it is trusted.')
 
 
+class InvalidImageProperties(InjectError):
+    msg_fmt = ('The image properties in %(path)s cannot be used: %(reason)s. Fix the '
+               'file (a JSON object of Glance property names with string values) or '
+               'remove it; until then its image is not usable (status killed).')
+
+
 class ImageCommandFailed(InjectError):
     msg_fmt = '%(command)s failed for %(path)s: %(reason)s'
 

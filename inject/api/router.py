@@ -48,6 +48,7 @@ ROUTES = [
     ('GET', 'images/{id}', images.show),
     ('GET', 'v2/images', images.glance_index),
     ('GET', 'v2/images/{id}', images.glance_show),
+    ('GET', 'v2/images/{id}/file', images.glance_file),
     ('GET', 'limits', limits.index),
     ('GET', 'os-quota-sets/{id}', quota_sets.show),
     ('GET', 'os-quota-sets/{id}/detail', quota_sets.detail),

@@ -175,6 +175,8 @@ class Application:
         except Exception:
             LOG.exception('%s %s failed', req.method, req.path)
             raise faults.Fault(500, _UNEXPECTED)
+        if isinstance(result, webob.Response):      # a body that is not JSON (a file)
+            return result
         status, body = result[0], result[1]
         headers = result[2] if len(result) > 2 else {}
         resp = webob.Response(status=status)

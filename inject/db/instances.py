@@ -131,6 +131,19 @@ class Instances:
                 return
             system_metadata_set(s, uuid, values)
 
+    def instance_system_metadata_replace(self, uuid, prefix, values):
+        """Drop the instance's system metadata keys starting with ``prefix`` and set
+        ``values``, in one transaction; nothing when the instance is gone."""
+        sm = models.InstanceSystemMetadata
+        with self.session() as s:
+            if s.execute(sa.select(models.Instance.uuid).where(
+                    models.Instance.uuid == uuid)).first() is None:
+                return
+            s.execute(sa.delete(sm).where(
+                sm.instance_uuid == uuid,
+                sm.key.startswith(prefix, autoescape=True)))
+            system_metadata_set(s, uuid, values)
+
     def instance_metadata_update(self, uuid, values, replace=False):
         """Set the metadata keys in ``values`` (``replace``: and drop every other key)
         in one transaction; return the instance's metadata after it, or None when the
