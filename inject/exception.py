@@ -66,6 +66,33 @@ class ImageCommandFailed(InjectError):
     msg_fmt = '%(command)s failed for %(path)s: %(reason)s'
 
 
+# --- base images fetched through the Image API --------------------------------------
+
+class ImageServiceUnavailable(InjectError):
+    msg_fmt = ('The Image API cannot be used: %(reason)s. Set [glance]endpoint_override '
+               '(Glance, or inject-api: http://API-HOST:8774/v2.1), or [glance] auth '
+               'options to find the "image" service in the Keystone catalog.')
+
+
+class InvalidImageId(InjectError):
+    msg_fmt = ('Image id %(image_id)r is refused: image ids are UUIDs (Glance\'s, and '
+               'inject-api\'s). Nothing was fetched.')
+
+
+class ImageNotFound(InjectError):
+    msg_fmt = 'Image %(image_id)s could not be found at %(endpoint)s.'
+
+
+class ImageUnacceptable(InjectError):
+    msg_fmt = ('Image %(image_id)s is unacceptable: %(reason)s. Nothing was kept; fix '
+               'or replace the image in the Image API.')
+
+
+class ImageDownloadFailed(InjectError):
+    msg_fmt = ('Downloading image %(image_id)s from %(url)s failed: %(reason)s. Nothing '
+               'was kept in the base cache; the next build fetches it again.')
+
+
 # --- the VFS driver and the appliance -----------------------------------------------
 
 class VFSDriverUnavailable(InjectError):
