@@ -2,9 +2,10 @@
 
 It registers itself in inject-api's database (``[database]connection``) and
 heartbeats there every ``[DEFAULT]report_interval`` seconds, so inject-api knows the
-host and whether it is up (``openstack compute service list``). SIGHUP re-reads the configuration files (mutable options such as inject_partition
-change live, and the change is logged); SIGTERM or SIGINT stop it after the requests it
-holds are done and answered.
+host and whether it is up (``openstack compute service list``). SIGHUP re-reads the
+configuration files (mutable options such as inject_partition change live, and the
+change is logged); SIGTERM or SIGINT stop it after the requests it holds are done and
+answered.
 """
 
 import signal

@@ -31,6 +31,7 @@ import os
 import requests
 
 from inject import exception
+from inject import fileutils
 from inject import image as image_mod
 from inject.compute import glance
 
@@ -117,7 +118,7 @@ class ImageCache:
                     % (what, hasher.hexdigest(), expected))
             _check_format(image_id, part, meta['disk_format'])
             os.rename(part, path)
-            _fsync_dir(self.base_dir)
+            fileutils.fsync_directory(self.base_dir)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(part)
@@ -216,11 +217,3 @@ def _check_format(image_id, path, fmt):
                                                   'is a qcow2 image')
     except exception.InvalidImage as e:
         raise exception.ImageUnacceptable(image_id=image_id, reason=str(e))
-
-
-def _fsync_dir(path):
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

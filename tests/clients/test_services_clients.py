@@ -33,8 +33,8 @@ def hosts_api(tmp_path_factory):
     caller an administrator (OSC cannot send X-Roles)."""
     state = tmp_path_factory.mktemp('inject-api-hosts')
     support.make_image(state)
-    api = InjectApi(state, extra_conf=HEARTBEATS + '[api]\nnoauth_roles = admin\n'
-                                                    '[agent]\nhost = api-host\n')
+    api = InjectApi(state, extra_conf=(HEARTBEATS + '[api]\nnoauth_roles = admin\n'
+                                       '[agent]\nhost = api-host\n'))
     yield api
     api.stop()
 
@@ -86,34 +86,27 @@ def test_service_list_shows_the_in_process_agent(osc):
     assert len(service['ID']) == 36                  # negotiated 2.57: uuids
 
 
-def test_disable_and_enable_with_a_reason(osc, hosts_api):
-    osc('compute', 'service', 'set', '--disable', '--disable-reason', 'disk swap',
-        'api-host', AGENT, fmt=None)
+@pytest.mark.parametrize('change,shown,reason,restore', [
+    (('--disable', '--disable-reason', 'disk swap'),
+     {'Status': 'disabled', 'Disabled Reason': 'disk swap'}, 'disabled (disk swap).',
+     ('--enable',)),
+    (('--down',), {'State': 'down', 'Forced Down': True},
+     'forced down by an administrator.', ('--up',)),
+])
+def test_a_host_set_disabled_or_down_gets_no_build(osc, hosts_api, change, shown,
+                                                   reason, restore):
+    osc('compute', 'service', 'set', *change, 'api-host', AGENT, fmt=None)
     service = _service(osc, 'api-host')
-    assert (service['Status'], service['Disabled Reason']) == ('disabled', 'disk swap')
-    server = _boot(hosts_api, 'while-disabled')
+    assert {k: service[k] for k in shown} == shown
+    server = _boot(hosts_api, 'while-%s' % change[0].strip('-'))
     assert server['status'] == 'ERROR'
     assert server['fault']['message'] == (
-        'No valid host was found. The inject-agent service of host api-host is '
-        'disabled (disk swap).')
-    osc('compute', 'service', 'set', '--enable', 'api-host', AGENT, fmt=None)
+        'No valid host was found. The inject-agent service of host api-host is ' + reason)
+    osc('compute', 'service', 'set', *restore, 'api-host', AGENT, fmt=None)
     service = _service(osc, 'api-host')
-    assert (service['Status'], service['Disabled Reason']) == ('enabled', None)
-    assert _boot(hosts_api, 'enabled-again')['status'] == 'ACTIVE'
-
-
-def test_force_down_and_up(osc, hosts_api):
-    osc('compute', 'service', 'set', '--down', 'api-host', AGENT, fmt=None)
-    service = _service(osc, 'api-host')
-    assert (service['State'], service['Forced Down']) == ('down', True)
-    server = _boot(hosts_api, 'while-forced-down')
-    assert server['status'] == 'ERROR'
-    assert server['fault']['message'] == (
-        'No valid host was found. The inject-agent service of host api-host is forced '
-        'down by an administrator.')
-    osc('compute', 'service', 'set', '--up', 'api-host', AGENT, fmt=None)
-    assert _service(osc, 'api-host')['State'] == 'up'
-    assert _boot(hosts_api, 'up-again')['status'] == 'ACTIVE'
+    assert (service['Status'], service['Disabled Reason'], service['State'],
+            service['Forced Down']) == ('enabled', None, 'up', False)
+    assert _boot(hosts_api, 'after-%s' % restore[0].strip('-'))['status'] == 'ACTIVE'
 
 
 def test_service_set_of_an_unknown_host_fails(osc):

@@ -84,7 +84,8 @@ def image_catalog(keystone, keystone_api):  # noqa: F811
     return keystone
 
 
-def test_the_catalogs_image_service_with_a_token(tmp_path, image_catalog, keystone_api):  # noqa: F811
+def test_the_catalogs_image_service_with_a_token(
+        tmp_path, image_catalog, keystone_api):  # noqa: F811
     user = image_catalog['users']['p1-member']
     conf = fetcher_conf(tmp_path, None, **{
         'glance.region_name': REGION, 'glance.valid_interfaces': ['public']})

@@ -183,37 +183,38 @@ def served(tmp_path):
     api.stop()
 
 
+def _refused(served, tmp_path, name, error):
+    """Fetch ``name`` from ``served``: the message of the ``error`` it raises, after
+    checking nothing was kept."""
+    cache = imagecache.ImageCache(fetcher_conf(tmp_path / 'host', served.endpoint))
+    with pytest.raises(error) as e:
+        cache.fetch(image_id(served, name))
+    assert _left(cache) == []
+    return str(e.value)
+
+
 def test_a_recorded_hash_that_is_wrong_is_refused(served, tmp_path):
     support.make_image(served.state, name='lying')
     (served.state / 'images' / 'lying.json').write_text(json.dumps(
         {'os_hash_algo': 'sha512', 'os_hash_value': '0' * 128}))
-    cache = imagecache.ImageCache(fetcher_conf(tmp_path / 'host', served.endpoint))
-    with pytest.raises(exception.ImageDownloadFailed) as e:
-        cache.fetch(image_id(served, 'lying'))
-    assert 'Corrupt image download' in str(e.value)
-    assert _left(cache) == []
+    assert 'Corrupt image download' in _refused(served, tmp_path, 'lying',
+                                                exception.ImageDownloadFailed)
 
 
 def test_a_backing_file_is_refused(served, tmp_path):
     backing = support.make_image(served.state, name='backing')
     subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-b', str(backing), '-F',
                     'qcow2', str(served.state / 'images' / 'layered.qcow2')], check=True)
-    cache = imagecache.ImageCache(fetcher_conf(tmp_path / 'host', served.endpoint))
-    with pytest.raises(exception.ImageUnacceptable) as e:
-        cache.fetch(image_id(served, 'layered'))
-    assert 'it names a backing file (%r)' % str(backing) in str(e.value)
-    assert _left(cache) == []
+    assert 'it names a backing file (%r)' % str(backing) in _refused(
+        served, tmp_path, 'layered', exception.ImageUnacceptable)
 
 
 def test_a_qcow2_served_as_raw_is_refused(served, tmp_path):
     support.make_image(served.state, name='disguised', fmt='qcow2')
     os.rename(served.state / 'images' / 'disguised.qcow2',
               served.state / 'images' / 'disguised.raw')
-    cache = imagecache.ImageCache(fetcher_conf(tmp_path / 'host', served.endpoint))
-    with pytest.raises(exception.ImageUnacceptable) as e:
-        cache.fetch(image_id(served, 'disguised'))
-    assert 'its disk_format is raw but its data is a qcow2 image' in str(e.value)
-    assert _left(cache) == []
+    assert 'its disk_format is raw but its data is a qcow2 image' in _refused(
+        served, tmp_path, 'disguised', exception.ImageUnacceptable)
 
 
 def test_a_raw_image_is_fetched_as_raw(served, tmp_path):
@@ -226,10 +227,8 @@ def test_a_raw_image_is_fetched_as_raw(served, tmp_path):
 def test_an_image_that_is_not_active_is_refused(served, tmp_path):
     support.make_image(served.state, name='broken')
     (served.state / 'images' / 'broken.json').write_text('{"os_type": "beos"}')
-    cache = imagecache.ImageCache(fetcher_conf(tmp_path / 'host', served.endpoint))
-    with pytest.raises(exception.ImageUnacceptable) as e:
-        cache.fetch(image_id(served, 'broken'))
-    assert "its status is 'killed', not active" in str(e.value)
+    assert "its status is 'killed', not active" in _refused(
+        served, tmp_path, 'broken', exception.ImageUnacceptable)
 
 
 def test_an_image_larger_than_the_free_space_is_refused_before_download(

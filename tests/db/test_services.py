@@ -5,8 +5,6 @@ administrator's changes, and what the hosts hold."""
 import datetime
 import threading
 
-import sqlalchemy as sa
-
 from inject import servicegroup
 from inject.db import api as db_api
 from inject.db import models
@@ -85,10 +83,10 @@ def test_pages_and_host_patterns(db):
 
 def test_what_hosts_hold(db):
     flavor = {'vcpus': 2, 'ram': 1024, 'disk': 20}
-    for uuid, host, task, deleted in (('u1', 'h1', None, False), ('u2', 'h1', 'rebuilding',
-                                                                   False),
-                                      ('u3', 'h1', None, True), ('u4', 'h2', None, False),
-                                      ('u5', None, 'scheduling', False)):
+    servers = (('u1', 'h1', None, False), ('u2', 'h1', 'rebuilding', False),
+               ('u3', 'h1', None, True), ('u4', 'h2', None, False),
+               ('u5', None, 'scheduling', False))
+    for uuid, host, task, deleted in servers:
         db.instance_create(dict(uuid=uuid, project_id='p', user_id='u', name=uuid,
                                 vm_state='active', task_state=task, image_ref='i',
                                 flavor=flavor, host=host, deleted=deleted), {}, {})
