@@ -10,7 +10,6 @@ from oslo_utils import strutils
 
 from inject.api import addresses
 from inject.api import block_device
-
 from inject.api import catalog
 from inject.api import compute
 from inject.api import faults
@@ -21,6 +20,7 @@ from inject.api import validation
 from inject.api.handlers import util
 from inject.api.schemas import servers as schema
 from inject.api.views import servers as views
+from inject.db import system_metadata
 
 _REBUILDABLE = ('active', 'error')
 _TRUE = ('true', '1', 'on', 'yes')      # the true spellings of Nova's boolean
@@ -89,9 +89,11 @@ def create(req):
             config_drive=config_drive,
             tags=server.get('tags', []), locked=False, deleted=False,
             **_key_values(key_pair)),
-            metadata, {'image_base_image_ref': image.id,
-                       'reservation_id': reservation_id, 'launch_index': str(index),
-                       'boot_roles': boot_roles, 'builder': compute.builder()})
+            metadata, {system_metadata.IMAGE_BASE_IMAGE_REF: image.id,
+                       system_metadata.RESERVATION_ID: reservation_id,
+                       system_metadata.LAUNCH_INDEX: str(index),
+                       system_metadata.BOOT_ROLES: boot_roles,
+                       system_metadata.BUILDER: compute.builder()})
             for index, name in enumerate(_names(server['name'], count))]
 
     # Counting the project's usage and inserting are one decision (no quota race).
