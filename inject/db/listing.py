@@ -124,6 +124,8 @@ _PAGE_METADATA = sa.select(_M.instance_uuid, _M.key, _M.value).where(
 # of all system metadata; the metadata query runs only for rows that have some.
 _N_COLUMNS = len(_I_COLUMNS)
 _N_SYSTEM = len(LISTED_SYSTEM_METADATA)
+
+
 def _system_value(key):
     """The system metadata value ``key`` of the row's instance (NULL: not set), an
     index lookup on (instance_uuid, key)."""

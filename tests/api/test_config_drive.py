@@ -353,7 +353,6 @@ def test_rebuild_replaces_the_stored_files(api):
     assert 'openstack/content/0001' not in files
 
 
-
 # --- one loader: the drive and the metadata service serve one record ------------------
 
 # meta_data.json keys that differ between two reads by design: a fresh random seed
