@@ -55,7 +55,8 @@ class Package:
     # --- bindings -------------------------------------------------------------------
 
     def _bind(self, module):
-        add = lambda name, targets: module.bindings.setdefault(name, set()).update(targets)  # noqa: E731
+        def add(name, targets):
+            module.bindings.setdefault(name, set()).update(targets)
         for node in ast.walk(module.tree):
             if isinstance(node, ast.Import):
                 for alias in node.names:

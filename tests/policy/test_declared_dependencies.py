@@ -67,8 +67,8 @@ def undeclared(modules, allowed):
             wrong[module] = '%s imports it and no installed distribution provides it' % (
                 path.relative_to(TOP))
         elif not dists & allowed:
-            wrong[module] = '%s imports it; declare %s' % (path.relative_to(TOP),
-                                                          ' or '.join(sorted(dists)))
+            wrong[module] = '%s imports it; declare %s' % (
+                path.relative_to(TOP), ' or '.join(sorted(dists)))
     return wrong
 
 
