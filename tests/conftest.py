@@ -29,8 +29,34 @@ def pytest_collection_modifyitems(items):
                 item.add_marker(getattr(pytest.mark, marker))
 
 
+class _Markers(dict):
+    """Names of an expression of ``-m``: whether the item carries that marker."""
+
+    def __init__(self, item):
+        super().__init__()
+        self.item = item
+
+    def __missing__(self, name):
+        return self.item.get_closest_marker(name) is not None
+
+
+def _left_out_by_m(item):
+    """Whether ``-m``'s expression leaves ``item`` out (``-k`` says nothing about
+    services)."""
+    expression = item.config.option.markexpr
+    if not expression:
+        return False
+    try:
+        return not eval(compile(expression, '-m', 'eval'), {'__builtins__': {}},
+                        _Markers(item))
+    except Exception:       # an expression with marker arguments: not ours to read
+        return False
+
+
 def pytest_deselected(items):
     for item in items:
+        if not _left_out_by_m(item):
+            continue
         for marker, service in services.MARKERS.items():
             if item.get_closest_marker(marker) is not None:
                 _deselected[service] += 1

@@ -42,6 +42,12 @@ def test_a_deselected_service_is_named_in_the_summary_line():
     assert 'PostgreSQL: 1 deselected by -m' in out
 
 
+def test_tests_left_out_by_keyword_are_not_counted():
+    code, summary, out = _pytest('-k', 'not postgresql', *SELECTION)
+    assert code == 0, out
+    assert 'without' not in summary and 'real services' not in out, out
+
+
 def test_a_run_with_every_service_adds_nothing():
     code, summary, out = _pytest('-m', 'not postgresql and not keystone',
                                  'tests/policy/test_config_sample.py')
