@@ -32,6 +32,7 @@ from inject import request as request_mod
 from inject import servicegroup
 from inject.agent import rpcapi
 from inject.db import models
+from inject.db import system_metadata
 from inject.metadata import base as metadata_base
 from inject.metadata import configdrive
 from inject.metadata import instance as instance_mod
@@ -238,15 +239,12 @@ class Compute:
 
     def build_config_drive(self, uuid, build):
         """Write ``disk.config`` of the server as its record says now (user data,
-        metadata, boot roles, key) with the build's personality files and admin
-        password. Atomic: on any failure no ``disk.config`` is left."""
-        inst = self.db.instance_get(uuid)
-        if inst is None:
+        metadata, boot roles, key, the personality files this build kept with it:
+        what the metadata service serves too) with the build's admin password.
+        Atomic: on any failure no ``disk.config`` is left."""
+        info = instance_mod.load(self.db, uuid, admin_pass=build.admin_password)
+        if info is None:
             return None
-        # The key as the server keeps it (Nova's key_data: deleting the key pair later
-        # does not take it away).
-        info = instance_mod.InstanceInfo.from_db(inst, files=build.files,
-                                                 admin_pass=build.admin_password)
         md = metadata_base.InstanceMetadata(info, vendordata=self.vendordata(),
                                             conf=self.conf)
         return configdrive.build_config_drive(md, self.config_drive_path(uuid))
@@ -306,8 +304,8 @@ class Compute:
             message = 'Could not create the disk from image %s: %s' % (build.image.name, e)
             self._error(uuid, message)
             return message
-        sysmeta = {'image_base_image_ref': build.image.id,
-                   'injected_files': ','.join(p for p, _ in build.files)}
+        sysmeta = {system_metadata.IMAGE_BASE_IMAGE_REF: build.image.id,
+                   system_metadata.INJECTED_FILES: ','.join(p for p, _ in build.files)}
         # The files are kept with the server: the metadata service serves them (and a
         # later config drive of this build's files). One round of dynamic vendordata
         # requests per build (a rebuild asks again): the answers kept in the database
@@ -315,7 +313,8 @@ class Compute:
         if build.created is not None:    # nothing to write: the create kept it all
             state = build.created if self.db.instance_alive(uuid) else None
         else:
-            state = self.db.build_begin(uuid, build.files, {'builder': builder()})
+            state = self.db.build_begin(uuid, build.files,
+                                        {system_metadata.BUILDER: builder()})
         self.forget_vendordata(uuid)
         if state is None:
             return None
@@ -351,7 +350,7 @@ class Compute:
                 return message
             if self.conf.api.personality_without_injection == 'metadata':
                 delivered = deliver_through_metadata(report, with_drive)
-            sysmeta['inject_report'] = report.to_json()
+            sysmeta[system_metadata.INJECT_REPORT] = report.to_json()
             message, details = judge(report)
             if message:
                 self._error(uuid, message, details=details, sysmeta=sysmeta)
@@ -395,7 +394,7 @@ class Compute:
 
 def builder(pid=None):
     """The name of the process (this one, or the worker ``pid`` of this host) that
-    builds a server, kept in its system metadata (``builder``) so that the servers a
+    builds a server, kept in its system metadata (``BUILDER``) so that the servers a
     dead inject-api worker was building can be told apart."""
     return '%s:%d' % (socket.gethostname(), os.getpid() if pid is None else pid)
 

@@ -22,6 +22,7 @@ import os
 import threading
 
 from inject import exception
+from inject.db import system_metadata as sysmeta_keys
 
 #: Glance's default ``hashing_algorithm``.
 HASH_ALGO = 'sha512'
@@ -41,7 +42,6 @@ _LOWERED = ('os_type',)          # Nova canonicalises these to lower case
 #: Keys of Nova's image snapshot that are not properties (SM_INHERITABLE_KEYS) and the
 #: properties it never snapshots (SM_SKIP_KEYS).
 _SKIPPED = ('mappings', 'block_device_mapping', 'img_mappings', 'img_block_device_mapping')
-SYSTEM_METADATA_PREFIX = 'image_'
 _CHUNK = 1024 * 1024
 
 
@@ -166,9 +166,9 @@ def system_metadata(image, flavor):
     for each property (at most 255 characters), the inheritable attributes
     (``min_disk`` at least the flavor's root disk, as Nova keeps it) and
     ``image_base_image_ref``."""
-    found = {SYSTEM_METADATA_PREFIX + key: value[:255]
+    found = {sysmeta_keys.IMAGE_PREFIX + key: value[:255]
              for key, value in image.properties.items() if key not in _SKIPPED}
-    found.update({SYSTEM_METADATA_PREFIX + key: str(value) for key, value in (
+    found.update({sysmeta_keys.IMAGE_PREFIX + key: str(value) for key, value in (
         ('min_ram', 0), ('min_disk', max(0, flavor['disk'])),
         ('disk_format', image.format), ('container_format', 'bare'),
         ('base_image_ref', image.id))})

@@ -61,6 +61,10 @@ class Instance(Base):
                                              cascade='all, delete-orphan', lazy='selectin')
     faults = orm.relationship('InstanceFault', cascade='all, delete-orphan',
                               lazy='selectin', order_by='InstanceFault.id')
+    # The personality files, read only when asked for (the metadata a server is
+    # served: Database.instance_get(..., files=True)); written by inject.db.served.
+    files = orm.relationship('InstanceFile', viewonly=True, lazy='raise',
+                             order_by='InstanceFile.position')
 
 
 class InstanceMetadata(Base):
@@ -139,6 +143,7 @@ class KeyPair(Base):
     fingerprint = sa.Column(sa.String(255), nullable=False)
     public_key = sa.Column(sa.Text, nullable=False)
     created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
+
 
 class InstanceFile(Base):
     """A personality file of a server, in the order given (``position`` 0, 1, ...)."""

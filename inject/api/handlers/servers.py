@@ -10,7 +10,6 @@ from oslo_utils import strutils
 
 from inject.api import addresses
 from inject.api import block_device
-
 from inject.api import catalog
 from inject.api import compute
 from inject.api import faults
@@ -22,6 +21,7 @@ from inject.api import validation
 from inject.api.handlers import util
 from inject.api.schemas import servers as schema
 from inject.api.views import servers as views
+from inject.db import system_metadata
 
 _REBUILDABLE = ('active', 'error')
 _TRUE = ('true', '1', 'on', 'yes')      # the true spellings of Nova's boolean
@@ -92,8 +92,10 @@ def create(req):
             tags=server.get('tags', []), locked=False, deleted=False,
             **_key_values(key_pair)),
             metadata, dict(image_properties.system_metadata(image, flavor),
-                           reservation_id=reservation_id, launch_index=str(index),
-                           boot_roles=boot_roles, builder=compute.builder()))
+                           **{system_metadata.RESERVATION_ID: reservation_id,
+                              system_metadata.LAUNCH_INDEX: str(index),
+                              system_metadata.BOOT_ROLES: boot_roles,
+                              system_metadata.BUILDER: compute.builder()}))
             for index, name in enumerate(_names(server['name'], count))]
 
     # Counting the project's usage and inserting are one decision (no quota race).
@@ -275,7 +277,7 @@ def _rebuild(req, id, body):
     inst = req.app.db.instance_update(inst.uuid, metadata=metadata, **values)
     # The new image's snapshot replaces the old one (Nova's _reset_image_metadata).
     req.app.db.instance_system_metadata_replace(
-        inst.uuid, image_properties.SYSTEM_METADATA_PREFIX,
+        inst.uuid, system_metadata.IMAGE_PREFIX,
         image_properties.system_metadata(image, inst.flavor))
     action = req.app.db.action_start(inst.uuid, 'rebuild', req.context)
     current = {m.key: m.value for m in inst.metadata_items}

@@ -1,15 +1,15 @@
 """The services table: each inject-agent registers itself and heartbeats there
 (Nova's service group, database driver).
 
-Revision ID: f_hosts_services
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 """
 
 from alembic import op
 import sqlalchemy as sa
 
-revision = 'f_hosts_services'
-down_revision = '0004'
+revision = '0006'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 
