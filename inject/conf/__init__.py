@@ -16,10 +16,12 @@ from inject.conf import database
 from inject.conf import injection
 from inject.conf import metadata
 from inject.conf import paths
+from inject.conf import wsgi
 
 CONF = cfg.CONF
 
-MODULES = (paths, injection, appliance, agent, api, database, metadata, configdrive)
+MODULES = (paths, injection, appliance, agent, api, database, metadata, configdrive,
+           wsgi)
 
 
 def register_opts(conf):
