@@ -8,6 +8,10 @@ from waitress import channel
 from waitress import utilities
 
 
+#: Reads of unread input before a close (64 KiB each).
+DRAIN_READS = 16
+
+
 class RequestTimeout(utilities.Error):
     code = 408
     reason = 'Request Timeout'
@@ -28,6 +32,20 @@ class Channel(channel.HTTPChannel):
         fd = self._fileno
         super().del_channel(map)
         self.server.untrack(self, fd)
+
+    def handle_close(self):
+        # Read what the client sent and we will not (the rest of an oversize head or
+        # body, answered already): closing a socket with unread input resets the
+        # connection, and the client may then lose the answer before reading it.
+        sock = self.socket
+        if sock is not None:
+            try:
+                for _ in range(DRAIN_READS):
+                    if not sock.recv(65536):
+                        break
+            except OSError:
+                pass
+        super().handle_close()
 
     def waiting(self):
         """True while no request of this connection is in a thread or queued for
