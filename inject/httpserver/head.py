@@ -1,9 +1,9 @@
-"""Bounds on a request's head -- its request line, each header line, how many header
-lines, their total size -- checked on the bytes received so far, so a client that
-crosses one is answered as soon as it does (not after sending the rest), with a message
-naming what was too large. waitress's parser does the parsing; :class:`Parser` only
-looks first, and records when the request began and when its headers ended (for the
-server's timeouts)."""
+"""A request's head -- its request line and header lines -- gathered as it arrives and
+held to bounds (the request line's length, each header line's, how many header lines,
+their total size) on the bytes received so far: a client that crosses one is answered as
+soon as it does, with a message naming what was too large. Each byte is looked at once,
+however the head is cut into packets, and waitress's parser gets the head whole, once.
+"""
 
 import time
 
@@ -25,31 +25,80 @@ class Limits:
         self.header_count = header_count
         self.header_size = header_size
 
-    def check(self, received):
-        """The error (a waitress Error) for the head whose first bytes are
-        ``received`` (anything after the blank line that ends a head is ignored), or
-        None while every bound holds."""
-        end = received.find(b'\r\n\r\n')
-        head = (received if end < 0 else received[:end]).lstrip(b'\r\n')
-        lines = head.split(b'\n')
-        if len(lines[0].rstrip(b'\r')) > self.request_line:
-            return URITooLong(
-                'The request line is longer than %d bytes, the most this server '
-                'accepts.' % self.request_line)
-        headers = lines[1:]
-        for line in headers:
-            if len(line.rstrip(b'\r')) > self.header_line:
-                return utilities.RequestHeaderFieldsTooLarge(
-                    'The header line %s is longer than %d bytes (name and value), the '
-                    'most this server accepts.' % (_name(line), self.header_line))
-        if len(headers) > self.header_count:
+
+class Head:
+    """The head of one request as it arrives: :meth:`add` the bytes received."""
+
+    def __init__(self, limits):
+        self.limits = limits
+        self.data = bytearray()
+        self.line_start = 0        # where the line being received starts
+        self.headers_start = None  # where the header lines start (after the request line)
+        self.header_lines = 0
+
+    def add(self, data):
+        """Add ``data``; return (error, end): the error (a waitress Error) when a bound
+        is crossed, else None; ``end`` is the offset in :attr:`data` just past the blank
+        line that ends the head, or None while it has not arrived."""
+        scan_from = len(self.data)
+        self.data += data
+        end = self.data.find(b'\r\n\r\n', max(0, scan_from - 3))
+        if end >= 0:
+            end += 4
+        limit = len(self.data) if end < 0 else end - 2
+        while True:
+            newline = self.data.find(b'\n', max(self.line_start, scan_from), limit)
+            if newline < 0:
+                break
+            error = self._line(self.line_start, newline)
+            if error is not None:
+                return error, None
+            self.line_start = newline + 1
+        if end < 0:
+            # The line still arriving counts too: it is at least this long (its CR
+            # may have come before its LF).
+            length = len(self.data) - self.line_start
+            if length and self.data[-1] == 13:
+                length -= 1
+            error = self._check(length, partial=True)
+            if error is not None:
+                return error, None
+        return None, (end if end >= 0 else None)
+
+    def _line(self, start, newline):
+        """Check the line from ``start`` to the LF at ``newline``."""
+        length = newline - start
+        if length and self.data[newline - 1] == 13:      # CR
+            length -= 1
+        if self.headers_start is None and length == 0:
+            return None                                 # blank lines before a request
+        error = self._check(length)
+        if self.headers_start is None:
+            self.headers_start = newline + 1
+        else:
+            self.header_lines += 1
+        return error
+
+    def _check(self, length, partial=False):
+        limits = self.limits
+        if self.headers_start is None:
+            if length > limits.request_line:
+                return URITooLong('The request line is longer than %d bytes, the most '
+                                  'this server accepts.' % limits.request_line)
+            return None
+        if length > limits.header_line:
+            line = bytes(self.data[self.line_start:self.line_start + length])
+            return utilities.RequestHeaderFieldsTooLarge(
+                'The header line %s is longer than %d bytes (name and value), the most '
+                'this server accepts.' % (_name(line), limits.header_line))
+        if self.header_lines + (not partial) > limits.header_count:
             return utilities.RequestHeaderFieldsTooLarge(
                 'The request has more than %d header lines, the most this server '
-                'accepts.' % self.header_count)
-        if headers and len(head) - len(lines[0]) - 1 > self.header_size:
+                'accepts.' % limits.header_count)
+        if self.line_start + length - self.headers_start > limits.header_size:
             return utilities.RequestHeaderFieldsTooLarge(
                 'The request\'s header lines are longer than %d bytes in all, the most '
-                'this server accepts.' % self.header_size)
+                'this server accepts.' % limits.header_size)
         return None
 
 
@@ -64,9 +113,9 @@ def _name(line):
 
 
 class Parser(parser.HTTPRequestParser):
-    """waitress's request parser, checking :attr:`limits` first. ``began``: when the
-    request's first byte arrived; ``headers_at``: when its headers were complete (None
-    before), both on the monotonic clock."""
+    """waitress's request parser, given the head whole once it has arrived within
+    :attr:`limits`. ``began``: when the request's first byte arrived; ``headers_at``:
+    when its headers were complete (None before), both on the monotonic clock."""
 
     limits = None               # Limits, set on the subclass each server makes
     max_body = None             # the largest body accepted, in bytes
@@ -75,25 +124,43 @@ class Parser(parser.HTTPRequestParser):
         super().__init__(adj)
         self.began = time.monotonic()
         self.headers_at = None
+        self.head = Head(self.limits)
 
     def received(self, data):
-        if not self.completed and not self.headers_finished:
-            error = self.limits.check(self.header_plus + data)
-            if error is not None:
-                # As waitress does for its own head limit: a minimal request line, so
-                # that the error answer has a version to speak.
-                self.parse_header(b'GET / HTTP/1.0\r\n')
-                self.error = error
-                self.completed = self.headers_finished = True
-                return len(data)
+        if self.completed:
+            return 0
+        if self.headers_finished:
+            return self._body(data)
+        before = len(self.head.data)
+        error, end = self.head.add(data)
+        if error is not None:
+            # As waitress does for its own head limit: a minimal request line, so
+            # that the error answer has a version to speak.
+            self.parse_header(b'GET / HTTP/1.0\r\n')
+            self.error = error
+            self.completed = self.headers_finished = True
+            self.head = None
+            return len(data)
+        if end is None:
+            return len(data)
+        whole, self.head = bytes(self.head.data[:end]), None
+        consumed = super().received(whole)
+        assert consumed == end, (consumed, end)
+        self.headers_at = time.monotonic()
+        self._name_body_error()
+        return end - before
+
+    def _body(self, data):
         consumed = super().received(data)
-        if self.headers_finished and self.headers_at is None:
-            self.headers_at = time.monotonic()
-        if isinstance(self.error, utilities.RequestEntityTooLarge):
+        self._name_body_error()
+        return consumed
+
+    def _name_body_error(self):
+        if (isinstance(self.error, utilities.RequestEntityTooLarge)
+                and 'this service accepts' not in self.error.body):
             self.error = utilities.RequestEntityTooLarge(
                 'The request body is longer than %d bytes, the most this service '
                 'accepts.' % self.max_body)
-        return consumed
 
 
 def parser_class(limits, max_body):

@@ -1,4 +1,5 @@
-"""The head bounds, on the bytes received so far."""
+"""The head bounds, on the bytes received so far: the same answer whether the head
+arrives whole or a byte at a time."""
 
 import pytest
 from waitress import utilities
@@ -6,6 +7,17 @@ from waitress import utilities
 from inject.httpserver import head
 
 LIMITS = head.Limits(request_line=40, header_line=30, header_count=3, header_size=70)
+
+
+def check(received, step):
+    """Feed ``received`` to a Head ``step`` bytes at a time; the first error, or
+    None."""
+    head_ = head.Head(LIMITS)
+    for i in range(0, len(received), step):
+        error, end = head_.add(received[i:i + step])
+        if error is not None or end is not None:
+            return error
+    return None
 
 
 @pytest.mark.parametrize('received', [
@@ -17,8 +29,9 @@ LIMITS = head.Limits(request_line=40, header_line=30, header_count=3, header_siz
     b'GET / HTTP/1.1\r\nHost: x\r\n\r\n' + b'b' * 500,  # a body is not the head
     b'GET /' + b'a' * 30,                              # partial, still within
 ])
-def test_within_the_bounds(received):
-    assert LIMITS.check(received) is None
+@pytest.mark.parametrize('step', [1, 7, 100000])
+def test_within_the_bounds(received, step):
+    assert check(received, step) is None
 
 
 @pytest.mark.parametrize('received, error, words', [
@@ -36,13 +49,14 @@ def test_within_the_bounds(received):
     (b'GET / HTTP/1.1\r\nA: ' + b'1' * 25 + b'\r\nB: ' + b'2' * 25 + b'\r\nC: 33333333\r\n\r\n',
      utilities.RequestHeaderFieldsTooLarge, 'longer than 70 bytes in all'),
 ])
-def test_beyond_a_bound_the_error_names_it(received, error, words):
-    found = LIMITS.check(received)
+@pytest.mark.parametrize('step', [1, 7, 100000])
+def test_beyond_a_bound_the_error_names_it(received, error, words, step):
+    found = check(received, step)
     assert type(found) is error
     assert words in found.body
     assert found.code == (414 if error is head.URITooLong else 431)
 
 
 def test_a_long_header_name_is_cut_and_escaped():
-    found = LIMITS.check(b'GET / HTTP/1.1\r\n' + b'\x01' * 100 + b': v\r\n')
+    found = check(b'GET / HTTP/1.1\r\n' + b'\x01' * 100 + b': v\r\n', 1000)
     assert '\\x01' * 64 + '..."' in found.body
