@@ -96,24 +96,21 @@ def test_slow_clients_hold_no_thread():
                 s.close()
 
 
-def test_a_head_not_sent_within_header_timeout_is_answered_408():
-    with running(header_timeout=1) as (port, _):
+@pytest.mark.parametrize('option, sent, message', [
+    ('header_timeout', b'GET / HTTP/1.1\r\nX-Slow: a',
+     'The request line and headers did not arrive within 1 seconds.'),
+    ('body_timeout', b'POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc',
+     'The request body did not arrive within 1 seconds of its headers.'),
+])
+def test_a_request_not_sent_within_its_timeout_is_answered_408(option, sent, message):
+    with running(**{option: 1}) as (port, _):
         with socket.create_connection(('127.0.0.1', port), timeout=PATIENCE) as s:
             start = time.monotonic()
-            s.sendall(b'GET / HTTP/1.1\r\nX-Slow: a')
+            s.sendall(sent)
             status, body = support.read_answer(s)
             assert time.monotonic() - start >= 1
     assert status == 408
-    assert 'The request line and headers did not arrive within 1 seconds.' in body
-
-
-def test_a_body_not_sent_within_body_timeout_is_answered_408():
-    with running(body_timeout=1) as (port, _):
-        with socket.create_connection(('127.0.0.1', port), timeout=PATIENCE) as s:
-            s.sendall(b'POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc')
-            status, body = support.read_answer(s)
-    assert status == 408
-    assert 'The request body did not arrive within 1 seconds of its headers.' in body
+    assert message in body
 
 
 def test_an_idle_connection_is_closed_after_client_socket_timeout():
