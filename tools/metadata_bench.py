@@ -53,7 +53,8 @@ class Client:
         self.buf = b''
 
     def _connect(self):
-        self.sock = socket.create_connection(self.addr)
+        # A server that stops answering (slow clients holding it) shows as an error.
+        self.sock = socket.create_connection(self.addr, timeout=30)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = b''
 
