@@ -1,5 +1,6 @@
-"""``inject-api``: serve the Compute API front with cheroot (a production, threaded
-WSGI server), on 127.0.0.1:8774 unless ``[api]host`` and ``[api]port`` say otherwise.
+"""``inject-api``: serve the Compute API front with :mod:`inject.httpserver` (waitress
+behind an event loop that reads whole requests before a thread serves them), on
+127.0.0.1:8774 unless ``[api]host`` and ``[api]port`` say otherwise.
 
     inject-api [--config-file F] [--db-sync]
 
@@ -15,6 +16,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from inject import conf as inject_conf
+from inject import httpserver
 from inject import partitions
 from inject.agent import rpcapi
 from inject.api import compute as compute_mod
@@ -44,11 +46,13 @@ def main(argv=None):
         print('inject-api: %s' % e, file=sys.stderr, flush=True)
         return 2
     detail = '(microversions 2.1 to %s)' % wsgi.microversion.MAX_VERSION
+    settings = httpserver.Settings.from_conf(CONF, CONF.api.max_request_body_size)
     if workers == 1:
         app = _agent_started(wsgi.make_app(CONF))
         app.compute.recover()
-        wsgi_server.serve(app, CONF.api.host, CONF.api.port, CONF.api.threads,
-                          'inject-api', detail, on_hup=app.policy.reload)
+        wsgi_server.serve(app, settings, CONF.api.host, CONF.api.port,
+                          CONF.api.threads, 'inject-api', detail,
+                          on_hup=app.policy.reload)
         _stop(app)
         return 0
     # Once, before any worker builds: migrations and the servers a previous process
@@ -61,8 +65,9 @@ def main(argv=None):
     wsgi_server.serve_workers(
         lambda: _agent_started(wsgi.make_app(
             CONF, db=db_api.Database(CONF.database.connection, sync=False))),
-        CONF.api.host, CONF.api.port, CONF.api.threads, 'inject-api', workers, detail,
-        on_hup=lambda app: app.policy.reload(), on_stop=_stop, on_death=_recover_worker)
+        settings, CONF.api.host, CONF.api.port, CONF.api.threads, 'inject-api', workers,
+        detail, on_hup=lambda app: app.policy.reload(), on_stop=_stop,
+        on_death=_recover_worker)
     return 0
 
 

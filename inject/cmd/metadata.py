@@ -1,6 +1,6 @@
 """``inject-metadata``: serve the metadata service (Nova's, as guests reach it through
-Neutron's metadata proxy) with cheroot, on 127.0.0.1:8775 unless ``[metadata]host``
-and ``[metadata]port`` say otherwise.
+Neutron's metadata proxy) with :mod:`inject.httpserver`, on 127.0.0.1:8775 unless
+``[metadata]host`` and ``[metadata]port`` say otherwise.
 
     inject-metadata [--config-file F]
 
@@ -17,12 +17,18 @@ from oslo_log import log as logging
 
 from inject import conf as inject_conf
 from inject import exception
+from inject import httpserver
 from inject.cmd import wsgi_server
 from inject.metadata import wsgi
 
 LOG = logging.getLogger(__name__)
 CONF = inject_conf.register_opts(inject_conf.CONF)
 logging.register_options(CONF)
+
+#: The largest request body the server receives: the metadata service takes only a
+#: posted password (answered 400 above wsgi.MAX_PASSWORD_BYTES); larger bodies are
+#: refused 413 before they are read.
+MAX_REQUEST_BODY_BYTES = 65536
 
 
 def main(argv=None):
@@ -34,8 +40,9 @@ def main(argv=None):
     except (exception.InjectError, cfg.Error) as e:
         print('inject-metadata: %s' % e, file=sys.stderr, flush=True)
         return 2
-    wsgi_server.serve(app, CONF.metadata.host, CONF.metadata.port, CONF.metadata.threads,
-                      'inject-metadata')
+    settings = httpserver.Settings.from_conf(CONF, MAX_REQUEST_BODY_BYTES)
+    wsgi_server.serve(app, settings, CONF.metadata.host, CONF.metadata.port,
+                      CONF.metadata.threads, 'inject-metadata')
     app.db.dispose()
     return 0
 

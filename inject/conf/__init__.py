@@ -18,11 +18,12 @@ from inject.conf import injection
 from inject.conf import metadata
 from inject.conf import paths
 from inject.conf import service
+from inject.conf import wsgi
 
 CONF = cfg.CONF
 
 MODULES = (paths, injection, appliance, agent, api, database, metadata, configdrive,
-           service, glance)
+           service, glance, wsgi)
 
 
 def register_opts(conf):

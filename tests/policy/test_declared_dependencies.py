@@ -48,7 +48,7 @@ def imported(paths):
                 continue
             for name in names:
                 top = name.split('.')[0]
-                if (top in sys.stdlib_module_names or top in ('inject', 'tests')
+                if (top in sys.stdlib_module_names or top in ('inject', 'tests', 'tools')
                         or (path.parent / (top + '.py')).exists()):
                     continue
                 found.setdefault(top, path)
