@@ -4,15 +4,23 @@ Started by the session (see :mod:`inject.appliance.channel`) as
 ``python -m inject.cmd.appliance_worker``, in a process group of its own with qemu.
 This is the one module of the package that does the injection itself: the parent only
 follows the messages it sends.
+
+It watches its parent's lifeline (:mod:`inject.parent_death`): when the process that
+started it dies, however it dies, the worker kills the rest of its process group (qemu
+and libguestfs's helpers, on every accelerator), removes the overlays it was given that
+no process holds any more, and ends (:func:`_orphaned`).
 """
 
 import glob
 import logging
 import os
+import signal
 import time
 
 from inject import exception
 from inject import injection
+from inject import overlay
+from inject import parent_death
 from inject import vfs
 from inject.appliance import channel
 from inject.appliance import session
@@ -38,14 +46,23 @@ class _PipeHandler(logging.Handler):
 def worker_main():
     """The worker process: a channel.Start comes pickled on stdin, messages go out on
     stdout."""
+    given = []            # the paths of every drive it was given
+    parent_death.watch(lambda: _orphaned(given))
     sender, start = channel.worker_end()
+    given += [drive.path for drive in start.drives]
     root = logging.getLogger('inject')
     root.handlers[:] = [_PipeHandler(sender.send)]
     root.setLevel(start.log_level)
     root.propagate = False
+
+    def receive_jobs():
+        jobs = channel.receive_jobs()
+        given.extend(job.drive.path for job in jobs or ())
+        return jobs
+
     try:
         serve(sender.send, vfs.load_driver(start.driver), start.drives,
-              start.launch_settings, start.jobs, channel.receive_jobs)
+              start.launch_settings, start.jobs, receive_jobs)
     except exception.InjectError as e:
         sender.send(channel.LaunchFailed(str(e)))
     except BrokenPipeError:
@@ -54,6 +71,20 @@ def worker_main():
         raise SystemExit(1) from None
     finally:
         sender.close()
+
+
+def _orphaned(given):
+    """The process that started this worker died: nobody will follow this appliance or
+    commit its disks. Kill qemu and libguestfs's helpers (the rest of this process
+    group), remove the overlays among ``given`` that no process holds (one whose commit
+    was killed half-way is undone first, as the start-up sweep does), say so on stderr
+    (the agent's), and end the group."""
+    killed = parent_death.kill_rest_of_group()
+    removed = overlay.remove_unheld(given)
+    os.write(2, ('inject appliance worker %d: the process that started it died; killed '
+                 '%d process(es) of its appliance and removed %d overlay(s)\n'
+                 % (os.getpid(), len(killed), len(removed))).encode())
+    os.killpg(0, signal.SIGKILL)
 
 
 def serve(send, driver, drives, launch_settings, jobs, receive_jobs=None):

@@ -12,6 +12,8 @@ import time
 from cheroot import wsgi as cheroot_wsgi
 from oslo_log import log as logging
 
+from inject import parent_death
+
 LOG = logging.getLogger(__name__)
 
 #: Connections the kernel queues before a worker accepts them (cheroot's default, 5,
@@ -107,10 +109,13 @@ def serve_workers(make_app, host, port, threads, name, workers, detail='',
         # Signals wait until the child has its own handlers (the parent's would make
         # it signal its siblings).
         signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+        parent_death.before_fork()
         pid = os.fork()
         if pid == 0:
             code = 1
             try:
+                # Exits at once when this parent dies, however it dies (SIGKILL too).
+                parent_death.watch(name='%s worker %d' % (name, os.getpid()))
                 code = _worker(sock, make_app, threads, name, on_hup, on_stop)
             except BaseException:
                 LOG.exception('%s worker %d failed', name, os.getpid())

@@ -2,8 +2,8 @@
 
 Nova's VFSLocalFS mounted guest images on the compute host (loop, qemu-nbd, kpartx) and
 joined guest paths to host directories; that path is gone by design. These checks read
-the whole package: the only host commands inject runs are qemu-img (overlays) and its
-own Python workers (the appliance's worker is started in one place, and is the one
+the whole package: the only host commands inject runs are qemu-img (overlays; under
+util-linux's setpriv, which only sets its parent-death signal) and its own Python workers (the appliance's worker is started in one place, and is the one
 module of inject.appliance that does the injection); nothing names a host mount tool or
 device; and the modules that handle guest paths never touch host path functions.
 """
@@ -78,8 +78,9 @@ def test_only_qemu_img_and_own_workers_are_run(path):
         first = None
         if isinstance(argv, ast.List) and argv.elts:
             first = argv.elts[0]
-        elif isinstance(argv, ast.Name):
-            first = argv          # qemu_img() builds ['qemu-img'] + args
+        elif (isinstance(argv, ast.BinOp)
+              and ast.unparse(argv.left) == 'parent_death.setpriv()'):
+            first = argv.right    # qemu_img() builds ['qemu-img'] + args, under setpriv
         ok = (isinstance(first, ast.Attribute) and ast.unparse(first) == 'sys.executable') \
             or (isinstance(first, ast.Name) and path.name == 'image.py'
                 and "['qemu-img'] + list(args)" in path.read_text())

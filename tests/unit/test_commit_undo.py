@@ -71,8 +71,8 @@ def test_a_commit_that_fails_half_way_is_undone(tmp_path, monkeypatch, fmt, base
     overlay = written_overlay(disk, tmp_path)
     real = image.qemu_img
 
-    def commit_then_die(args, path):
-        out = real(args, path)
+    def commit_then_die(args, path, **kwargs):
+        out = real(args, path, **kwargs)
         if args[0] == 'commit':          # it wrote everything, then "was killed"
             assert sha256(disk.path) != before
             raise exception.ImageCommandFailed(command='qemu-img commit', path=path,
@@ -102,8 +102,8 @@ KILLED = textwrap.dedent('''
     from inject import image
     from inject import overlay as overlay_mod
     real = image.qemu_img
-    def commit_then_die(args, path):
-        out = real(args, path)
+    def commit_then_die(args, path, **kwargs):
+        out = real(args, path, **kwargs)
         if args[0] == 'commit':
             os.kill(os.getpid(), signal.SIGKILL)     # killed after writing the disk
         return out

@@ -58,7 +58,7 @@ class Host:
         return ([n for n in os.listdir(self.overlays) if n.endswith(overlay_mod.OVERLAY_SUFFIX)]
                 if self.overlays.exists() else [])
 
-    def run(self, jobs, settings, pool=None, owner=None, on_job=None):
+    def run(self, jobs, settings, pool=None, owner=None, on_job=None, workers=None):
         """appliance.run, with serve() in-process over the fake guestfs."""
         self.runs.append(jobs)
         for job in jobs:
@@ -279,7 +279,7 @@ def test_nothing_to_write_needs_no_appliance(host, conf, override):
 
 
 def test_interrupted_run_discards_overlays(host, conf, monkeypatch):
-    def interrupted(jobs, settings, pool=None, owner=None, on_job=None):
+    def interrupted(jobs, settings, pool=None, owner=None, on_job=None, workers=None):
         raise KeyboardInterrupt
     monkeypatch.setattr(appliance, 'run', interrupted)
     with pytest.raises(KeyboardInterrupt):
@@ -588,7 +588,7 @@ def test_crash_in_the_session_discards_every_overlay(host, conf, monkeypatch):
     disks = [host.disk('a.raw'), host.disk('b.raw')]
     before = [sha256(d) for d in disks]
 
-    def run(jobs, settings, pool=None, owner=None, on_job=None):
+    def run(jobs, settings, pool=None, owner=None, on_job=None, workers=None):
         assert len(host.overlay_files()) == 2
         raise RuntimeError('worker pipe broke')
 
@@ -607,7 +607,7 @@ def test_a_released_disk_is_committed_and_answered_before_the_session_ends(
     reported = []
     real = host.run
 
-    def run(jobs, settings, pool=None, owner=None, on_job=None):
+    def run(jobs, settings, pool=None, owner=None, on_job=None, workers=None):
         assert owner == 'p1'
         outcome = real(jobs, settings)
         outcome.jobs[0].released = True
@@ -628,7 +628,7 @@ def test_a_released_disk_is_committed_and_answered_before_the_session_ends(
 def test_a_host_short_of_memory_fails_each_disk_with_the_numbers(host, conf, monkeypatch):
     disk = host.disk('d.img')
 
-    def refuse(jobs, settings, pool=None, owner=None, on_job=None):
+    def refuse(jobs, settings, pool=None, owner=None, on_job=None, workers=None):
         raise exception.NotEnoughMemory(need=409, what='tcg, 1 drive(s)', available=300,
                                         pending=0)
     monkeypatch.setattr(appliance, 'run', refuse)

@@ -123,7 +123,7 @@ class Launcher:
         self.gate = threading.Event()
         self.gate.set()
 
-    def __call__(self, settings):
+    def __call__(self, settings, workers=None):
         self.gate.wait(10)
         self.count += 1
         if self.fail:
