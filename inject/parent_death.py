@@ -37,10 +37,11 @@ owns them dies.
 import atexit
 import logging
 import os
+import select
 import shutil
-import signal
 import sys
 import threading
+import time
 
 LOG = logging.getLogger(__name__)
 
@@ -50,8 +51,11 @@ ENV = 'INJECT_LIFELINE_FD'
 CLEANUP_SECONDS = 60
 
 _lock = threading.Lock()
-_own = None          # (read fd, write fd) of this process's lifeline, made on first use
-_inherited = None    # read end of the lifeline of the process this one was forked from
+_own = None          # (read fd, write fd, pid) of this process's lifeline, made on first
+                     # use
+_inherited = None    # (read end, pid) of the lifeline of the process this one was forked
+                     # from
+_watched = None      # the lifeline this process watches
 _orphaned = threading.Event()    # the parent died: the cleanup runs
 _cleaned = threading.Event()     # ... and has finished
 
@@ -61,7 +65,7 @@ def _lifeline():
     global _own
     with _lock:
         if _own is None:
-            _own = os.pipe()          # both ends close-on-exec
+            _own = os.pipe() + (os.getpid(),)      # both ends close-on-exec
         return _own[0]
 
 
@@ -71,11 +75,11 @@ def _after_fork_in_child():
     global _lock, _own, _inherited
     _lock = threading.Lock()          # another thread may have held it at the fork
     if _inherited is not None:        # the grandparent's: not ours to watch
-        os.close(_inherited)
+        os.close(_inherited[0])
         _inherited = None
     if _own is not None:
         os.close(_own[1])
-        _inherited, _own = _own[0], None
+        _inherited, _own = (_own[0], _own[2]), None
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
@@ -83,9 +87,10 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 def popen_args():
     """Keyword arguments for ``subprocess.Popen`` of a Python child that calls
-    :func:`watch`: it gets the lifeline's read end, and its number in :data:`ENV`."""
+    :func:`watch`: it gets the lifeline's read end, and in :data:`ENV` its number and
+    this process's pid."""
     fd = _lifeline()
-    return {'pass_fds': (fd,), 'env': dict(os.environ, **{ENV: str(fd)})}
+    return {'pass_fds': (fd,), 'env': dict(os.environ, **{ENV: '%d,%d' % (fd, os.getpid())})}
 
 
 def before_fork():
@@ -98,35 +103,36 @@ def watch(on_orphaned=None, name=None):
     lifeline in a thread of its own, and when the parent dies call ``on_orphaned()``
     (default: log, then exit with status 1 at once). ``name``: the process, for the log.
 
-    The process does not exit normally before ``on_orphaned`` has returned (at most
-    :data:`CLEANUP_SECONDS`): a main thread that finds the parent gone on its own (a
-    broken pipe) waits for the cleanup. Returns False when there is no lifeline (the
-    process was not started that way), True once watching.
+    The process does not exit normally once its parent is gone before ``on_orphaned``
+    has returned (at most :data:`CLEANUP_SECONDS`); a main thread that finds the parent
+    gone by itself (a broken pipe to it) calls :func:`wait_for_cleanup`. Returns False
+    when there is no lifeline (the process was not started that way), True once
+    watching.
     """
-    global _inherited
-    fd = None
+    global _inherited, _watched
+    fd = parent = None
     with _lock:
         if _inherited is not None:
-            fd, _inherited = _inherited, None
+            (fd, parent), _inherited = _inherited, None
     text = os.environ.pop(ENV, None)
     if fd is None and text is not None:
         try:
-            fd = int(text)
+            fd, parent = map(int, text.split(','))
             os.set_inheritable(fd, False)     # not for what this process starts
         except (ValueError, OSError):
             fd = None
     if fd is None:
         return False
-    parent = os.getppid()
     name = name or 'process %d' % os.getpid()
     handler = on_orphaned or (lambda: _exit_orphaned(name, parent))
-    atexit.register(_wait_for_cleanup)
-    threading.Thread(target=_watch, args=(fd, handler), name='inject-parent-watch',
-                     daemon=True).start()
+    _watched = fd
+    atexit.register(_wait_at_exit)
+    threading.Thread(target=_watch, args=(fd, parent, handler),
+                     name='inject-parent-watch', daemon=True).start()
     return True
 
 
-def _watch(fd, handler):
+def _watch(fd, parent, handler):
     while True:
         try:
             if not os.read(fd, 1):
@@ -134,6 +140,12 @@ def _watch(fd, handler):
         except OSError:
             return                # the fd is gone: nothing left to watch
     _orphaned.set()
+    # The kernel may close the parent's pipe before its other files (a dying process's
+    # files are released in no set order), so the parent's locks may still be held:
+    # wait until it is reparented away, which happens after all its files are closed.
+    deadline = time.monotonic() + CLEANUP_SECONDS
+    while os.getppid() == parent and time.monotonic() < deadline:
+        time.sleep(0.01)
     try:
         handler()
     except BaseException:
@@ -152,14 +164,20 @@ def _exit_orphaned(name, parent):
     os._exit(1)
 
 
-def _wait_for_cleanup():
-    if _orphaned.is_set():
+def wait_for_cleanup(seconds):
+    """For a main thread that found the parent gone by itself (a broken pipe to it):
+    wait up to ``seconds`` for the watch to see it too, and then for its cleanup. At
+    once when nothing is watched."""
+    if _watched is not None and _orphaned.wait(seconds):
         _cleaned.wait(CLEANUP_SECONDS)
 
 
-def orphaned():
-    """True once this process's parent has died (see :func:`watch`)."""
-    return _orphaned.is_set()
+def _wait_at_exit():
+    """At exit, with the parent gone: let the cleanup finish first."""
+    if _watched is not None and (_orphaned.is_set()
+                                 or select.select([_watched], [], [], 0)[0]):
+        _orphaned.wait(CLEANUP_SECONDS)
+        _cleaned.wait(CLEANUP_SECONDS)
 
 
 # --- programs that cannot watch a pipe ----------------------------------------------
@@ -170,27 +188,3 @@ def setpriv():
     setpriv is missing (the program then outlives a killed parent)."""
     found = shutil.which('setpriv')
     return [found, '--pdeathsig', 'KILL'] if found else []
-
-
-# --- a process group leader cleaning up -----------------------------------------------
-
-def kill_rest_of_group():
-    """SIGKILL every other process of this process's group (qemu and libguestfs's
-    helpers, for an appliance worker); returns their pids."""
-    group, me = os.getpgrp(), os.getpid()
-    killed = []
-    for name in os.listdir('/proc'):
-        if not name.isdigit() or int(name) == me:
-            continue
-        try:
-            with open('/proc/%s/stat' % name) as f:
-                fields = f.read().rsplit(')', 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[2]) == group:        # state, ppid, pgrp
-            try:
-                os.kill(int(name), signal.SIGKILL)
-                killed.append(int(name))
-            except ProcessLookupError:
-                pass
-    return killed

@@ -6,9 +6,9 @@ This is the one module of the package that does the injection itself: the parent
 follows the messages it sends.
 
 It watches its parent's lifeline (:mod:`inject.parent_death`): when the process that
-started it dies, however it dies, the worker kills the rest of its process group (qemu
-and libguestfs's helpers, on every accelerator), removes the overlays it was given that
-no process holds any more, and ends (:func:`_orphaned`).
+started it dies, however it dies, the worker removes the overlays it was given that no
+process holds any more and kills its process group -- qemu and libguestfs's helpers, on
+every accelerator, and itself (:func:`_orphaned`).
 """
 
 import glob
@@ -27,6 +27,10 @@ from inject.appliance import session
 from inject.vfs import handle
 
 LOG = logging.getLogger(__name__)
+
+#: how long an orphaned worker waits for the overlays it was given to be let go of (a
+#: commit killed with the agent); what is left then is swept at the agent's next start
+ORPHAN_OVERLAY_SECONDS = 5
 
 
 class _PipeHandler(logging.Handler):
@@ -67,7 +71,9 @@ def worker_main():
         sender.send(channel.LaunchFailed(str(e)))
     except BrokenPipeError:
         # The session is gone (its agent stopped or died): nobody is left to tell, and
-        # serve() closed the appliance on the way out.
+        # serve() closed the appliance on the way out. If the agent died, the watch
+        # removes the overlays and ends the group: let it.
+        parent_death.wait_for_cleanup(ORPHAN_OVERLAY_SECONDS)
         raise SystemExit(1) from None
     finally:
         sender.close()
@@ -75,15 +81,20 @@ def worker_main():
 
 def _orphaned(given):
     """The process that started this worker died: nobody will follow this appliance or
-    commit its disks. Kill qemu and libguestfs's helpers (the rest of this process
-    group), remove the overlays among ``given`` that no process holds (one whose commit
-    was killed half-way is undone first, as the start-up sweep does), say so on stderr
-    (the agent's), and end the group."""
-    killed = parent_death.kill_rest_of_group()
+    commit its disks. Remove the overlays among ``given`` that no process holds any
+    more (one whose commit was killed half-way is undone first, as the start-up sweep
+    does; qemu only ever wrote into the overlays), say so on stderr (the agent's), and
+    kill this process group: qemu, libguestfs's helpers and the worker itself."""
     removed = overlay.remove_unheld(given)
-    os.write(2, ('inject appliance worker %d: the process that started it died; killed '
-                 '%d process(es) of its appliance and removed %d overlay(s)\n'
-                 % (os.getpid(), len(killed), len(removed))).encode())
+    # A qemu-img commit killed with the agent holds its overlay's lock until it is gone.
+    deadline = time.monotonic() + ORPHAN_OVERLAY_SECONDS
+    while time.monotonic() < deadline and any(
+            os.path.exists(path) for path in given if path.endswith(overlay.OVERLAY_SUFFIX)):
+        time.sleep(0.05)
+        removed += overlay.remove_unheld(given)
+    os.write(2, ('inject appliance worker %d: the process that started it died; removed '
+                 '%d overlay(s), killing its appliance\n' % (os.getpid(), len(removed))
+                 ).encode())
     os.killpg(0, signal.SIGKILL)
 
 
