@@ -62,23 +62,34 @@ def _started(pid):
     return None if fields[0] in ('Z', 'X') else fields[19]
 
 
-def survivors_of_sigkill(proc, seconds=ORPHAN_SECONDS):
-    """SIGKILL ``proc`` (a Popen) and return ``(tree, survivors)``: its descendants just
-    before, and those of them still alive ``seconds`` later, as [(pid, argv)]. Survivors
-    are killed after the look, so that a failing test leaves nothing running."""
-    tree = [(pid, argv, _started(pid)) for pid, argv in descendants(proc.pid)]
-    proc.kill()
-    proc.wait()
+def tree_of(pid):
+    """The living descendants of ``pid``, for :func:`still_alive`."""
+    return [(child, argv, _started(child)) for child, argv in descendants(pid)]
+
+
+def still_alive(tree, seconds=ORPHAN_SECONDS):
+    """[(pid, argv)] of the processes of ``tree`` (see :func:`tree_of`) still alive
+    after ``seconds`` (sooner when all are gone). Those are killed after the look, so
+    that a failing test leaves nothing running."""
     deadline = time.monotonic() + seconds
     while True:
-        alive = [(pid, argv, start) for pid, argv, start in tree
+        alive = [(pid, argv) for pid, argv, start in tree
                  if start is not None and _started(pid) == start]
         if not alive or time.monotonic() > deadline:
             break
         time.sleep(0.05)
-    for pid, _, _ in alive:
+    for pid, _ in alive:
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    return [(pid, argv) for pid, argv, _ in tree], [(pid, argv) for pid, argv, _ in alive]
+    return alive
+
+
+def survivors_of_sigkill(proc, seconds=ORPHAN_SECONDS):
+    """SIGKILL ``proc`` (a Popen) and return ``(tree, survivors)``: its descendants just
+    before, and those of them still alive ``seconds`` later, as [(pid, argv)]."""
+    tree = tree_of(proc.pid)
+    proc.kill()
+    proc.wait()
+    return [(pid, argv) for pid, argv, _ in tree], still_alive(tree, seconds)

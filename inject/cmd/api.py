@@ -24,6 +24,9 @@ from inject.db import api as db_api
 
 LOG = logging.getLogger(__name__)
 CONF = inject_conf.register_opts(inject_conf.CONF)
+#: how long a stopping inject-api waits for its builds in progress before it stops its
+#: in-process agent (which then drains for up to [agent]drain_timeout)
+BUILDS_STOP_SECONDS = 30
 logging.register_options(CONF)
 CONF.register_cli_opts([
     cfg.BoolOpt('db-sync', default=False,
@@ -97,7 +100,7 @@ def worker_count(conf):
 
 def _stop(app):
     LOG.info('inject-api stopping; waiting for builds in progress')
-    app.compute.wait(timeout=30)
+    app.compute.wait(timeout=BUILDS_STOP_SECONDS)
     app.compute.close()
     app.db.dispose()
 
