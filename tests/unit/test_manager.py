@@ -637,3 +637,25 @@ def test_a_host_short_of_memory_fails_each_disk_with_the_numbers(host, conf, mon
     assert r.error.startswith('Not enough memory to start an appliance')
     assert all(i.status == report.FAILED for i in r.items)
     assert host.overlay_files() == []
+
+
+def test_disks_whose_appliance_was_killed_by_a_stopping_agent_say_so(host, conf,
+                                                                     monkeypatch):
+    disk = host.disk('d.img')
+    before = sha256(disk)
+    mgr = manager.Manager(conf)
+    passed = []
+
+    def killed(jobs, settings, pool=None, owner=None, on_job=None, workers=None):
+        passed.append(workers)
+        return appliance.SessionOutcome(
+            error='The appliance worker died during launch (exit code -9).',
+            failure='killed', jobs=[appliance.JobOutcome() for _ in jobs])
+    monkeypatch.setattr(appliance, 'run', killed)
+    assert mgr.stop_appliances('inject-agent h is stopping (drain_timeout ran out)') == 0
+    [r] = mgr.inject([full_request(disk)])
+    assert passed == [mgr.workers] and mgr.workers.killed
+    assert r.error == ('inject-agent h is stopping (drain_timeout ran out): The appliance '
+                       'worker died during launch (exit code -9).')
+    assert not r.committed and sha256(disk) == before
+    assert host.overlay_files() == []
