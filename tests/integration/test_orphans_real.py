@@ -39,55 +39,29 @@ from tests.integration.conftest import FILES
 from tests.integration.conftest import sha256
 from tests.integration.test_agent_real import rabbit_url  # noqa: F401 (fixture)
 from tests.integration.test_faults_real import BIG_FILES
+from tests.integration.test_faults_real import QEMU_IMG
+from tests.integration.test_faults_real import WRAPPER as HANGING_COMMIT
 from tests.integration.test_faults_real import wait_for
 
 BIN = os.path.dirname(sys.executable)
 
-HUNG_KVM_QEMU = r'''#!/bin/sh
-# qemu standing in for a KVM launch that hangs (tests): the appliance launch (it has
-# -kernel) runs under TCG, paused (-S), so the appliance never comes up; libguestfs's
-# probe of KVM (query-kvm on -qmp stdio) is told that KVM works, whether or not this host
-# has it; every other run is qemu's own.
-real=%(real)s
-launch= qmp=
-for arg do
-    case $arg in
-    -kernel) launch=1 ;;
-    -qmp) qmp=1 ;;
-    esac
-done
-if [ -n "$launch" ]; then
-    n=$#
-    while [ "$n" -gt 0 ]; do
-        arg=$1
-        shift
-        n=$((n - 1))
-        case $arg in
-        *accel=kvm*) arg=$(echo "$arg" | sed 's/accel=kvm[:a-z]*/accel=tcg/') ;;
-        -enable-kvm) continue ;;
-        esac
-        set -- "$@" "$arg"
-    done
-    exec "$real" "$@" -S
-fi
-if [ -n "$qmp" ]; then
-    "$real" "$@" | sed 's/"enabled": false/"enabled": true/'
-    exit 0
-fi
-exec "$real" "$@"
-'''
-
-# qemu-img for the commit of a disk while $MARK exists: the real commit, then its pid in
-# $MARK.pid and a wait to be killed (a commit that wrote everything and never returned).
-HANGING_COMMIT = '''#!/bin/sh
-MARK=%(mark)s
-if [ "$1" = commit ] && [ -e "$MARK" ]; then
-    rm -f "$MARK"
-    %(real)s "$@" || exit $?
-    echo $$ > "$MARK.pid.tmp" && mv "$MARK.pid.tmp" "$MARK.pid"
-    exec sleep 3600
-fi
-exec %(real)s "$@"
+HUNG_KVM_QEMU = '''#!%(python)s
+"""qemu standing in for a KVM launch that hangs (tests): the appliance launch (it has
+-kernel) runs under TCG, paused (-S), so the appliance never comes up; libguestfs's
+probe of KVM (query-kvm on -qmp stdio) is told that KVM works, whether or not this host
+has it; every other run is qemu's own."""
+import os, subprocess, sys
+real = %(real)r
+args = sys.argv[1:]
+if '-kernel' in args:
+    args = [a.replace('accel=kvm:tcg', 'accel=tcg').replace('accel=kvm', 'accel=tcg')
+            for a in args if a != '-enable-kvm']
+    os.execv(real, [real] + args + ['-S'])
+if '-qmp' in args:
+    out = subprocess.run([real] + args, stdout=subprocess.PIPE, text=True).stdout
+    sys.stdout.write(out.replace('"enabled": false', '"enabled": true'))
+    sys.exit(0)
+os.execv(real, [real] + args)
 '''
 
 
@@ -163,7 +137,8 @@ def _count(test, argvs):
 def _hung_kvm(tmp):
     """The environment that makes every appliance launch a hung KVM launch."""
     stand_in = tmp / 'qemu-hung-kvm'
-    stand_in.write_text(HUNG_KVM_QEMU % {'real': accel.QEMU_BINARY})
+    stand_in.write_text(HUNG_KVM_QEMU % {'python': sys.executable,
+                                         'real': accel.QEMU_BINARY})
     stand_in.chmod(0o755)
     return {'LIBGUESTFS_HV': str(stand_in)}
 
@@ -222,8 +197,7 @@ def test_a_killed_agent_leaves_no_worker_qemu_or_overlay(rabbit_url, conf, image
     bindir = tmp_path / 'bin'
     bindir.mkdir()
     mark = tmp_path / 'hang-commit'
-    (bindir / 'qemu-img').write_text(HANGING_COMMIT % {'mark': mark,
-                                                       'real': shutil.which('qemu-img')})
+    (bindir / 'qemu-img').write_text(HANGING_COMMIT % {'mark': mark, 'real': QEMU_IMG})
     (bindir / 'qemu-img').chmod(0o755)
     disks = {name: _disk(images, tmp_path, name) for name in ('cold-1', 'cold-2', 'warm')}
     before = {name: sha256(path) for name, path in disks.items()}
