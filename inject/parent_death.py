@@ -45,7 +45,8 @@ import time
 
 LOG = logging.getLogger(__name__)
 
-#: the environment variable that tells a started Python child its lifeline's fd
+#: the environment variable that tells a started Python child its lifeline: "FD,PID" (the
+#: read end's number, the parent's pid)
 ENV = 'INJECT_LIFELINE_FD'
 #: how long a process whose parent died may take to clean up before it exits anyway
 CLEANUP_SECONDS = 60
@@ -90,7 +91,8 @@ def popen_args():
     :func:`watch`: it gets the lifeline's read end, and in :data:`ENV` its number and
     this process's pid."""
     fd = _lifeline()
-    return {'pass_fds': (fd,), 'env': dict(os.environ, **{ENV: '%d,%d' % (fd, os.getpid())})}
+    return {'pass_fds': (fd,),
+            'env': dict(os.environ, **{ENV: '%d,%d' % (fd, os.getpid())})}
 
 
 def before_fork():

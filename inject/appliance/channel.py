@@ -3,9 +3,10 @@
 The session starts the worker (``python -m`` :data:`WORKER_MODULE`) in a process group
 of its own, so that killing the group reaches qemu too, holding this process's lifeline
 (:mod:`inject.parent_death`: the worker ends, with its qemu, when this process dies),
-and writes a pickled :class:`Start` on its stdin. A warm worker's stdin stays open: its jobs follow later
-(:func:`send_jobs`). The worker answers on its stdout, a ``multiprocessing`` connection,
-with these messages, any number of :class:`Log` among them:
+and writes a pickled :class:`Start` on its stdin. A warm worker's stdin stays open: its
+jobs follow later (:func:`send_jobs`). The worker answers on its stdout, a
+``multiprocessing`` connection, with these messages, any number of :class:`Log` among
+them:
 
   :class:`Launched` or :class:`LaunchFailed` (then nothing more),
   one :class:`JobDone` per job, in job order,

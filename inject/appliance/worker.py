@@ -89,7 +89,8 @@ def _orphaned(given):
     # A qemu-img commit killed with the agent holds its overlay's lock until it is gone.
     deadline = time.monotonic() + ORPHAN_OVERLAY_SECONDS
     while time.monotonic() < deadline and any(
-            os.path.exists(path) for path in given if path.endswith(overlay.OVERLAY_SUFFIX)):
+            os.path.exists(path) for path in given
+            if path.endswith(overlay.OVERLAY_SUFFIX)):
         time.sleep(0.05)
         removed += overlay.remove_unheld(given)
     os.write(2, ('inject appliance worker %d: the process that started it died; removed '

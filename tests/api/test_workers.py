@@ -1,8 +1,8 @@
 """``[api]workers``: real inject-api processes (``python -m inject.cmd.api``, injection
 disabled, so the in-process agent of each worker never launches an appliance). The
 workers share one port; the parent restarts a dead one, passes SIGHUP on and stops them
-all on SIGTERM, and they die with it when it is killed; the quota of a project holds across workers (one decision in the
-database, not in a process)."""
+all on SIGTERM, and they die with it when it is killed; the quota of a project holds
+across workers (one decision in the database, not in a process)."""
 
 import concurrent.futures
 import http.client

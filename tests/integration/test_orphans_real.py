@@ -190,8 +190,8 @@ class Call:
         self.thread.start()
 
 
-def test_a_killed_agent_leaves_no_worker_qemu_or_overlay(rabbit_url, conf, images,  # noqa: F811
-                                                         tmp_path):
+def test_a_killed_agent_leaves_no_worker_qemu_or_overlay(
+        rabbit_url, conf, images, tmp_path):  # noqa: F811
     """Mid-launch (a cold appliance launching for a batch of two disks) and mid-batch
     (the warm appliance's disk detached, its commit under way) at once."""
     bindir = tmp_path / 'bin'
@@ -228,8 +228,8 @@ def test_a_killed_agent_leaves_no_worker_qemu_or_overlay(rabbit_url, conf, image
     assert a.log_text().count('the process that started it died') == 2
 
 
-def test_a_killed_agent_leaves_no_hung_kvm_launch(rabbit_url, conf, images,  # noqa: F811
-                                                  tmp_path):
+def test_a_killed_agent_leaves_no_hung_kvm_launch(
+        rabbit_url, conf, images, tmp_path):  # noqa: F811
     disk = _disk(images, tmp_path, 'kvm')
     a, client, host = _start_agent(tmp_path, rabbit_url, conf, {'accelerator': 'kvm'},
                                    _hung_kvm(tmp_path))
@@ -258,8 +258,8 @@ def test_a_killed_agent_leaves_no_hung_kvm_launch(rabbit_url, conf, images,  # n
     wait_for(lambda: a.overlays() == [], processes.ORPHAN_SECONDS)
 
 
-def test_sigterm_during_a_hung_kvm_launch_ends_after_the_drain(rabbit_url, conf, images,  # noqa: F811
-                                                              tmp_path):
+def test_sigterm_during_a_hung_kvm_launch_ends_after_the_drain(
+        rabbit_url, conf, images, tmp_path):  # noqa: F811
     drain = 5
     disk = _disk(images, tmp_path, 'kvm')
     before = sha256(disk)
@@ -278,7 +278,8 @@ def test_sigterm_during_a_hung_kvm_launch_ends_after_the_drain(rabbit_url, conf,
     assert drain <= stopped < drain + 30
     assert not call.reply['ok'] and not call.reply['committed']
     assert call.reply['error'].startswith(
-        'inject-agent %s is stopping ([agent]drain_timeout of %d s ran out): ' % (host, drain))
+        'inject-agent %s is stopping ([agent]drain_timeout of %d s ran out): '
+        % (host, drain))
     assert survivors == []
     assert a.overlays() == [] and sha256(disk) == before
     assert 'batch(es) still running after drain_timeout' in a.log_text()

@@ -3,9 +3,10 @@
 Nova's VFSLocalFS mounted guest images on the compute host (loop, qemu-nbd, kpartx) and
 joined guest paths to host directories; that path is gone by design. These checks read
 the whole package: the only host commands inject runs are qemu-img (overlays; under
-util-linux's setpriv, which only sets its parent-death signal) and its own Python workers (the appliance's worker is started in one place, and is the one
-module of inject.appliance that does the injection); nothing names a host mount tool or
-device; and the modules that handle guest paths never touch host path functions.
+util-linux's setpriv, which only sets its parent-death signal) and its own Python
+workers (the appliance's worker is started in one place, and is the one module of
+inject.appliance that does the injection); nothing names a host mount tool or device;
+and the modules that handle guest paths never touch host path functions.
 """
 
 import ast

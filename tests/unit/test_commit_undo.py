@@ -189,7 +189,8 @@ def test_a_commit_killed_with_its_process_ends_and_holds_the_lock_until_then(tmp
     pid = int(mark.read_text())
     [path] = [os.path.join(overlays, n) for n in leftovers(tmp_path)
               if n.endswith(overlay_mod.OVERLAY_SUFFIX)]
-    held = [os.readlink('/proc/%d/fd/%s' % (pid, fd)) for fd in os.listdir('/proc/%d/fd' % pid)]
+    held = [os.readlink('/proc/%d/fd/%s' % (pid, fd))
+            for fd in os.listdir('/proc/%d/fd' % pid)]
     assert path in held
     tree, survivors = processes.survivors_of_sigkill(committer)
     assert pid in [p for p, _ in tree]

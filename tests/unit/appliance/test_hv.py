@@ -196,7 +196,7 @@ def test_real_qemu_honours_libguestfs_hv(monkeypatch):
     assert hv.real_qemu('/usr/bin/qemu') == '/opt/qemu'
 
 
-# --- the choice: TCG gets the tb-size wrapper, KVM the one that only reaps ------------------
+# --- the choice: TCG gets the tb-size wrapper, KVM the one that only reaps --------------
 
 def test_tcg_launch_settings_use_the_wrapper(tmp_path, monkeypatch, qemu):
     monkeypatch.setattr(accel, 'QEMU_BINARY', qemu)
