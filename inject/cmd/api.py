@@ -4,8 +4,10 @@ WSGI server), on 127.0.0.1:8774 unless ``[api]host`` and ``[api]port`` say other
     inject-api [--config-file F] [--db-sync]
 
 ``--db-sync`` applies the database migrations and exits. ``[api]workers`` processes
-serve one listening socket (see :func:`worker_count`); SIGHUP makes each re-read the
-policy file; SIGTERM or SIGINT stop them after their builds in progress (30 s at most).
+serve one listening socket (see :func:`worker_count`), and exit when their parent dies;
+SIGHUP makes each re-read the policy file; SIGTERM or SIGINT stop them after their
+builds in progress (:data:`BUILDS_STOP_SECONDS` at most), and then the in-process agent
+(its ``[agent]drain_timeout`` at most).
 """
 
 import os
