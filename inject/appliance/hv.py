@@ -103,12 +103,12 @@ def _stamp(path):
 
 
 def setpriv():
-    """``setpriv --pdeathsig KILL`` as a quoted shell prefix, or None (no setpriv, or a
-    path the wrapper cannot quote)."""
+    """``setpriv --pdeathsig KILL`` as a shell prefix, or None (no setpriv, or a path
+    the wrapper cannot quote)."""
     argv = parent_death.setpriv()
     if not argv or "'" in argv[0]:
         return None
-    return ' '.join("'%s'" % arg for arg in argv) + ' '
+    return "'%s' %s " % (argv[0], ' '.join(argv[1:]))
 
 
 def reaps():
