@@ -52,10 +52,10 @@ ENV = 'INJECT_LIFELINE_FD'
 CLEANUP_SECONDS = 60
 
 _lock = threading.Lock()
-_own = None          # (read fd, write fd, pid) of this process's lifeline, made on first
-                     # use
-_inherited = None    # (read end, pid) of the lifeline of the process this one was forked
-                     # from
+# (read fd, write fd, pid) of this process's lifeline, made on first use
+_own = None
+# (read end, pid) of the lifeline of the process this one was forked from
+_inherited = None
 _watched = None      # the lifeline this process watches
 _orphaned = threading.Event()    # the parent died: the cleanup runs
 _cleaned = threading.Event()     # ... and has finished

@@ -366,9 +366,9 @@ def _get(url, version='2.56'):
 
 def _boot(api, name):
     image = _get(api.url + '/images', '2.1')['images'][0]['id']     # the proxy ends at 2.36
+    files = [{'path': '/etc/motd', 'contents': base64.b64encode(b'hi\n').decode()}]
     body = {'server': {'name': name, 'imageRef': image, 'flavorRef': '1',
-                       'networks': 'none', 'personality': [
-        {'path': '/etc/motd', 'contents': base64.b64encode(b'hi\n').decode()}]}}
+                       'networks': 'none', 'personality': files}}
     req = urllib.request.Request(api.url + '/servers', json.dumps(body).encode(),
                                  headers=HEADERS, method='POST')
     with urllib.request.urlopen(req, timeout=60) as r:

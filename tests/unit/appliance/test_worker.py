@@ -23,6 +23,7 @@ from tests.unit.appliance.base import job
 
 REPO = pathlib.Path(__file__).resolve().parents[3]
 
+
 @pytest.fixture
 def two_disks(fake_guestfs):
     trees = [fakeguestfs.linux_tree(), fakeguestfs.linux_tree()]
