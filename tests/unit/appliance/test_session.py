@@ -374,6 +374,8 @@ def test_killed_workers_end_a_hung_launch_and_any_started_later(tmp_path, worker
     assert (outcome.failure, outcome.accelerator) == ('killed', None)
     assert 'exit code -9' in outcome.error
     assert gone(qemu)
-    again = session.run([job('/d0.qcow2')], s, workers=workers)
+    again = session.run([job('/d0.qcow2')],   # (a launch that is let run would time out)
+                        settings(tmp_path, accelerator='kvm', launch_timeout=30),
+                        workers=workers)
     assert again.failure == 'killed' and len(started) == 2
     assert not os.path.exists(tmp_path / 'cache' / accel.RECORD_NAME)
