@@ -15,6 +15,7 @@ import subprocess
 import typing
 
 from inject import exception
+from inject import parent_death
 
 FORMATS = ('raw', 'qcow2')
 
@@ -269,19 +270,28 @@ def is_block_device(path):
         return False
 
 
-def qemu_img(args, path):
-    """Run ``qemu-img`` (the only host command inject runs); raise ImageCommandFailed."""
+def qemu_img(args, path, pass_fds=()):
+    """Run ``qemu-img`` (the only host command inject runs); raise ImageCommandFailed.
+
+    It runs under ``setpriv --pdeathsig KILL`` (:mod:`inject.parent_death`): killed
+    with this process, it does not go on writing into a disk. ``pass_fds``: descriptors
+    it inherits (an overlay's lock, held while it runs).
+    """
     command = ['qemu-img'] + list(args)
+    missing = exception.ImageCommandFailed(
+        command='qemu-img', path=path,
+        reason='qemu-img is not installed (Debian package qemu-utils)')
     try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=600,
-                                stdin=subprocess.DEVNULL)
+        result = subprocess.run(parent_death.setpriv() + command, capture_output=True,
+                                text=True, timeout=600, stdin=subprocess.DEVNULL,
+                                pass_fds=pass_fds)
     except FileNotFoundError:
-        raise exception.ImageCommandFailed(
-            command='qemu-img', path=path,
-            reason='qemu-img is not installed (Debian package qemu-utils)')
+        raise missing
     except subprocess.TimeoutExpired:
         raise exception.ImageCommandFailed(command=' '.join(command[:2]), path=path,
                                            reason='timed out after 600 s')
+    if result.returncode == 127 and 'failed to execute qemu-img' in result.stderr:
+        raise missing             # said by setpriv
     if result.returncode != 0:
         raise exception.ImageCommandFailed(
             command=' '.join(command[:2]), path=path,

@@ -45,6 +45,8 @@ class Manager:
         """``pool``: an :class:`inject.appliance.WarmPool` to take appliances from."""
         self.conf = conf
         self.pool = pool
+        self.workers = appliance.Workers()   # the workers of its own (cold) launches
+        self._stopping = None                # why its appliances were killed
         self.inspection_cache = inspection_cache.InspectionCache(
             os.path.join(conf.state_path, 'inspection-cache.json'))
         for path in overlay_mod.sweep_stale_overlays(conf.injection.overlay_dir):
@@ -87,11 +89,14 @@ class Manager:
         settings = appliance.Settings.from_conf(self.conf)
         try:
             session = appliance.run([work.job for work in call.work], settings,
-                                    pool=self.pool, owner=owner, on_job=call.released)
+                                    pool=self.pool, owner=owner, on_job=call.released,
+                                    workers=self.workers)
         except exception.NotEnoughMemory as e:    # nothing was started
             LOG.warning('%s', e)
             session = appliance.SessionOutcome(
                 error=str(e), jobs=[appliance.JobOutcome() for _ in call.work])
+        if self._stopping is not None and session.error is not None:
+            session.error = '%s: %s' % (self._stopping, session.error)
         for work, outcome in zip(call.work, session.jobs):
             if not work.done:
                 call.finish(work, outcome, session)
@@ -235,6 +240,14 @@ class Manager:
         report.timings['commit'] = time.monotonic() - t0
         report.committed = True
 
+    def stop_appliances(self, reason):
+        """Kill the appliances of this manager's sessions still running (the agent is
+        stopping and its drain is over), and any it starts from now on: their disks fail
+        with ``reason`` and are left as they were. The warm pool's are the pool's (see
+        :meth:`inject.appliance.WarmPool.close`). Returns how many were killed."""
+        self._stopping = reason
+        return self.workers.kill()
+
     def status(self):
         """Launch the appliance once and say whether injection works on this host.
 
@@ -262,7 +275,7 @@ class Manager:
             result['reason'] = str(e)
             return result
         try:
-            session = appliance.run([], settings)
+            session = appliance.run([], settings, workers=self.workers)
         except exception.NotEnoughMemory as e:
             result['reason'] = str(e)
             return result

@@ -166,7 +166,11 @@ class AgentService:
         raise exception.AgentHostTaken(host=self.host)
 
     def stop(self):
-        """Stop taking requests; finish what is running and answer what is queued."""
+        """Stop taking requests; finish what is running and answer what is queued, for
+        up to ``drain_timeout`` seconds. Then every appliance still running is killed
+        -- warm ones launching or idle, a self-test's, and those of batches still at work,
+        whose requests are answered with an error saying so -- and what is queued is
+        answered with AgentStopping."""
         LOG.info('inject-agent %s stopping: %d running, %d queued', self.host,
                  self.scheduler.running(), self.scheduler.queued())
         self._stop.set()
@@ -176,9 +180,16 @@ class AgentService:
         self.rpc_server.stop()
         if self.pool is not None:
             self.pool.stop_refills()   # no launch for after the drain
-        dropped = self.scheduler.stop(self.conf.agent.drain_timeout)
+        drain = self.conf.agent.drain_timeout
+        dropped = self.scheduler.stop(drain)
+        running = self.scheduler.running()
+        self.manager.stop_appliances('inject-agent %s is stopping ([agent]drain_timeout '
+                                     'of %d s ran out)' % (self.host, drain))
         if self.pool is not None:
             self.pool.close()
+        if running:
+            LOG.warning('inject-agent %s: %d batch(es) still running after drain_timeout '
+                        '(%d s); their appliances were killed', self.host, running, drain)
         self.rpc_server.wait()
         LOG.info('inject-agent %s stopped (%d request(s) answered with an error)',
                  self.host, dropped)

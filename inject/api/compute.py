@@ -23,6 +23,7 @@ import os
 import shutil
 import socket
 import threading
+import time
 
 from inject import agent
 from inject import exception
@@ -268,11 +269,13 @@ class Compute:
             self.start(uuid, build)
 
     def wait(self, timeout=None):
-        """Wait for every build started so far (tests, shutdown)."""
+        """Wait for every build started so far (tests, shutdown), ``timeout`` seconds at
+        most in all."""
         with self._lock:
             threads = list(self._threads)
+        deadline = None if timeout is None else time.monotonic() + timeout
         for t in threads:
-            t.join(timeout)
+            t.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
 
     def build(self, uuid, build):
         try:

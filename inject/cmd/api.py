@@ -5,8 +5,10 @@ behind an event loop that reads whole requests before a thread serves them), on
     inject-api [--config-file F] [--db-sync]
 
 ``--db-sync`` applies the database migrations and exits. ``[api]workers`` processes
-serve one listening socket (see :func:`worker_count`); SIGHUP makes each re-read the
-policy file; SIGTERM or SIGINT stop them after their builds in progress (30 s at most).
+serve one listening socket (see :func:`worker_count`), and exit when their parent dies;
+SIGHUP makes each re-read the policy file; SIGTERM or SIGINT stop them after their
+builds in progress (:data:`BUILDS_STOP_SECONDS` at most), and then the in-process agent
+(its ``[agent]drain_timeout`` at most).
 """
 
 import os
@@ -26,6 +28,9 @@ from inject.db import api as db_api
 
 LOG = logging.getLogger(__name__)
 CONF = inject_conf.register_opts(inject_conf.CONF)
+#: how long a stopping inject-api waits for its builds in progress before it stops its
+#: in-process agent (which then drains for up to [agent]drain_timeout)
+BUILDS_STOP_SECONDS = 30
 logging.register_options(CONF)
 CONF.register_cli_opts([
     cfg.BoolOpt('db-sync', default=False,
@@ -111,7 +116,7 @@ def worker_count(conf):
 
 def _stop(app):
     LOG.info('inject-api stopping; waiting for builds in progress')
-    app.compute.wait(timeout=30)
+    app.compute.wait(timeout=BUILDS_STOP_SECONDS)
     app.compute.close()
     app.db.dispose()
 

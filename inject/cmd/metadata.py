@@ -5,7 +5,8 @@ Neutron's metadata proxy) with :mod:`inject.httpserver`, on 127.0.0.1:8775 unles
     inject-metadata [--config-file F]
 
 It reads inject-api's database (``[database]connection``) and never migrates it; start
-inject-api (or run ``inject-api --db-sync``) first. It refuses to start without
+inject-api (or run ``inject-api --db-sync``) first. ``[metadata]workers`` processes serve
+one listening socket. It refuses to start without
 ``[neutron]metadata_proxy_shared_secret`` or with an invalid
 ``[api]vendordata_dynamic_targets`` entry, naming the problem.
 """
@@ -41,9 +42,15 @@ def main(argv=None):
         print('inject-metadata: %s' % e, file=sys.stderr, flush=True)
         return 2
     settings = httpserver.Settings.from_conf(CONF, MAX_REQUEST_BODY_BYTES)
-    wsgi_server.serve(app, settings, CONF.metadata.host, CONF.metadata.port,
-                      CONF.metadata.threads, 'inject-metadata')
-    app.db.dispose()
+    if CONF.metadata.workers == 1:
+        wsgi_server.serve(app, settings, CONF.metadata.host, CONF.metadata.port,
+                          CONF.metadata.threads, 'inject-metadata')
+        app.db.dispose()
+        return 0
+    app.db.dispose()        # it was made to check the options; each worker makes its own
+    wsgi_server.serve_workers(lambda: wsgi.make_app(CONF), settings, CONF.metadata.host,
+                              CONF.metadata.port, CONF.metadata.threads, 'inject-metadata',
+                              CONF.metadata.workers, on_stop=lambda app: app.db.dispose())
     return 0
 
 

@@ -13,6 +13,7 @@ import time
 from oslo_log import log as logging
 
 from inject import httpserver
+from inject import parent_death
 from inject.httpserver import server as server_mod
 
 LOG = logging.getLogger(__name__)
@@ -78,10 +79,13 @@ def serve_workers(make_app, settings, host, port, threads, name, workers, detail
         # Signals wait until the child has its own handlers (the parent's would make
         # it signal its siblings).
         signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+        parent_death.before_fork()
         pid = os.fork()
         if pid == 0:
             code = 1
             try:
+                # Exits at once when this parent dies, however it dies (SIGKILL too).
+                parent_death.watch(name='%s worker %d' % (name, os.getpid()))
                 code = _worker(sock, make_app, settings, threads, name, on_hup,
                                on_stop)
             except BaseException:

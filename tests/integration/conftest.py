@@ -22,7 +22,7 @@ from inject import imagebuilder
 from inject import manager
 from inject import request
 from inject import conf as inject_conf
-from tests.integration import processes
+from tests import processes
 
 CONF = inject_conf.register_opts(inject_conf.CONF)
 # Kept between runs so only the first run on a machine pays the appliance build.

@@ -5,10 +5,11 @@ joined guest paths to host directories; that path is gone by design. These check
 the whole package and resolve what each name stands for (tests/policy/names.py: aliases,
 ``from x import y``, relative imports, ``importlib``, assignments, imports of imports),
 so they check the property, not how an import is spelled: the only host commands
-inject runs are qemu-img (overlays) and its own Python workers (the appliance's worker
-is started in one place, and is the one module of inject.appliance that does the
-injection); nothing names a host mount tool or device; and the modules that handle
-guest paths never touch host files. Each check is shown to catch planted violations,
+inject runs are qemu-img (overlays; under util-linux's setpriv, which only sets its
+parent-death signal) and its own Python workers (the appliance's worker is started in
+one place, and is the one module of inject.appliance that does the injection); nothing
+names a host mount tool or device; and the modules that handle guest paths never touch
+host files. Each check is shown to catch planted violations,
 in a package of its own, at the end.
 """
 
@@ -76,6 +77,9 @@ def _command(package, module, argv):
         commands = {_command(package, module, v) for v in values}
         return commands.pop() if len(commands) == 1 else None
     if isinstance(argv, ast.BinOp) and isinstance(argv.op, ast.Add):
+        if (isinstance(argv.left, ast.Call) and package.resolve(module, argv.left.func)
+                == {'inject.parent_death.setpriv'}):   # setpriv --pdeathsig KILL + command
+            return _command(package, module, argv.right)
         argv = argv.left
     if not isinstance(argv, ast.List) or not argv.elts:
         return None

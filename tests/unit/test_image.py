@@ -543,3 +543,20 @@ def test_commit_failure_still_removes_overlay(tmp_path):
     with pytest.raises(exception.ImageCommandFailed, match='qemu-img commit'):
         overlay.commit()
     assert not os.path.exists(overlay.path)
+
+
+def test_a_missing_qemu_img_is_named_under_setpriv_too(tmp_path, monkeypatch):
+    """qemu-img runs under setpriv --pdeathsig; setpriv's "failed to execute" is the
+    same clear error as a missing qemu-img without it."""
+    bindir = tmp_path / 'bin'
+    bindir.mkdir()
+    (bindir / 'setpriv').symlink_to(shutil.which('setpriv'))
+    monkeypatch.setenv('PATH', str(bindir))
+    assert image.parent_death.setpriv()
+    with pytest.raises(exception.ImageCommandFailed) as e:
+        image.qemu_img(['info', str(tmp_path / 'd')], str(tmp_path / 'd'))
+    assert 'qemu-img is not installed (Debian package qemu-utils)' in str(e.value)
+    monkeypatch.setenv('PATH', str(tmp_path))           # no setpriv either
+    with pytest.raises(exception.ImageCommandFailed) as e:
+        image.qemu_img(['info', str(tmp_path / 'd')], str(tmp_path / 'd'))
+    assert 'qemu-img is not installed (Debian package qemu-utils)' in str(e.value)

@@ -59,7 +59,7 @@ class Host:
         return ([n for n in os.listdir(self.overlays) if n.endswith(overlay_mod.OVERLAY_SUFFIX)]
                 if self.overlays.exists() else [])
 
-    def run(self, jobs, settings, pool=None, owner=None, on_job=None):
+    def run(self, jobs, settings, pool=None, owner=None, on_job=None, workers=None):
         """appliance.run, with serve() in-process over the fake guestfs."""
         self.runs.append(jobs)
         for job in jobs:
@@ -280,7 +280,7 @@ def test_nothing_to_write_needs_no_appliance(host, conf, override):
 
 
 def test_interrupted_run_discards_overlays(host, conf, monkeypatch):
-    def interrupted(jobs, settings, pool=None, owner=None, on_job=None):
+    def interrupted(jobs, settings, pool=None, owner=None, on_job=None, workers=None):
         raise KeyboardInterrupt
     monkeypatch.setattr(appliance, 'run', interrupted)
     with pytest.raises(KeyboardInterrupt):
@@ -589,7 +589,7 @@ def test_crash_in_the_session_discards_every_overlay(host, conf, monkeypatch):
     disks = [host.disk('a.raw'), host.disk('b.raw')]
     before = [sha256(d) for d in disks]
 
-    def run(jobs, settings, pool=None, owner=None, on_job=None):
+    def run(jobs, settings, pool=None, owner=None, on_job=None, workers=None):
         assert len(host.overlay_files()) == 2
         raise RuntimeError('worker pipe broke')
 
@@ -608,7 +608,7 @@ def test_a_released_disk_is_committed_and_answered_before_the_session_ends(
     reported = []
     real = host.run
 
-    def run(jobs, settings, pool=None, owner=None, on_job=None):
+    def run(jobs, settings, pool=None, owner=None, on_job=None, workers=None):
         assert owner == 'p1'
         outcome = real(jobs, settings)
         outcome.jobs[0].released = True
@@ -629,7 +629,7 @@ def test_a_released_disk_is_committed_and_answered_before_the_session_ends(
 def test_a_host_short_of_memory_fails_each_disk_with_the_numbers(host, conf, monkeypatch):
     disk = host.disk('d.img')
 
-    def refuse(jobs, settings, pool=None, owner=None, on_job=None):
+    def refuse(jobs, settings, pool=None, owner=None, on_job=None, workers=None):
         raise exception.NotEnoughMemory(need=409, what='tcg, 1 drive(s)', available=300,
                                         pending=0)
     monkeypatch.setattr(appliance, 'run', refuse)
@@ -670,7 +670,7 @@ def test_every_field_the_worker_reports_reaches_the_report(host, conf, monkeypat
         written.append(result)
         return result
 
-    def run(jobs, settings, pool=None, owner=None, on_job=None):
+    def run(jobs, settings, pool=None, owner=None, on_job=None, workers=None):
         return appliance.SessionOutcome(accelerator='tcg', jobs=[appliance.JobOutcome(
             results=[worker_result(item) for item in job.items],
             mountpoints=[['/', '/dev/sda1']], source='partition 1') for job in jobs])
@@ -681,3 +681,25 @@ def test_every_field_the_worker_reports_reaches_the_report(host, conf, monkeypat
     for item, result in zip(r.items, written):
         for field in fields:
             assert getattr(item, field.name) == getattr(result, field.name), field.name
+
+
+def test_disks_whose_appliance_was_killed_by_a_stopping_agent_say_so(host, conf,
+                                                                     monkeypatch):
+    disk = host.disk('d.img')
+    before = sha256(disk)
+    mgr = manager.Manager(conf)
+    passed = []
+
+    def killed(jobs, settings, pool=None, owner=None, on_job=None, workers=None):
+        passed.append(workers)
+        return appliance.SessionOutcome(
+            error='The appliance worker died during launch (exit code -9).',
+            failure='killed', jobs=[appliance.JobOutcome() for _ in jobs])
+    monkeypatch.setattr(appliance, 'run', killed)
+    assert mgr.stop_appliances('inject-agent h is stopping (drain_timeout ran out)') == 0
+    [r] = mgr.inject([full_request(disk)])
+    assert passed == [mgr.workers] and mgr.workers.killed
+    assert r.error == ('inject-agent h is stopping (drain_timeout ran out): The appliance '
+                       'worker died during launch (exit code -9).')
+    assert not r.committed and sha256(disk) == before
+    assert host.overlay_files() == []

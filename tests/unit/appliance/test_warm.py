@@ -15,6 +15,7 @@ from inject.appliance import warm
 from tests.unit.appliance.base import file_item
 from tests.unit.appliance.base import job
 from tests.unit.appliance.base import settings
+from tests.unit.appliance.test_session import gone
 
 
 # --- launching one, and run() hot-plugging into it ------------------------------------------
@@ -90,6 +91,24 @@ def test_hanging_warm_launch_is_killed(tmp_path, worker):
     assert started[0].returncode == -signal.SIGKILL
 
 
+def test_close_kills_a_launch_under_way_and_what_it_started(tmp_path, worker,
+                                                            monkeypatch):
+    """The agent stops: a warm launch that hangs (as KVM may) does not outlive it."""
+    started = worker('fake')
+    monkeypatch.setenv('FAKE_HANG_KVM', '1')
+    monkeypatch.setenv('FAKE_QEMU_DIR', str(tmp_path))
+    pool = warm.WarmPool(settings(tmp_path, accelerator='kvm', launch_timeout=600), 1, 4)
+    pool.start()
+    wait_until((tmp_path / 'pids').exists, 30)
+    _, qemu = map(int, (tmp_path / 'pids').read_text().split())
+    pool.close()
+    wait_until(lambda: started[0].poll() is not None and gone(qemu), 10)
+    assert started[0].returncode == -signal.SIGKILL
+    wait_until(lambda: pool.last_error is not None, 10)
+    assert 'died during launch' in pool.last_error
+    assert pool._timer is None                 # closed: no retry is planned
+
+
 def test_an_unused_warm_appliance_shuts_down_cleanly(tmp_path, worker):
     worker('fake')
     ready = warm.launch_warm(settings(tmp_path, accelerator='tcg'))
@@ -140,7 +159,7 @@ class Launcher:
             thread.join(DEADLINE)
             assert not thread.is_alive(), 'a launch did not end in %d s' % DEADLINE
 
-    def __call__(self, settings):
+    def __call__(self, settings, workers=None):
         self.gate.wait(10)
         self.count += 1
         if self.fail:
