@@ -203,7 +203,8 @@ class Guest:
         self.accelerator_why = why
         self._spawn(accelerator)
         self.say('boot: %s started under %s (%s); serial log %s'
-                 % (self.name, accelerator, why, self.serial_log))
+                 % (self.name, accelerator, why if len(why) < 80 else why[:77] + '...',
+                    self.serial_log))
         if probing and not self._kvm_on_trial():
             status = self.proc.poll()
             reason = ('KVM failed here (a guest\'s qemu %s)'

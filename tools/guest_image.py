@@ -52,7 +52,8 @@ RECIPE_VERSION = 1
 #: What the guest runs. The cloud kernel has virtio, ATA/CD-ROM and ISO 9660 drivers;
 #: initramfs-tools builds its initrd in the chroot.
 PACKAGES = ('systemd-sysv', 'udev', 'dbus', 'openssh-server', 'cloud-init', 'ifupdown',
-            'isc-dhcp-client', 'iproute2', 'netbase', 'sudo', 'procps',
+            'isc-dhcp-client', 'iproute2', 'netbase', 'sudo', 'procps', 'e2fsprogs',
+            'cloud-guest-utils',
             'linux-image-cloud-amd64', 'initramfs-tools')
 
 #: Left out of the image (dpkg's path filters): documentation, manual pages, translations.
@@ -104,6 +105,9 @@ FILES = {
     '/etc/hosts': ('127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n',
                    0o644),
     '/etc/machine-id': ('', 0o444),       # a new one at each guest's first boot
+    # libc's own locale: nothing to generate (cloud-init keeps a system locale that is
+    # set, and would otherwise generate en_US.UTF-8, which needs the locales package)
+    '/etc/default/locale': ('LANG=C.UTF-8\n', 0o644),
     '/etc/network/interfaces': (_INTERFACES, 0o644),
     '/etc/systemd/system/ssh-host-key.service': (_HOST_KEY_UNIT, 0o644),
 }
@@ -345,16 +349,17 @@ class _MountWatch:
     """Samples the host's mount table while a step runs: any mount point under
     ``directory`` means the step mounted something on the host."""
 
-    def __init__(self, directory, interval=0.5):
+    def __init__(self, directory, interval=0.5, table='/proc/self/mountinfo'):
         self.directory = os.path.realpath(directory) + '/'
         self.interval = interval
+        self.table = table
         self.seen = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _sample(self):
         try:
-            with open('/proc/self/mountinfo') as f:
+            with open(self.table) as f:
                 for line in f:
                     point = line.split()[4]
                     if (point + '/').startswith(self.directory):

@@ -4,11 +4,12 @@ tools/guest_boot.py, looked at from inside over SSH and the serial console.
 
 Every test here is marked ``integration`` and ``guest`` (slow: an image build of 4-6
 minutes when the recipe is new, 1-3 minutes per boot under TCG). A failure names its
-step (image, boot, ssh, serial login, check: ...) and the serial console log, which is
-kept in the test's temporary directory.
+step (image, boot, ssh, serial login, check: ...) and the guest's serial console log,
+kept in ``GUEST_STATE/logs/<guest>/`` (with qemu's own log) until that guest boots again.
 """
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -23,6 +24,7 @@ import guest_boot    # noqa: E402  (tools/ is not a package)
 import guest_image   # noqa: E402
 
 from inject import appliance   # noqa: E402
+from inject import image as image_mod   # noqa: E402
 
 #: The state_path whose guest-image/ cache the tests share (kept between runs, as the
 #: appliance's cache is).
@@ -60,9 +62,8 @@ def venv_bin(name):
 
 
 def overlay(path, backing):
-    """A qcow2 at ``path`` whose writes stay out of ``backing`` (the guest's disk)."""
-    subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b',
-                    backing, path], check=True)
+    """A qcow2 at ``path`` whose writes stay out of ``backing`` (a qcow2)."""
+    image_mod.create_overlay(image_mod.DiskImage(backing, 'qcow2'), path)
     return path
 
 
@@ -76,14 +77,16 @@ def ssh_key(tmp_path):
 
 
 @pytest.fixture
-def boot(tmp_path, guest_image_built, guest_settings):
+def boot(guest_image_built, guest_settings):
     """``boot(disk, name, **Guest options)``: a started :class:`guest_boot.Guest`
     (killed, with its process group, when the test ends)."""
     started = []
 
     def start(disk, name, **kwargs):
-        guest = guest_boot.Guest(guest_image_built, disk, str(tmp_path / name),
-                                 guest_settings, name=name, say=print, **kwargs)
+        logs = os.path.join(GUEST_STATE, 'logs', name)
+        shutil.rmtree(logs, ignore_errors=True)
+        guest = guest_boot.Guest(guest_image_built, disk, logs, guest_settings, name=name,
+                                 say=print, **kwargs)
         started.append(guest)
         return guest.start()
 
