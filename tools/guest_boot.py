@@ -38,11 +38,14 @@ import subprocess
 import sys
 import time
 
-TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if TOP not in sys.path:
-    sys.path.insert(0, TOP)
+TOOLS = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(TOOLS)
+for _path in (TOP, TOOLS):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
 
-from inject.appliance import accelerator as accel   # noqa: E402  (after sys.path)
+from guest_image import tail                         # noqa: E402  (after sys.path)
+from inject.appliance import accelerator as accel   # noqa: E402
 
 #: Seconds each step may take, by accelerator. TCG figures are several times what was
 #: measured on a busy 2-core host (boot to SSH 1-3 minutes), so a loaded CI machine
@@ -52,7 +55,7 @@ TIMEOUTS = {
     'kvm': {'ssh': 180, 'command': 120, 'serial': 120, 'cloud-init': 300},
 }
 MEMORY_MB = 1024
-RELAY = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'guest_relay.py')
+RELAY = os.path.join(TOOLS, 'guest_relay.py')
 #: Nova's MAC prefix (fa:16:3e), for a guest that looks like a Nova guest.
 MAC = 'fa:16:3e:00:00:01'
 SSH_OPTIONS = ('-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
@@ -81,14 +84,16 @@ def free_port():
         return s.getsockname()[1]
 
 
-def _tail(path, lines=25):
-    try:
-        with open(path, 'rb') as f:
-            f.seek(max(0, os.path.getsize(path) - 65536))
-            text = f.read().decode('utf-8', 'replace')
-    except OSError:
-        return ''
-    return '\n'.join(text.replace('\r', '').splitlines()[-lines:])
+def ssh_keygen(path, comment='inject-guest'):
+    """A fresh ed25519 key pair at ``path`` (and ``path``.pub): (private key path,
+    public key line)."""
+    for name in (path, path + '.pub'):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name)
+    subprocess.run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f',
+                    path], check=True, stdin=subprocess.DEVNULL)
+    with open(path + '.pub') as f:
+        return path, f.read().strip()
 
 
 class Guest:
@@ -179,6 +184,14 @@ class Guest:
         self.started = time.monotonic()
         self.accelerator = accelerator
 
+    def console(self):
+        """Everything the serial console printed so far (bytes)."""
+        try:
+            with open(self.serial_log, 'rb') as f:
+                return f.read()
+        except OSError:
+            return b''
+
     def _console_size(self):
         try:
             return os.path.getsize(self.serial_log)
@@ -225,8 +238,8 @@ class Guest:
         status = self.proc.poll()
         if status is not None:
             raise GuestError(step, 'qemu exited with status %s under %s:\n%s'
-                             % (status, self.accelerator, _tail(self.qemu_log, 10)),
-                             self.serial_log, _tail(self.serial_log))
+                             % (status, self.accelerator, tail(self.qemu_log, 10)),
+                             self.serial_log, tail(self.serial_log))
 
     def timeout(self, step):
         return TIMEOUTS[self.accelerator or 'tcg'][step]
@@ -251,19 +264,29 @@ class Guest:
         return (['ssh', '-i', key, '-p', str(self.ssh_port)] + list(SSH_OPTIONS)
                 + ['%s@127.0.0.1' % user, command])
 
-    def wait_for_ssh(self, user, key, timeout=None):
-        """Seconds from qemu's start to the first SSH login as ``user`` with ``key``."""
+    def wait_for_ssh(self, user, key, timeout=None, fail_on=()):
+        """Seconds from qemu's start to the first SSH login as ``user`` with ``key``.
+
+        ``fail_on``: [(bytes regex, what it means)] looked for in the console while
+        waiting; one that appears fails the step at once (a guest that will never let
+        this user in, e.g. cloud-init that found no datasource, need not be waited for
+        until the timeout)."""
         timeout = timeout or self.timeout('ssh')
         deadline = self.started + timeout
+        fail_on = [(re.compile(pattern), meaning) for pattern, meaning in fail_on]
         last = ''
         while True:
             self._check_running('ssh')
+            for pattern, meaning in fail_on:
+                if pattern.search(self.console()):
+                    raise GuestError('ssh', 'no login to wait for: %s' % meaning,
+                                     self.serial_log, tail(self.serial_log))
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise GuestError('ssh', 'no SSH login as %s within %d s under %s (last '
                                  'answer: %s)' % (user, timeout, self.accelerator,
                                                   last.strip() or 'none'),
-                                 self.serial_log, _tail(self.serial_log))
+                                 self.serial_log, tail(self.serial_log))
             try:
                 proc = subprocess.run(self.ssh_argv('true', user, key), capture_output=True,
                                       text=True, stdin=subprocess.DEVNULL,
@@ -293,7 +316,7 @@ class Guest:
                                   text=True, stdin=subprocess.DEVNULL, timeout=timeout)
         except subprocess.TimeoutExpired:
             raise GuestError(step, 'no answer within %d s' % timeout, self.serial_log,
-                             _tail(self.serial_log))
+                             tail(self.serial_log))
         if check and proc.returncode != 0:
             raise GuestError(step, 'exit status %d: %s%s' % (
                 proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:]), self.serial_log)

@@ -21,7 +21,6 @@ import argparse
 import os
 import secrets
 import shutil
-import subprocess
 import sys
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -33,17 +32,6 @@ import guest_image   # noqa: E402
 
 from inject import appliance   # noqa: E402
 from inject import demo        # noqa: E402
-
-
-def _key(workdir):
-    path = os.path.join(workdir, 'demo-key')
-    for name in (path, path + '.pub'):
-        if os.path.exists(name):
-            os.unlink(name)
-    subprocess.run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'inject-demo',
-                    '-f', path], check=True)
-    with open(path + '.pub') as f:
-        return path, f.read().strip()
 
 
 def show(guest, key, password):
@@ -94,7 +82,7 @@ def main(argv=None):
     except guest_image.BuildError as e:
         print('demo: FAILED at %s' % e, file=sys.stderr)
         return 1
-    key, public = _key(workdir)
+    key, public = guest_boot.ssh_keygen(os.path.join(workdir, 'demo-key'), 'inject-demo')
     password = secrets.token_urlsafe(12)
     status = demo.run(conf, workdir, base=image.disk, key=public, admin_password=password)
     if status:

@@ -408,19 +408,22 @@ def _run_bounded(cmd, log_path, timeout, env=None):
             raise
 
 
-def _tail(path, lines=15):
+def tail(path, lines=15):
+    """The last ``lines`` lines of a log (at most its last 64 KiB), or ''."""
     try:
-        with open(path, errors='replace') as f:
-            return ''.join(f.readlines()[-lines:])
+        with open(path, 'rb') as f:
+            f.seek(max(0, os.path.getsize(path) - 65536))
+            text = f.read().decode('utf-8', 'replace')
     except OSError:
         return ''
+    return '\n'.join(text.replace('\r', '').splitlines()[-lines:])
 
 
 def _package_versions(tarball, names):
     """{package: version} of ``names``, read from the tarball's dpkg status file."""
     with tarfile.open(tarball) as tar:
-        member = next((m for m in tar if m.name in ('./var/lib/dpkg/status',
-                                                     'var/lib/dpkg/status')), None)
+        wanted = ('./var/lib/dpkg/status', 'var/lib/dpkg/status')
+        member = next((m for m in tar if m.name in wanted), None)
         if member is None:
             return {}
         text = tar.extractfile(member).read().decode('utf-8', 'replace')
@@ -459,7 +462,7 @@ def _build(directory, recipe, settings, say):
                          % (MMDEBSTRAP_TIMEOUT, log))
     if status != 0:
         raise BuildError('image: mmdebstrap failed (exit %d); log kept in %s:\n%s'
-                         % (status, log, _tail(log)))
+                         % (status, log, tail(log)))
     t1 = time.monotonic()
     tar_bytes = os.path.getsize(tarball)
     versions = _package_versions(tarball, REPORTED)

@@ -10,7 +10,6 @@ kept in ``GUEST_STATE/logs/<guest>/`` (with qemu's own log) until that guest boo
 
 import os
 import shutil
-import subprocess
 import sys
 
 import pytest
@@ -70,10 +69,7 @@ def overlay(path, backing):
 @pytest.fixture
 def ssh_key(tmp_path):
     """(private key path, public key line) of a fresh ed25519 key pair."""
-    path = tmp_path / 'id_ed25519'
-    subprocess.run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'guest-test',
-                    '-f', str(path)], check=True)
-    return str(path), (tmp_path / 'id_ed25519.pub').read_text().strip()
+    return guest_boot.ssh_keygen(str(tmp_path / 'id_ed25519'), 'guest-test')
 
 
 @pytest.fixture

@@ -39,6 +39,11 @@ VENDOR_TEXT = 'written by the vendordata target\'s cloud-config'
 #: vendor_data2.json (the target's name) as vendor data.
 CLOUD_CONFIG = ('#cloud-config\nwrite_files:\n- path: %s\n  content: "%s\\n"\n'
                 % (VENDOR_FILE, VENDOR_TEXT))
+#: cloud-init's final message on the console when it found neither source: the guest
+#: will never let the key pair in, so the boot fails at once, naming why.
+NO_DATASOURCE = [(rb'Datasource DataSourceNone',
+                  'cloud-init found no datasource (neither config drive nor metadata '
+                  'service)')]
 METADATA_NETWORK = {'net': '169.254.169.0/24', 'host': '169.254.169.1',
                     'dhcpstart': '169.254.169.15'}
 
@@ -66,7 +71,8 @@ def server(tmp_path_factory, guest_image_built):
             with open(os.open(s.key, os.O_WRONLY | os.O_CREAT, 0o600), 'w') as f:
                 f.write(private)
             (tmp / 'user-data').write_text(USER_DATA)
-            _, out = api.nova('boot', '--image', os.path.splitext(guest_image_built.info['disk'])[0],
+            image = os.path.splitext(guest_image_built.info['disk'])[0]
+            _, out = api.nova('boot', '--image', image,
                               '--flavor', '1', '--config-drive', 'true', '--user-data',
                               str(tmp / 'user-data'), '--key-name', 'guest-key', '--nic',
                               'none', '--poll', NAME, version='2.57')
@@ -107,7 +113,7 @@ def test_config_drive_guest(tmp_path, server, boot):
     guest = boot(disk, 'modern-config-drive', config_drive=server.config_drive,
                  openstack_uuid=server.id)
     # the generated key pair's private key logs in as cloud-init's default user
-    guest.wait_for_ssh(USER, server.key)
+    guest.wait_for_ssh(USER, server.key, fail_on=NO_DATASOURCE)
     _modern_checks(guest, server, 'ConfigDrive')
     # inject-api asked the target once, for this server, at the build
     posts = [r for r in server.target.requests if r['method'] == 'POST']
@@ -148,7 +154,7 @@ def test_metadata_service_guest(tmp_path, server, boot):
             guest = boot(disk, 'modern-metadata', openstack_uuid=server.id,
                          network=METADATA_NETWORK,
                          guestfwd=[('169.254.169.254', 80, '127.0.0.1', port)])
-            guest.wait_for_ssh(USER, server.key)
+            guest.wait_for_ssh(USER, server.key, fail_on=NO_DATASOURCE)
             _modern_checks(guest, server, 'OpenStack')
             cdrom = guest.ssh('blkid -L config-2 || echo none', USER, server.key,
                               step='check: no config drive')

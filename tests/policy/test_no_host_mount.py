@@ -140,3 +140,46 @@ def test_no_mount_syscall_through_ctypes():
                  for alias in node.names}
         assert 'ctypes' not in names, '%s imports ctypes' % path.name
 
+
+
+# --- tools/ keeps to the same rule ------------------------------------------------------
+
+TOOLS = PACKAGE.parent / 'tools'
+TOOL_SOURCES = sorted(p for p in TOOLS.iterdir() if p.suffix in ('.py', '.sh'))
+MOUNT_COMMANDS = ('mount', 'umount')
+
+
+def test_tool_sources_found():
+    names = {path.name for path in TOOL_SOURCES}
+    assert {'guest_image.py', 'guest_boot.py', 'setup.sh'} <= names
+
+
+@pytest.mark.parametrize('path', TOOL_SOURCES, ids=lambda p: p.name)
+def test_no_tool_names_a_mount_tool(path):
+    text = path.read_text()
+    for word in FORBIDDEN_WORDS:
+        assert word not in text, '%s names %r' % (path.name, word)
+    if path.suffix == '.py':
+        for node in _process_calls(_tree(path)):
+            argv = node.args[0] if node.args else None
+            first = argv.elts[0] if isinstance(argv, ast.List) and argv.elts else argv
+            if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                assert first.value.split(' ')[0] not in MOUNT_COMMANDS, (
+                    '%s:%d runs %r' % (path.name, node.lineno, first.value))
+    else:
+        for line in text.splitlines():
+            words = line.split('#', 1)[0].replace(';', ' ').replace('|', ' ').split()
+            assert not set(words) & set(MOUNT_COMMANDS), (
+                '%s runs a mount command: %s' % (path.name, line.strip()))
+
+
+def test_the_guest_image_is_built_without_a_host_mount():
+    """mmdebstrap only in unshare mode: the chroot's /proc, /dev... are mounted in its
+    own mount namespace (root and sudo mode mount them on the host), and the image is
+    written with libguestfs's tar-in."""
+    text = (TOOLS / 'guest_image.py').read_text()
+    assert "'mmdebstrap', '--mode=unshare'" in text
+    for mode in ('root', 'sudo', 'auto', 'chrootless', 'fakechroot', 'fakeroot'):
+        assert '--mode=%s' % mode not in text
+    builder = (PACKAGE / 'imagebuilder.py').read_text()
+    assert "g.tar_in(spec['tarball'], '/'" in builder

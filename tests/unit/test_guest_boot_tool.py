@@ -39,6 +39,7 @@ if 'kvm' not in args:
     log = [p for p in chardev.split(',') if p.startswith('logfile=')][0][8:]
     with open(log, 'a') as f:
         f.write('[    0.000000] Linux version 6.1.0 (fake)\n')
+        f.write(__import__('os').environ.get('FAKE_CONSOLE', ''))
 time.sleep(600)
 '''
 
@@ -203,12 +204,26 @@ def test_no_ssh_in_time_fails_the_ssh_step(tmp_path, fake_qemu, ssh_key_pair):
         guest.kill()
 
 
+def test_a_console_line_that_means_no_login_fails_at_once(tmp_path, fake_qemu, ssh_key_pair,
+                                                        monkeypatch):
+    monkeypatch.setenv('FAKE_CONSOLE', 'Cloud-init v. 22.4.2 finished. Datasource '
+                       'DataSourceNone.  Up 61.22 seconds\n')
+    guest = _guest(tmp_path, _settings(tmp_path, accelerator='tcg')).start()
+    try:
+        started = time.monotonic()
+        with pytest.raises(guest_boot.GuestError) as failed:
+            guest.wait_for_ssh('debian', ssh_key_pair, timeout=600, fail_on=[
+                (rb'Datasource DataSourceNone', 'cloud-init found no datasource')])
+        assert time.monotonic() - started < 120
+        assert str(failed.value).startswith('ssh: no login to wait for: cloud-init found '
+                                            'no datasource')
+    finally:
+        guest.kill()
+
+
 @pytest.fixture
 def ssh_key_pair(tmp_path):
-    path = tmp_path / 'key'
-    subprocess.run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-f', str(path)],
-                   check=True)
-    return str(path)
+    return guest_boot.ssh_keygen(str(tmp_path / 'key'))[0]
 
 
 class _Getty(threading.Thread):
