@@ -115,6 +115,13 @@ def test_legacy_injection_is_what_the_booted_guest_finds(tmp_path, guest_image_b
     meta = json.loads(sh('cat /meta.js', '/meta.js'))
     expect(guest, '/meta.js', meta == METADATA, meta)
 
+    # The key item's SELinux fix-up: Debian's libsemanage-common ships /etc/selinux, so
+    # inject (as Nova) adds restorecon to rc.local; on this non-SELinux guest it must
+    # run and do no harm.
+    rc_local = sh('systemctl show -p ActiveState -p Result rc-local.service', 'rc.local')
+    expect(guest, 'rc.local (the SELinux fix-up) ran cleanly',
+           'ActiveState=active' in rc_local and 'Result=success' in rc_local, rc_local)
+
     # cloud-init stayed out of it (no datasource): all of the above is inject's
     status = guest.ssh('cloud-init status', 'root', private, check=False)
     expect(guest, 'cloud-init did not run', 'disabled' in status.stdout, status.stdout)
