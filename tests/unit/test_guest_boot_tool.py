@@ -204,8 +204,8 @@ def test_no_ssh_in_time_fails_the_ssh_step(tmp_path, fake_qemu, ssh_key_pair):
         guest.kill()
 
 
-def test_a_console_line_that_means_no_login_fails_at_once(tmp_path, fake_qemu, ssh_key_pair,
-                                                        monkeypatch):
+def test_a_console_line_that_means_no_login_fails_at_once(
+        tmp_path, fake_qemu, ssh_key_pair, monkeypatch):
     monkeypatch.setenv('FAKE_CONSOLE', 'Cloud-init v. 22.4.2 finished. Datasource '
                        'DataSourceNone.  Up 61.22 seconds\n')
     guest = _guest(tmp_path, _settings(tmp_path, accelerator='tcg')).start()
@@ -306,87 +306,76 @@ def test_serial_login_without_a_prompt_fails_its_step(tmp_path, fake_qemu):
         guest.kill()
 
 
-def test_the_relay_carries_a_guest_connection_to_the_service():
-    """As qemu's guestfwd runs it: the guest's connection on stdin and stdout."""
+def _relayed(handle):
+    """Run ``handle(conn)`` as a one-connection service, and the relay to it as qemu's
+    guestfwd runs it (the guest's connection on its stdin and stdout); returns
+    (the guest's end of that connection, the relay process)."""
     service = socket.socket()
     service.bind(('127.0.0.1', 0))
     service.listen(1)
-    got = []
 
     def serve():
         conn, _ = service.accept()
         with conn:
-            request = b''
-            while not request.endswith(b'\r\n\r\n'):
-                request += conn.recv(1024)
-            got.append(request)
-            conn.sendall(b'HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n{}')
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
+            handle(conn)
+        service.close()
+    threading.Thread(target=serve, daemon=True).start()
     guest_end, relay_end = socket.socketpair()
     proc = subprocess.Popen([sys.executable, '-I', guest_boot.RELAY, '127.0.0.1',
                              str(service.getsockname()[1])],
                             stdin=relay_end, stdout=relay_end)
     relay_end.close()
-    guest_end.sendall(b'GET /openstack HTTP/1.0\r\nHost: 169.254.169.254\r\n\r\n')
-    answer = b''
-    guest_end.settimeout(30)
+    guest_end.settimeout(60)
+    return guest_end, proc
+
+
+def _read_to_end(sock):
+    data = b''
     while True:
-        data = guest_end.recv(1024)
-        if not data:
-            break
-        answer += data
+        chunk = sock.recv(1024)
+        if not chunk:
+            return data
+        data += chunk
+
+
+def test_the_relay_carries_a_guest_connection_to_the_service():
+    got = []
+
+    def handle(conn):
+        request = b''
+        while not request.endswith(b'\r\n\r\n'):
+            request += conn.recv(1024)
+        got.append(request)
+        conn.sendall(b'HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n{}')
+    guest_end, proc = _relayed(handle)
+    guest_end.sendall(b'GET /openstack HTTP/1.0\r\nHost: 169.254.169.254\r\n\r\n')
+    answer = _read_to_end(guest_end)
     assert proc.wait(30) == 0
     assert got == [b'GET /openstack HTTP/1.0\r\nHost: 169.254.169.254\r\n\r\n']
     assert answer.endswith(b'\r\n\r\n{}')
-    service.close()
 
 
 def test_the_relay_tells_the_service_when_the_guest_is_done_sending():
     """A client that sends a request and shuts its sending side (HTTP/1.0 with a body
     of unknown length, or any half-close): the service must see the end, or it waits
     for more and never answers."""
-    service = socket.socket()
-    service.bind(('127.0.0.1', 0))
-    service.listen(1)
     seen = []
 
-    def serve():
-        conn, _ = service.accept()
-        with conn:
-            conn.settimeout(20)
-            data = b''
-            try:
-                while True:
-                    chunk = conn.recv(1024)
-                    if not chunk:
-                        break
-                    data += chunk
-            except socket.timeout:
-                seen.append('no end seen')
-                return
-            seen.append(data)
-            conn.sendall(b'got %d bytes' % len(data))
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    guest_end, relay_end = socket.socketpair()
-    proc = subprocess.Popen([sys.executable, '-I', guest_boot.RELAY, '127.0.0.1',
-                             str(service.getsockname()[1])],
-                            stdin=relay_end, stdout=relay_end)
-    relay_end.close()
+    def handle(conn):
+        conn.settimeout(20)
+        try:
+            data = _read_to_end(conn)
+        except socket.timeout:
+            seen.append('no end seen')
+            return
+        seen.append(data)
+        conn.sendall(b'got %d bytes' % len(data))
+    guest_end, proc = _relayed(handle)
     guest_end.sendall(b'x' * 5000)
     guest_end.shutdown(socket.SHUT_WR)
-    guest_end.settimeout(60)
-    answer = b''
-    while True:
-        data = guest_end.recv(1024)
-        if not data:
-            break
-        answer += data
-    thread.join(60)
+    answer = _read_to_end(guest_end)
     assert seen == [b'x' * 5000] and answer == b'got 5000 bytes'
     assert proc.wait(30) == 0
-    service.close()
 
 
 def test_errors_name_their_step_and_the_serial_log():
