@@ -141,7 +141,6 @@ def test_no_mount_syscall_through_ctypes():
         assert 'ctypes' not in names, '%s imports ctypes' % path.name
 
 
-
 # --- tools/ keeps to the same rule ------------------------------------------------------
 
 TOOLS = PACKAGE.parent / 'tools'
