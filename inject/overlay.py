@@ -19,6 +19,7 @@ import os
 import tempfile
 
 from inject import exception
+from inject import fileutils
 from inject import image as image_mod
 
 LOG = logging.getLogger(__name__)
@@ -196,7 +197,7 @@ class UndoJournal:
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(index_path + '.tmp', index_path)
-            _fsync_directory(os.path.dirname(index_path))
+            fileutils.fsync_directory(os.path.dirname(index_path))
         except (OSError, ValueError, exception.ImageCommandFailed) as e:
             for path in (data_path, index_path + '.tmp'):
                 _unlink(path)
@@ -283,14 +284,6 @@ def _write_zeros(f, offset, length):
         n = min(length, len(block))
         f.write(block[:n])
         length -= n
-
-
-def _fsync_directory(directory):
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _unlink(path):

@@ -14,6 +14,8 @@ from inject import manager as manager_mod
 from inject import partitions
 from inject import report as report_mod
 from inject import vfs
+from inject.agent import heartbeat as heartbeat_mod
+from inject.agent import hostinfo
 from inject.agent import payload as payload_mod
 from inject.agent import rpcapi
 from inject.agent import scheduler as scheduler_mod
@@ -91,9 +93,11 @@ class AgentEndpoint:
 
 class AgentService:
     """Start with :meth:`start`; :meth:`stop` drains. Give ``transport`` to share an
-    in-process transport with an :class:`inject.agent.rpcapi.AgentClient`."""
+    in-process transport with an :class:`inject.agent.rpcapi.AgentClient`, and ``db``
+    (an :class:`inject.db.api.Database`) for the agent to register and heartbeat
+    there (:mod:`inject.agent.heartbeat`); without one it does not report itself."""
 
-    def __init__(self, conf, transport=None, manager=None):
+    def __init__(self, conf, transport=None, manager=None, db=None):
         self.conf = conf
         self.host = conf.agent.host
         self.pool = None
@@ -121,6 +125,8 @@ class AgentService:
         target = messaging.Target(topic=conf.agent.topic, server=self.host)
         self.rpc_server = messaging.get_rpc_server(
             self.transport, target, [AgentEndpoint(self)], executor='threading')
+        self.heartbeat = (heartbeat_mod.Heartbeat(conf, db, self.host, self.report)
+                          if db is not None else None)
         self.selftest = {'when': None, 'ok': None, 'reason': 'not run yet'}
         self._driver_ok = False
         self._stop = threading.Event()
@@ -140,6 +146,8 @@ class AgentService:
         self.rpc_server.start()
         if self.pool is not None:
             self.pool.start()
+        if self.heartbeat is not None:
+            self.heartbeat.start()
         LOG.info('inject-agent %s serving topic %s: batches of up to %d disks, %d '
                  'appliance(s) at once, inject_partition=%s', self.host,
                  self.conf.agent.topic, self.conf.agent.max_batch, self.max_appliances,
@@ -163,6 +171,8 @@ class AgentService:
                  self.scheduler.running(), self.scheduler.queued())
         self._stop.set()
         _LIVE.discard(self)
+        if self.heartbeat is not None:
+            self.heartbeat.stop()
         self.rpc_server.stop()
         if self.pool is not None:
             self.pool.stop_refills()   # no launch for after the drain
@@ -246,6 +256,20 @@ class AgentService:
             'queued': self.scheduler.queued(),
         }
 
+    def report(self):
+        """What each heartbeat stores with the service: whether and how this host
+        injects (``can_inject``, ``reason``, ``inject_partition``, ``accelerator``),
+        its appliance slots (``max_appliances``, ``free_slots``: those not running a
+        batch now), its queue and warm appliances, and its ``resources`` (see
+        :func:`inject.agent.hostinfo.resources`)."""
+        caps = self.capabilities()
+        report = {key: caps[key] for key in (
+            'can_inject', 'reason', 'inject_partition', 'accelerator', 'max_appliances',
+            'running', 'queued', 'warm_appliances')}
+        report['free_slots'] = max(0, caps['max_appliances'] - caps['running'])
+        report['resources'] = hostinfo.resources(self.conf)
+        return report
+
     def _unavailable(self, partition, selftest):
         """Why this host cannot inject, as far as is known without launching the
         appliance (injection disabled, the libguestfs binding missing, the last
@@ -294,9 +318,10 @@ def _echo(value):
     return value[:4096] if isinstance(value, str) else None
 
 
-def start_in_process(conf, selftest=True):
-    """An agent serving in this process, and a client bound to it (no broker)."""
+def start_in_process(conf, selftest=True, db=None):
+    """An agent serving in this process, and a client bound to it (no broker); with
+    ``db`` it registers and heartbeats there."""
     transport = rpcapi.get_transport(conf)
-    service = AgentService(conf, transport=transport)
+    service = AgentService(conf, transport=transport, db=db)
     service.start(selftest=selftest)
     return service, rpcapi.AgentClient(conf, transport=transport)

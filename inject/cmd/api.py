@@ -45,7 +45,7 @@ def main(argv=None):
         return 2
     detail = '(microversions 2.1 to %s)' % wsgi.microversion.MAX_VERSION
     if workers == 1:
-        app = wsgi.make_app(CONF)
+        app = _agent_started(wsgi.make_app(CONF))
         app.compute.recover()
         wsgi_server.serve(app, CONF.api.host, CONF.api.port, CONF.api.threads,
                           'inject-api', detail, on_hup=app.policy.reload)
@@ -59,11 +59,20 @@ def main(argv=None):
     finally:
         db.dispose()
     wsgi_server.serve_workers(
-        lambda: wsgi.make_app(CONF, db=db_api.Database(CONF.database.connection,
-                                                       sync=False)),
+        lambda: _agent_started(wsgi.make_app(
+            CONF, db=db_api.Database(CONF.database.connection, sync=False))),
         CONF.api.host, CONF.api.port, CONF.api.threads, 'inject-api', workers, detail,
         on_hup=lambda app: app.policy.reload(), on_stop=_stop, on_death=_recover_worker)
     return 0
+
+
+def _agent_started(app):
+    """``app`` with this host's agent started when it is the in-process one, so that
+    it registers and heartbeats from the start (as a compute service does), not at
+    the first build."""
+    if rpcapi.in_process(CONF):
+        app.compute.agent_client()
+    return app
 
 
 def _recover_worker(pid):

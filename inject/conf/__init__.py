@@ -13,13 +13,16 @@ from inject.conf import api
 from inject.conf import appliance
 from inject.conf import configdrive
 from inject.conf import database
+from inject.conf import glance
 from inject.conf import injection
 from inject.conf import metadata
 from inject.conf import paths
+from inject.conf import service
 
 CONF = cfg.CONF
 
-MODULES = (paths, injection, appliance, agent, api, database, metadata, configdrive)
+MODULES = (paths, injection, appliance, agent, api, database, metadata, configdrive,
+           service, glance)
 
 
 def register_opts(conf):

@@ -18,6 +18,7 @@ import time
 import pytest
 
 from inject import conf as inject_conf
+from inject.api import middleware
 from inject.cmd import api as api_cmd
 from tests.api.support import make_conf, make_image
 from tests.db.conftest import postgresql_url  # noqa: F401  (a fixture)
@@ -97,8 +98,9 @@ class ApiProcess:
 
     def pids_that_served(self, method, path):
         """Worker pids in the request log lines of ``method path``."""
-        line = re.compile(r'^\S+ \S+ (\d+) INFO inject\.api\.wsgi .*"%s %s'
-                          % (method, re.escape(path)), re.M)
+        line = re.compile(r'^\S+ \S+ (\d+) INFO %s .*"%s %s'
+                          % (re.escape(middleware.LOG.name), method, re.escape(path)),
+                          re.M)
         return {int(pid) for pid in line.findall(self.log())}
 
     def stop(self):

@@ -14,16 +14,12 @@ import sys
 
 import pytest
 
-TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TOOLS = os.path.join(TOP, 'tools')
-if TOOLS not in sys.path:
-    sys.path.insert(0, TOOLS)
+from inject import appliance
+from inject import image as image_mod
+from tests import tools
 
-import guest_boot    # noqa: E402  (tools/ is not a package)
-import guest_image   # noqa: E402
-
-from inject import appliance   # noqa: E402
-from inject import image as image_mod   # noqa: E402
+guest_boot = tools.load('guest_boot')
+guest_image = tools.load('guest_image')
 
 #: The state_path whose guest-image/ cache the tests share (kept between runs, as the
 #: appliance's cache is).

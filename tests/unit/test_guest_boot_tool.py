@@ -5,7 +5,6 @@ log, the serial-console login, and the guestfwd relay. A fake qemu (a Python scr
 stands in where a real one would boot for minutes."""
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -14,12 +13,11 @@ import time
 
 import pytest
 
-TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(TOP, 'tools'))
-import guest_boot   # noqa: E402  (tools/ is not a package)
+from inject.appliance import accelerator as accel
+from inject.appliance import session
+from tests import tools
 
-from inject.appliance import accelerator as accel   # noqa: E402
-from inject.appliance import session                # noqa: E402
+guest_boot = tools.load('guest_boot')
 
 FAKE_QEMU = r'''#!%(python)s
 # A qemu that boots nothing: under KVM it hangs silently (as KVM does on some hosts),

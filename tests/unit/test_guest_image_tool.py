@@ -11,9 +11,10 @@ import time
 
 import pytest
 
+from tests import tools
+
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(TOP, 'tools'))
-import guest_image   # noqa: E402  (tools/ is not a package)
+guest_image = tools.load('guest_image')
 
 DEB822 = '''\
 Types: deb

@@ -1,3 +1,4 @@
+import dataclasses
 import hashlib
 import json
 import os
@@ -637,3 +638,46 @@ def test_a_host_short_of_memory_fails_each_disk_with_the_numbers(host, conf, mon
     assert r.error.startswith('Not enough memory to start an appliance')
     assert all(i.status == report.FAILED for i in r.items)
     assert host.overlay_files() == []
+
+
+@dataclasses.dataclass
+class _ExtendedItemResult(report.ItemResult):
+    """ItemResult with a field added later, such as a checksum of what was written."""
+    checksum: str = None
+
+
+@pytest.mark.parametrize('result_class', [report.ItemResult, _ExtendedItemResult],
+                         ids=['today', 'with-a-new-field'])
+def test_every_field_the_worker_reports_reaches_the_report(host, conf, monkeypatch,
+                                                           result_class):
+    """What the worker reports of each item reaches the caller whole: every field of
+    ItemResult, a field added to it later included (nothing merges them by hand)."""
+    monkeypatch.setattr(report, 'ItemResult', result_class)
+    sample = {int: lambda n: 1000 + n, str: lambda n: 'from the worker %d' % n,
+              list: lambda n: ['note from the worker %d' % n]}
+    fields = dataclasses.fields(result_class)
+    for field in fields:
+        assert field.name in ('kind', 'status') or field.type in sample, (
+            'ItemResult.%s: give this test a sample %s' % (field.name, field.type))
+    written = []
+
+    def worker_result(item):
+        result = result_class(item.kind, item.target)
+        for n, field in enumerate(fields):
+            if field.name not in ('kind', 'status'):
+                setattr(result, field.name, sample[field.type](n))
+        result.status = report.INJECTED
+        written.append(result)
+        return result
+
+    def run(jobs, settings, pool=None, owner=None, on_job=None):
+        return appliance.SessionOutcome(accelerator='tcg', jobs=[appliance.JobOutcome(
+            results=[worker_result(item) for item in job.items],
+            mountpoints=[['/', '/dev/sda1']], source='partition 1') for job in jobs])
+    monkeypatch.setattr(appliance, 'run', run)
+    [r] = inject(conf, full_request(host.disk('d.raw')))
+    assert r.ok and r.committed, r.format_text()
+    assert len(r.items) == len(written) == 5
+    for item, result in zip(r.items, written):
+        for field in fields:
+            assert getattr(item, field.name) == getattr(result, field.name), field.name
