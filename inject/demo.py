@@ -4,6 +4,12 @@ read the result back out of the disk, so a new user sees the whole job on this h
 Three appliance launches: one builds the disk (MBR, ext4 on partition 1, a minimal
 Debian root), one injects (``Manager.inject``, the same call ``inject image`` makes),
 one reads back, read-only, what the guest now holds.
+
+Given a ``base`` image (``bash tools/setup.sh demo --boot`` gives tools/guest_image.py's
+bootable Debian image), the demo disk is a qcow2 overlay on it instead of a disk built
+here, and ``key`` and ``admin_password`` replace the demo's placeholder key and random
+password, so that the guest booted from it afterwards (tools/guest_demo.py) can be
+logged into.
 """
 
 import json
@@ -20,9 +26,10 @@ from inject import request as request_mod
 DEMO_KEY = ('ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHVz5Lq8kPDemoKeyOnlyForInjectDemo00000000 '
             'demo@inject')
 NETWORK = 'auto lo\niface lo inet loopback\n\nauto eth0\niface eth0 inet dhcp\n'
+METADATA = {'role': 'demo', 'owner': 'inject'}
 
 
-def _files():
+def demo_files():
     return [
         ('/etc/motd', ('Injected by inject\'s demo at %s\n'
                        % time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())).encode()),
@@ -31,7 +38,7 @@ def _files():
     ]
 
 
-def run(conf, workdir=None, as_json=False):
+def run(conf, workdir=None, as_json=False, base=None, key=None, admin_password=None):
     workdir = os.path.abspath(workdir or os.path.join(conf.state_path, 'demo'))
     os.makedirs(workdir, exist_ok=True)
     disk = os.path.join(workdir, 'demo.qcow2')
@@ -41,19 +48,26 @@ def run(conf, workdir=None, as_json=False):
         if not as_json:
             print(text, flush=True)
 
-    say('== 1. Building %s (MBR, ext4 on partition 1, a minimal Debian root)' % disk)
     t0 = time.monotonic()
-    imagebuilder.build([{'path': disk, 'layout': 'mbr-linux', 'format': 'qcow2'}], settings)
-    say('   built in %.1f s' % (time.monotonic() - t0))
+    if base:
+        say('== 1. Making %s a qcow2 overlay on %s' % (disk, base))
+        image_mod.create_overlay(image_mod.DiskImage(base, 'qcow2'), disk)
+        conf.set_override('image_dirs', [os.path.dirname(os.path.abspath(base))]
+                          + list(conf.injection.image_dirs), 'injection')
+    else:
+        say('== 1. Building %s (MBR, ext4 on partition 1, a minimal Debian root)' % disk)
+        imagebuilder.build([{'path': disk, 'layout': 'mbr-linux', 'format': 'qcow2'}],
+                           settings)
+    say('   made in %.1f s' % (time.monotonic() - t0))
 
     # The demo turns on what a default host leaves off, to show every item.
     for name, value in (('inject_key', True), ('inject_password', True)):
         conf.set_override(name, value, 'injection')
-    files = _files()
+    files = demo_files()
     req = request_mod.InjectionRequest(
-        image_mod.DiskImage(disk, 'qcow2'), files=files, key=DEMO_KEY, net=NETWORK,
-        metadata={'role': 'demo', 'owner': 'inject'},
-        admin_password=secrets.token_urlsafe(12), partition=1)
+        image_mod.DiskImage(disk, 'qcow2'), files=files, key=key or DEMO_KEY, net=NETWORK,
+        metadata=METADATA, admin_password=admin_password or secrets.token_urlsafe(12),
+        partition=1)
     say('\n== 2. Injecting 3 files, an SSH key, network config, metadata and a root '
         'password\n   (inject_partition=1; the demo enables inject_key and inject_password)')
     report, = manager.Manager(conf).inject([req])

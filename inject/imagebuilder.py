@@ -13,6 +13,12 @@ Layouts:
   two-roots     MBR, partitions 1 and 2 each a Debian root (inspection finds two)
   no-os         MBR, partition 1 ext4 with data only
   selinux       like mbr-linux, plus /etc/selinux and /etc/rc.d (a RHEL-like layout)
+  tarball       MBR, partition 1 ext4 (``label``) holding a root file tree given as a
+                host tarball (``tarball``, put in with tar-in, xattrs kept); then
+                ``remove`` (guest globs), ``files`` ({guest path: [text, mode]}, owned by
+                root), ``symlinks`` ({link: target}); ``download`` ({guest path: host
+                path}) copies files out (symlinks resolved in the guest). tools/guest_image.py
+                builds its bootable Debian image this way.
 """
 
 import base64
@@ -29,7 +35,7 @@ from inject.vfs import api
 from inject.vfs.devices import device_name
 
 LAYOUTS = ('mbr-linux', 'whole-linux', 'lvm-linux', 'split-linux', 'two-roots', 'no-os',
-           'selinux')
+           'selinux', 'tarball')
 
 PASSWD = ('root:x:0:0:root:/root:/bin/bash\n'
           'daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n'
@@ -69,9 +75,39 @@ def _format(g, device, label):
     g.set_label(device, label[:16])
 
 
+def _from_tarball(g, device, spec):
+    """The ``tarball`` layout; returns what was found: {'downloads': {guest path: the
+    path it resolved to}, 'used_bytes': bytes in use on the filesystem}."""
+    g.part_disk(device, 'mbr')
+    _format(g, device + '1', spec['label'])
+    g.mount(device + '1', '/')
+    g.tar_in(spec['tarball'], '/', xattrs=True, acls=True)
+    for pattern in spec.get('remove', ()):
+        for path in g.glob_expand(pattern):
+            g.rm_rf(path)
+    for path, (text, mode) in sorted(spec.get('files', {}).items()):
+        g.mkdir_p(os.path.dirname(path))
+        g.write(path, text)
+        g.chmod(mode, path)
+        g.chown(0, 0, path)
+    for link, target in sorted(spec.get('symlinks', {}).items()):
+        g.mkdir_p(os.path.dirname(link))
+        g.ln_sf(target, link)
+    downloads = {}
+    for path, host in sorted(spec.get('download', {}).items()):
+        downloads[path] = g.realpath(path)
+        g.download(downloads[path], host)
+    vfs_stat = g.statvfs('/')
+    used = (vfs_stat['blocks'] - vfs_stat['bfree']) * vfs_stat['frsize']
+    g.umount_all()
+    return {'downloads': downloads, 'used_bytes': used}
+
+
 def _build_one(g, device, spec):
     layout = spec['layout']
     label = os.path.basename(spec['path']).split('.')[0]
+    if layout == 'tarball':
+        return _from_tarball(g, device, spec)
     if layout == 'whole-linux':
         _format(g, device, label)
         g.mount(device, '/')
@@ -135,6 +171,7 @@ def _build_one(g, device, spec):
                 g.write('/etc/selinux/config', 'SELINUX=enforcing\nSELINUXTYPE=targeted\n')
                 g.mkdir_p('/etc/rc.d')
     g.umount_all()
+    return None
 
 
 def _launch(drives, accelerator, settings):
@@ -155,13 +192,14 @@ def _do_build(specs, accelerator, settings):
     app = _launch([api.Drive(s['path'], s.get('format', 'qcow2')) for s in specs],
                   accelerator, settings)
     g = app.handle
+    found = []
     try:
         for index, spec in enumerate(specs):
-            _build_one(g, device_name(index), spec)
+            found.append(_build_one(g, device_name(index), spec))
         app.shutdown()
     finally:
         app.close()
-    return {'built': [s['path'] for s in specs]}
+    return {'built': [s['path'] for s in specs], 'found': found}
 
 
 def _do_read(targets, accelerator, settings):
@@ -228,13 +266,16 @@ def _run(action, payload, settings, timeout):
     raise RuntimeError(error)
 
 
-def build(specs, settings, timeout=600):
-    """Create the images in ``specs`` ([{'path', 'layout', 'format', 'size_mb'}])."""
+def build(specs, settings, timeout=600, details=False):
+    """Create the images in ``specs`` ([{'path', 'layout', 'format', 'size_mb'}]);
+    returns their paths, or with ``details`` (paths, [what each build found: see the
+    ``tarball`` layout; None for the others])."""
     for spec in specs:
         if spec['layout'] not in LAYOUTS:
             raise ValueError('unknown layout %r (known: %s)' % (spec['layout'],
                                                                ', '.join(LAYOUTS)))
-    return _run('build', specs, settings, timeout)['built']
+    result = _run('build', specs, settings, timeout)
+    return (result['built'], result['found']) if details else result['built']
 
 
 def read_back(targets, settings, timeout=600):

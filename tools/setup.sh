@@ -4,6 +4,9 @@
 #
 #   bash tools/setup.sh            # install only
 #   bash tools/setup.sh demo       # install, then run the demo (inject demo)
+#   bash tools/setup.sh demo --boot  # the demo on the bootable Debian guest image, then
+#                                  # boot it and show what the guest sees
+#                                  # (tools/guest_demo.py; 6-8 minutes the first time)
 #   bash tools/setup.sh test       # install, start PostgreSQL, RabbitMQ and Keystone
 #                                  # on loopback (tools/postgresql.sh, rabbitmq.sh,
 #                                  # keystone.sh), run the whole test suite
@@ -15,8 +18,10 @@ top=$PWD
 venv=$top/.venv
 export DEBIAN_FRONTEND=noninteractive
 
+# mmdebstrap builds the guest image the guest tests boot (tools/guest_image.py), whose
+# SSH client they log in with.
 debs=(python3-guestfs libguestfs-tools qemu-system-x86 qemu-utils linux-image-amd64
-      python3-venv python3-dev)
+      python3-venv python3-dev mmdebstrap openssh-client)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -47,7 +52,16 @@ echo "setup: ready ($venv)"
 
 case "${1:-}" in
   "") ;;
-  demo) shift; exec "$venv/bin/inject" demo "$@" ;;
+  demo) shift
+        args=()
+        boot=
+        for arg in "$@"; do
+          if [ "$arg" = --boot ]; then boot=1; else args+=("$arg"); fi
+        done
+        if [ -n "$boot" ]; then
+          exec "$venv/bin/python" "$top/tools/guest_demo.py" "${args[@]}"
+        fi
+        exec "$venv/bin/inject" demo "$@" ;;
   test) shift
         # The API's database tests run against a real PostgreSQL server on loopback.
         INJECT_TEST_POSTGRESQL_URL=$(bash "$top/tools/postgresql.sh" | tail -1)

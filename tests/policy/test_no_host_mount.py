@@ -206,6 +206,68 @@ def test_no_mount_syscall_through_ctypes():
         assert not loaded, '%s loads %s' % (module.name, loaded)
 
 
+# --- tools/ keeps to the same rule ------------------------------------------------------
+
+TOOLS = names.Package(TOP, 'tools')
+TOOL_MODULES = sorted(TOOLS.modules)
+TOOL_SCRIPTS = sorted((TOP / 'tools').glob('*.sh'))
+MOUNT_COMMANDS = ('mount', 'umount')
+
+
+def mount_commands(package, module):
+    """``(line, command)`` of each process ``module`` starts whose command is mount or
+    umount (tools run many commands -- mmdebstrap, qemu, ssh -- but never these)."""
+    found = []
+    for node, qualified in package.references(module):
+        call = module.parents.get(node)
+        if not (qualified & PROCESS_FUNCTIONS and isinstance(call, ast.Call)
+                and call.func is node and call.args):
+            continue
+        first = call.args[0]
+        if isinstance(first, ast.List) and first.elts:
+            first = first.elts[0]
+        while isinstance(first, ast.BinOp):       # 'mount ' + disk
+            first = first.left
+        for value in _strings(package, module, first):
+            if value.split(' ')[0] in MOUNT_COMMANDS:
+                found.append((node.lineno, value))
+    return found
+
+
+def test_tool_sources_found():
+    assert {'tools.guest_image', 'tools.guest_boot', 'tools.guest_demo'} <= set(TOOL_MODULES)
+    assert TOP / 'tools' / 'setup.sh' in TOOL_SCRIPTS
+
+
+@pytest.mark.parametrize('name', TOOL_MODULES)
+def test_no_tool_mounts_anything(name):
+    module = TOOLS.modules[name]
+    assert mount_words(module) == []
+    assert mount_commands(TOOLS, module) == []
+
+
+@pytest.mark.parametrize('path', TOOL_SCRIPTS, ids=lambda p: p.name)
+def test_no_tool_script_mounts_anything(path):
+    text = path.read_text()
+    assert [w for w in FORBIDDEN_WORDS if w in text] == []
+    for line in text.splitlines():
+        words = line.split('#', 1)[0].replace(';', ' ').replace('|', ' ').split()
+        assert not set(words) & set(MOUNT_COMMANDS), (
+            '%s runs a mount command: %s' % (path.name, line.strip()))
+
+
+def test_the_guest_image_is_built_without_a_host_mount():
+    """mmdebstrap only in unshare mode: the chroot's /proc, /dev... are mounted in its
+    own mount namespace (root and sudo mode mount them on the host), and the image is
+    written with libguestfs's tar-in."""
+    text = (TOP / 'tools' / 'guest_image.py').read_text()
+    assert "'mmdebstrap', '--mode=unshare'" in text
+    for mode in ('root', 'sudo', 'auto', 'chrootless', 'fakechroot', 'fakeroot'):
+        assert '--mode=%s' % mode not in text
+    builder = (TOP / 'inject' / 'imagebuilder.py').read_text()
+    assert "g.tar_in(spec['tarball'], '/'" in builder
+
+
 # --- the checks catch what they are for ------------------------------------------------
 
 PLANTED = {
@@ -301,3 +363,28 @@ def test_host_files_reached_from_a_guest_path_module_are_found(planted):
 def test_every_planted_import_of_the_injection_code_is_found(planted):
     assert injection_importers(planted, 'inject.appliance') == [
         'inject.appliance.session', 'inject.appliance.warm', 'inject.appliance.worker']
+
+
+PLANTED_TOOL = '''
+    import os
+    import subprocess as sp
+    from subprocess import run
+    UMOUNT = 'umount'
+
+    def attach(disk):
+        run(['mount', disk, '/mnt'])                   # found: from x import
+        sp.check_call([UMOUNT, '/mnt'])                # found: a module constant
+        os.system('mount ' + disk)                     # found: a command string
+        run(['qemu-system-x86_64', '-kernel', 'k'])    # allowed: tools run qemu
+        run(['mmdebstrap', '--mode=unshare'])          # allowed
+'''
+
+
+def test_every_planted_mount_command_in_a_tool_is_found(tmp_path):
+    (tmp_path / 'tools').mkdir()
+    (tmp_path / 'tools' / 'bad.py').write_text(textwrap.dedent(PLANTED_TOOL))
+    tools = names.Package(tmp_path, 'tools')
+    module = tools.modules['tools.bad']
+    lines = module.path.read_text().splitlines()
+    expected = [n + 1 for n, line in enumerate(lines) if '# found:' in line]
+    assert [line for line, _ in mount_commands(tools, module)] == expected

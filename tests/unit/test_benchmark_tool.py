@@ -3,28 +3,16 @@ appliance held two projects' disks, the timing medians, the configuration it wri
 the rpc cases' set-up when RabbitMQ is missing."""
 
 import configparser
-import importlib.util
 import os
 import subprocess
-import sys
+
+from tests import tools
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(TOP, 'tools',
-                                                                     name + '.py'))
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, os.path.join(TOP, 'tools'))
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(os.path.join(TOP, 'tools'))
-    return module
-
-
-benchmark = _load('benchmark')
-bench_rpc = _load('bench_rpc')
+benchmark = tools.load('benchmark')
+bench_rpc = tools.load('bench_rpc')
 
 
 def test_case_d_is_four_projects_of_four_disks():
