@@ -279,13 +279,16 @@ def _write_key(writer, item, result):
 def _selinux_relabel(writer, sshdir):
     """On an SELinux guest, have rc.local restore the context of ``sshdir`` at boot.
 
-    Unlike Nova, the restorecon path is absolute (Nova's relative ``root/.ssh`` only
+    A guest is an SELinux guest when it has SELinux's own configuration,
+    ``/etc/selinux/config``: Nova looked for the directory ``/etc/selinux``, which
+    Debian's libsemanage-common (pulled in by ``passwd``) ships on guests without
+    SELinux. Unlike Nova, the restorecon path is absolute (Nova's relative ``root/.ssh`` only
     worked when rc.local ran from /), and the line goes before a final ``exit 0``
     instead of after it, where it would never run.
     """
     fs = writer.fs
-    selinux = fs.stat('/etc/selinux')
-    if selinux is None or not selinux.is_dir:
+    selinux = fs.stat('/etc/selinux/config')
+    if selinux is None or not selinux.is_file:
         return None
     rclocal = '/etc/rc.local'
     if fs.stat(rclocal) is None:

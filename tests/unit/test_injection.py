@@ -498,3 +498,16 @@ def test_short_write_is_detected(mount, tree):
     [result] = injection.apply(ShrinkingFS(mount(tree)), [file_item('/x', b'12345')])
     assert result.status == report.FAILED
     assert 'holds 4 bytes, not 5' in result.reason
+
+
+def test_etc_selinux_without_its_config_is_not_an_selinux_guest(mount, tree):
+    """Debian's libsemanage-common ships /etc/selinux (semanage.conf) on guests without
+    SELinux; only SELinux's own /etc/selinux/config makes an SELinux guest (Nova
+    looked for the directory and added the fix-up to every Debian guest)."""
+    tree['/etc/selinux'] = d()
+    tree['/etc/selinux/semanage.conf'] = f('module-store = direct\n')
+    tree['/etc/rc.d'] = d()
+    [result] = run(mount, tree, key_item())
+    assert result.status == report.INJECTED
+    assert '/etc/rc.local' not in tree and '/etc/rc.d/rc.local' not in tree
+    assert not any('SELinux' in note for note in result.notes)
