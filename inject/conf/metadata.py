@@ -84,6 +84,18 @@ vendordata_opts = [
                     'and how long a target\'s answer is reused when it sends no '
                     'Cache-Control (max-age, no-cache and no-store are honoured). 0 '
                     'disables both caches.'),
+    cfg.IntOpt('vendordata_dynamic_max_cache_age',
+               default=86400,
+               min=0,
+               max=31536000,
+               help='Most seconds a target\'s answer is reused, whatever its '
+                    'Cache-Control asks (a larger max-age or s-maxage is cut to this, '
+                    'as Apache\'s CacheMaxExpire does; a value too large to represent '
+                    'counts as 2**31 first, as RFC 9111 says). After it the target is '
+                    'asked again, so a changed answer reaches instances within this '
+                    'time. At most one year (HTTP\'s "never expires"). A directive '
+                    'that cannot be parsed (max-age=abc) is ignored: the answer is '
+                    'kept for metadata_cache_expiration, also cut to this.'),
 ]
 
 metadata_group = cfg.OptGroup(
