@@ -33,6 +33,14 @@ class InjectError(Exception):
             return ' '.join(('%s [%s]' % (self.msg_fmt, given)).split())
 
 
+# --- configuration ------------------------------------------------------------------
+
+class InvalidConfiguration(InjectError):
+    """Options whose values are not valid (:mod:`inject.conf.check`)."""
+    msg_fmt = ('Invalid configuration: %(problems)s. Correct these values (or remove '
+               'them to get the defaults); nothing was started.')
+
+
 # --- requests and guest paths -------------------------------------------------------
 
 class InvalidGuestPath(InjectError):
@@ -206,8 +214,8 @@ class StaticVendorDataInvalid(VendorDataError):
 
 class InvalidVendorDataTarget(VendorDataError):
     """An entry of [api]vendordata_dynamic_targets cannot be used."""
-    msg_fmt = ('[api]vendordata_dynamic_targets entry %(target)r is invalid: %(reason)s. '
-               'Each entry is NAME@URL with an http or https URL.')
+    msg_fmt = ('[api]vendordata_dynamic_targets is invalid: %(reason)s. Each entry is '
+               'NAME@URL with an http or https URL.')
 
 
 # --- metadata and the config drive ---------------------------------------------------

@@ -9,6 +9,7 @@ import weakref
 import oslo_messaging as messaging
 
 from inject import appliance
+from inject import conf as inject_conf
 from inject import exception
 from inject import manager as manager_mod
 from inject import partitions
@@ -94,6 +95,8 @@ class AgentService:
     in-process transport with an :class:`inject.agent.rpcapi.AgentClient`."""
 
     def __init__(self, conf, transport=None, manager=None):
+        inject_conf.register_opts(conf, inject_conf.HOST_MODULES)
+        rpcapi.register_opts(conf)
         self.conf = conf
         self.host = conf.agent.host
         self.pool = None
@@ -295,7 +298,9 @@ def _echo(value):
 
 
 def start_in_process(conf, selftest=True):
-    """An agent serving in this process, and a client bound to it (no broker)."""
+    """An agent serving in this process, and a client bound to it (no broker).
+    The options they read are registered on ``conf``."""
+    inject_conf.register_opts(conf, inject_conf.HOST_MODULES)
     transport = rpcapi.get_transport(conf)
     service = AgentService(conf, transport=transport)
     service.start(selftest=selftest)

@@ -2,7 +2,8 @@
 
 SIGHUP re-reads the configuration files (mutable options such as inject_partition
 change live, and the change is logged); SIGTERM or SIGINT stop it after the requests it
-holds are done and answered.
+holds are done and answered. A bad option value stops it at start (exit status 2),
+named.
 """
 
 import signal
@@ -11,17 +12,20 @@ import threading
 
 from oslo_log import log as logging
 
-from inject import exception
-from inject.agent import service as service_mod
+from inject import cmd
 from inject import conf as inject_conf
+from inject import exception
+from inject.agent import rpcapi
+from inject.agent import service as service_mod
 
 LOG = logging.getLogger(__name__)
-CONF = inject_conf.register_opts(inject_conf.CONF)
+CONF = inject_conf.register_opts(inject_conf.CONF, inject_conf.HOST_MODULES)
 logging.register_options(CONF)
 
 
 def main(argv=None):
-    CONF(sys.argv[1:] if argv is None else argv, project='inject', prog='inject-agent')
+    cmd.configure(CONF, sys.argv[1:] if argv is None else argv, 'inject-agent',
+                  register=(rpcapi.register_opts,))
     logging.setup(CONF, 'inject')
     service = service_mod.AgentService(CONF)
     stop = threading.Event()

@@ -1,9 +1,12 @@
 """Configuration options, grouped by the part of inject that reads them.
 
-Nothing is registered at import. :func:`register_opts` puts every inject option on a
-ConfigOpts: the console entry points and :mod:`inject` (the library face) do it on the
-global :data:`CONF`; tests and embedding callers may build their own with
-:func:`new_conf`.
+Nothing is registered at import. :func:`register_opts` puts inject's options on a
+ConfigOpts: the console entry points put all of them on the global :data:`CONF`; the
+public entry points (:func:`inject.inject`, :func:`inject.status`, the agent's
+``AgentClient``, ``AgentService`` and ``start_in_process``) put those they read on
+the ConfigOpts they are handed (:data:`HOST_MODULES`, no service's), as oslo
+libraries do; tests and embedding callers may build their own with :func:`new_conf`.
+:mod:`inject.conf.check` checks every registered option's value at a service's start.
 """
 
 from oslo_config import cfg
@@ -20,11 +23,16 @@ from inject.conf import paths
 CONF = cfg.CONF
 
 MODULES = (paths, injection, appliance, agent, api, database, metadata, configdrive)
+#: What injection on a host reads: the library face, inject-agent, the inject CLI.
+HOST_MODULES = (paths, injection, appliance, agent)
+#: What inject-metadata reads (inject-api reads everything: its agent may be in-process).
+METADATA_MODULES = (paths, database, metadata, configdrive)
 
 
-def register_opts(conf):
-    """Register every inject option on ``conf`` (idempotent); return ``conf``."""
-    for module in MODULES:
+def register_opts(conf, modules=MODULES):
+    """Register the options of ``modules`` (default: every inject option) on ``conf``
+    (idempotent); return ``conf``."""
+    for module in modules:
         module.register_opts(conf)
     return conf
 

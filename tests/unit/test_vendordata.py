@@ -181,7 +181,7 @@ def test_targets_split_at_first_at():
 
 @pytest.mark.parametrize('entry, reason', [
     ('http://h/', 'no NAME@'),
-    ('@http://h/', 'name is empty'),
+    ('@http://h/', 'is empty'),
     ('t@ftp://h/', 'not an http or https URL'),
     ('t@h:80', 'not an http or https URL'),
 ])
@@ -196,13 +196,22 @@ def test_duplicate_target_names_are_refused():
         dynamic.parse_targets(['t@http://a/', 't@http://b/'])
 
 
-def test_refused_target_is_refused_when_building_the_provider():
-    with pytest.raises(exception.InvalidVendorDataTarget):
-        dyn(['nourl'])
+def test_refused_target_is_refused_by_the_option():
+    with pytest.raises(ValueError, match="entry 'nourl' has no NAME@ part"):
+        make_conf(vendordata_dynamic_targets=['nourl'])
 
 
-def test_targets_unused_without_dynamicjson_are_not_validated():
-    providers.ConfiguredVendorData(make_conf(vendordata_dynamic_targets=['nourl']))
+@pytest.mark.parametrize('providers_value', ['StaticJSON', 'StaticJSON,DynamicJSON'])
+def test_invalid_targets_are_refused_with_or_without_dynamicjson(tmp_path,
+                                                                 providers_value):
+    path = tmp_path / 'inject.conf'
+    path.write_text('[api]\nvendordata_providers = %s\n'
+                    'vendordata_dynamic_targets = a@http://h/,a@http://i/\n'
+                    % providers_value)
+    conf = inject_conf.new_conf()
+    conf(['--config-file', str(path)], project='inject')
+    with pytest.raises(ValueError, match="the name 'a' is given twice"):
+        conf.api.vendordata_dynamic_targets
 
 
 def test_redact_hides_password():

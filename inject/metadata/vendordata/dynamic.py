@@ -37,6 +37,7 @@ from keystoneauth1 import exceptions as ks_exc
 from keystoneauth1 import loading as ks_loading
 
 from inject import exception
+from inject.conf import base as conf_base
 from inject.conf import metadata as metadata_conf
 from inject.metadata.vendordata import cache as cache_mod
 
@@ -59,36 +60,22 @@ DEFAULT_PORTS = {'http': 80, 'https': 443}
 CACHE = cache_mod.AnswerCache()
 
 
-def parse_targets(entries):
-    """``[(name, url)]`` from ``NAME@URL`` entries, in order.
+def register_opts(conf):
+    """The options of the keystoneauth plugin ``[vendordata_dynamic_auth]auth_type``
+    names, registered at start (keystoneauth would at the first request), so that the
+    service checks their values, and the plugin's name, before it serves."""
+    conf_base.register_auth_plugin(conf, metadata_conf.VENDORDATA_AUTH_GROUP)
 
-    Split at the first ``@`` (so ``name@http://user:pw@host/`` keeps its user info, as
-    Nova). Refused with :class:`~inject.exception.InvalidVendorDataTarget`: no ``@``,
-    an empty name, a URL that is not http(s) with a host, and a name given twice (Nova
-    skipped all of these with a warning at every request).
-    """
-    targets = []
-    seen = set()
-    for entry in entries:
-        entry = entry.strip()
-        if '@' not in entry:
-            raise exception.InvalidVendorDataTarget(target=entry,
-                                                    reason='it has no NAME@ part')
-        name, url = entry.split('@', 1)
-        if not name:
-            raise exception.InvalidVendorDataTarget(target=entry,
-                                                    reason='the name is empty')
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme not in ('http', 'https') or not parts.hostname:
-            raise exception.InvalidVendorDataTarget(
-                target=entry, reason='%r is not an http or https URL with a host'
-                % redact(url))
-        if name in seen:
-            raise exception.InvalidVendorDataTarget(
-                target=entry, reason='the name %r is given twice' % name)
-        seen.add(name)
-        targets.append((name, url))
-    return targets
+
+def parse_targets(entries):
+    """``[(name, url)]`` from ``NAME@URL`` entries, in order (the option's own type,
+    :class:`inject.conf.metadata.VendordataTargets`, says which are valid).
+    :class:`~inject.exception.InvalidVendorDataTarget` for invalid ones."""
+    try:
+        entries = metadata_conf.VendordataTargets()(entries)
+    except ValueError as e:
+        raise exception.InvalidVendorDataTarget(reason=str(e))
+    return [tuple(entry.split('@', 1)) for entry in entries]
 
 
 def redact(url):
