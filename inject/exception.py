@@ -41,6 +41,21 @@ class InvalidConfiguration(InjectError):
                'them to get the defaults); nothing was started.')
 
 
+# --- inject-api's database ----------------------------------------------------------
+
+class DatabaseUnavailable(InjectError):
+    """The database cannot be read or written now: full, read-only, unreachable
+    (:func:`inject.db.engine.unavailable`). The transaction was rolled back."""
+    msg_fmt = ('The database of inject-api cannot be %(doing)s now (%(reason)s); '
+               'nothing was changed. Try again later; the operator has to free space '
+               'or make the database writable or reachable again.')
+
+    def __init__(self, message=None, *, doing, reason):
+        self.doing = doing
+        self.reason = reason
+        super().__init__(message, doing=doing, reason=reason)
+
+
 # --- requests and guest paths -------------------------------------------------------
 
 class InvalidGuestPath(InjectError):

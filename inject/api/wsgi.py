@@ -17,6 +17,7 @@ import time
 import webob
 from oslo_context import context as oslo_context
 
+from inject import exception
 from inject.api import auth
 from inject.api import compute as compute_mod
 from inject.api import faults
@@ -172,6 +173,9 @@ class Application:
             result = handler(req, *args, **kwargs)
         except faults.Fault:
             raise
+        except exception.DatabaseUnavailable as e:   # full, read-only, unreachable
+            LOG.error('%s %s answered 503', req.method, req.path)  # oslo.log adds e
+            raise faults.Fault(503, str(e))
         except Exception:
             LOG.exception('%s %s failed', req.method, req.path)
             raise faults.Fault(500, _UNEXPECTED)

@@ -63,6 +63,28 @@ class Builds:
                 _action_finish(s, action_id, action_message)
             return True
 
+    def build_fail(self, uuid, code, message, details=None, system_metadata=None,
+                   action_id=None):
+        """A failed build, in one transaction (none of it, or all of it): the
+        instance goes to ``error`` with no task, gets the fault, the system metadata
+        keys in ``system_metadata`` and the instance action ``action_id`` (if any)
+        finishes with ``Error``; False, changing nothing, when the instance is gone or
+        deleted."""
+        inst = models.Instance
+        with self.session() as s:
+            done = s.execute(sa.update(inst).where(
+                inst.uuid == uuid, inst.deleted.is_(False)).values(
+                    vm_state='error', task_state=None, updated_at=models.utcnow()))
+            if not done.rowcount:
+                return False
+            s.add(models.InstanceFault(instance_uuid=uuid, code=code,
+                                       message=message[:255], details=details))
+            if system_metadata:
+                instances.system_metadata_set(s, uuid, system_metadata)
+            if action_id is not None:
+                _action_finish(s, action_id, 'Error')
+            return True
+
     def fault_add(self, uuid, code, message, details=None):
         with self.session() as s:
             s.add(models.InstanceFault(instance_uuid=uuid, code=code,
