@@ -95,14 +95,39 @@ def _servers(api):
     return {s['name']: s for s in body['servers']}
 
 
-def _start(tmp_path, db_dir, extra=''):
+def _start(tmp_path, url, extra=''):
+    """inject-api (two workers, no quota in the way) on the database ``url``."""
     state = tmp_path / 'state'
     state.mkdir(exist_ok=True)
     support.make_image(state)
-    api = InjectApi(state, extra_conf='[database]\nconnection = sqlite:///%s\n'
-                    '[api]\nworkers = 2\n%s' % (db_dir / 'inject-api.sqlite', extra))
+    api = InjectApi(state, extra_conf='[quota]\ninstances = -1\ncores = -1\nram = -1\n'
+                    '[database]\nconnection = %s\n[api]\nworkers = 2\n%s' % (url, extra))
     api.image_id = catalog.images(str(state / 'images'))[0].id
     return api
+
+
+def _sqlite(db_dir):
+    return 'sqlite:///%s' % (db_dir / 'inject-api.sqlite')
+
+
+SLOW_VENDORDATA = ('vendordata_providers = DynamicJSON\n'
+                   'vendordata_dynamic_targets = slow@%s\n')
+
+
+def _begin(api):
+    """Three servers built, then two whose builds wait for the slow vendordata
+    target (a config drive each); their names."""
+    accepted = []
+    for i in range(3):
+        status, body = _create(api, 'before-%d' % i)
+        assert status == 202, body
+        accepted.append('before-%d' % i)
+    _settled(api)
+    for i in range(2):
+        status, body = _create(api, 'building-%d' % i, config_drive=True)
+        assert status == 202, body
+        accepted.append('building-%d' % i)
+    return accepted
 
 
 def _settled(api, timeout=120):
@@ -154,20 +179,10 @@ def slow_target():
 
 def test_database_full_then_space_returns(tmp_path, mounted, slow_target):
     db_dir = mounted('tmpfs')
-    api = _start(tmp_path, db_dir, 'vendordata_providers = DynamicJSON\n'
-                                   'vendordata_dynamic_targets = slow@%s\n' % slow_target)
+    api = _start(tmp_path, _sqlite(db_dir), SLOW_VENDORDATA % slow_target)
     try:
-        accepted = []
-        for i in range(3):
-            status, body = _create(api, 'before-%d' % i)
-            assert status == 202, body
-            accepted.append('before-%d' % i)
-        _settled(api)
         # two builds in flight (waiting 3 s for the target) when the disk fills
-        for i in range(2):
-            status, body = _create(api, 'building-%d' % i, config_drive=True)
-            assert status == 202, body
-            accepted.append('building-%d' % i)
+        accepted = _begin(api)
         _fill(db_dir / 'filler')
         refused = 0
         for i in range(40):                # the WAL may hold a few more first
@@ -215,7 +230,7 @@ def test_database_full_then_space_returns(tmp_path, mounted, slow_target):
 def test_database_read_only_then_checked_and_restarted(tmp_path, mounted):
     db_dir = mounted('ext4')
     db_file = db_dir / 'inject-api.sqlite'
-    api = _start(tmp_path, db_dir)
+    api = _start(tmp_path, _sqlite(db_dir))
     try:
         for i in range(3):
             assert _create(api, 'before-%d' % i)[0] == 202
@@ -240,7 +255,7 @@ def test_database_read_only_then_checked_and_restarted(tmp_path, mounted):
     subprocess.run(['e2fsck', '-fy', str(tmp_path / 'db.ext4')], capture_output=True)
     subprocess.run(['mount', '-o', 'loop', str(tmp_path / 'db.ext4'), str(db_dir)],
                    check=True)
-    api = _start(tmp_path, db_dir)
+    api = _start(tmp_path, _sqlite(db_dir))
     try:
         kept = sorted(_servers(api))
         # with [database] SQLite's synchronous=NORMAL, commits since the last
@@ -297,16 +312,6 @@ def postgresql_database(tmp_path):
               *(['DROP TABLESPACE IF EXISTS %s' % name] if tablespace else []))
 
 
-def _start_on(tmp_path, url, extra=''):
-    state = tmp_path / 'state'
-    state.mkdir(exist_ok=True)
-    support.make_image(state)
-    api = InjectApi(state, extra_conf='[quota]\ninstances = -1\ncores = -1\nram = -1\n'
-                    '[database]\nconnection = %s\n[api]\nworkers = 2\n%s' % (url, extra))
-    api.image_id = catalog.images(str(state / 'images'))[0].id
-    return api
-
-
 def _until_refused(api, prefix, accepted, words, tries=200):
     """Create servers until 5 are refused: each answer a 202 (kept in ``accepted``)
     or a 503 whose message has one of ``words``."""
@@ -342,17 +347,9 @@ def test_postgresql_full_then_space_returns(tmp_path, mounted, postgresql_databa
                     str(space)], check=True)
     try:
         _, url = postgresql_database(space)
-        api = _start_on(tmp_path, url, 'vendordata_providers = DynamicJSON\n'
-                        'vendordata_dynamic_targets = slow@%s\n' % slow_target)
+        api = _start(tmp_path, url, SLOW_VENDORDATA % slow_target)
         try:
-            accepted = []
-            for i in range(3):
-                assert _create(api, 'before-%d' % i)[0] == 202
-                accepted.append('before-%d' % i)
-            _settled(api)
-            for i in range(2):
-                assert _create(api, 'building-%d' % i, config_drive=True)[0] == 202
-                accepted.append('building-%d' % i)
+            accepted = _begin(api)
             _fill(space / 'filler')
             # PostgreSQL fills the free space of its pages first
             # (a new connection cannot write its relation cache file either)
@@ -377,21 +374,14 @@ def test_postgresql_full_then_space_returns(tmp_path, mounted, postgresql_databa
 def test_postgresql_read_only_then_writable(tmp_path, postgresql_database, slow_target):
     name, url = postgresql_database()
     admin = postgresql_database.admin
-    api = _start_on(tmp_path, url, 'vendordata_providers = DynamicJSON\n'
-                    'vendordata_dynamic_targets = slow@%s\n' % slow_target)
+    api = _start(tmp_path, url, SLOW_VENDORDATA % slow_target)
     try:
-        accepted = []
-        for i in range(3):
-            assert _create(api, 'before-%d' % i)[0] == 202
-            accepted.append('before-%d' % i)
-        _settled(api)
-        for i in range(2):
-            assert _create(api, 'building-%d' % i, config_drive=True)[0] == 202
-            accepted.append('building-%d' % i)
+        accepted = _begin(api)
         # as a failover to a standby would: the database refuses writes, and the
-        # sessions open now are ended (new ones take the setting)
+        # sessions open now are ended (new ones take the setting); terminating is
+        # asynchronous, so each is waited for (up to 10 s)
         _psql(admin, 'ALTER DATABASE %s SET default_transaction_read_only = on' % name,
-              "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+              "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
               "WHERE datname = '%s'" % name)
         _until_refused(api, 'ro', accepted, ('read-only transaction',), tries=5)
         assert set(_servers(api)) == set(accepted)

@@ -4,6 +4,7 @@ with its DynamicJSON target behind keystonemiddleware ``auth_token`` on a real K
 (the service token of ``[vendordata_dynamic_auth]``)."""
 
 import base64
+import contextlib
 import json
 import os
 import subprocess
@@ -169,6 +170,13 @@ def test_cloud_init_boots_without_vendordata2_when_a_fatal_target_fails(
 
 @pytest.fixture
 def protected_target(keystone):
+    with _protected(keystone) as app:
+        yield app
+
+
+@contextlib.contextmanager
+def _protected(keystone):
+    """A target app behind auth_token on a port of its own; ``app.url`` is its URL."""
     app = target_app.TargetApp()
     with target_app.serve(target_app.protected(app, ks.authtoken_config(keystone))) as url:
         app.url = url
@@ -300,9 +308,7 @@ def _redirecting(target_url, location, status=302, then=''):
 @pytest.fixture
 def other_target(keystone):
     """A second protected target on another port: another origin."""
-    app = target_app.TargetApp()
-    with target_app.serve(target_app.protected(app, ks.authtoken_config(keystone))) as url:
-        app.url = url
+    with _protected(keystone) as app:
         yield app
 
 
