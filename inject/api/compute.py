@@ -386,8 +386,8 @@ class Compute:
             delay = min(delay * 2, RECORD_RETRY_MAX_SECONDS)
         if done:
             LOG.warning('server %s: %s', uuid, message)
-        if build is not None:
-            build.finished = True
+            if build is not None:
+                build.finished = True
 
     def remove_disk(self, uuid):
         shutil.rmtree(os.path.dirname(self.disk_path(uuid)), ignore_errors=True)

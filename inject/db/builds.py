@@ -13,7 +13,7 @@ class Builds:
 
     def instance_alive(self, uuid):
         """Whether the instance exists and is not deleted."""
-        with self.reader.connect() as c:
+        with self.reading_connection() as c:
             return c.execute(_ALIVE, {'uuid': uuid}).first() is not None
 
     def build_begin(self, uuid, files, system_metadata=None):
@@ -39,7 +39,7 @@ class Builds:
         """Uuids of the live instances in a build (building, or with a task) whose
         system metadata ``builder`` is ``builder``."""
         inst, sm = models.Instance, models.InstanceSystemMetadata
-        with self.reader.connect() as c:
+        with self.reading_connection() as c:
             return [row[0] for row in c.execute(
                 sa.select(inst.uuid).join(sm, sm.instance_uuid == inst.uuid).where(
                     sm.key == 'builder', sm.value == builder, inst.deleted.is_(False),

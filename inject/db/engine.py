@@ -65,6 +65,12 @@ class Engine:
         with unavailable_named('read'), self._reading_sessions.begin() as session:
             yield session
 
+    @contextlib.contextmanager
+    def reading_connection(self):
+        """A connection of :attr:`reader` (Core queries that only read)."""
+        with unavailable_named('read'), self.reader.connect() as connection:
+            yield connection
+
     def dispose(self):
         self.engine.dispose()
         if self.reader is not self.engine:

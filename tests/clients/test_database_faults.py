@@ -22,6 +22,7 @@ import shlex
 import sqlite3
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -111,12 +112,13 @@ def _sqlite(db_dir):
 
 
 SLOW_VENDORDATA = ('vendordata_providers = DynamicJSON\n'
+                   'vendordata_dynamic_read_timeout = 300\n'
                    'vendordata_dynamic_targets = slow@%s\n')
 
 
 def _begin(api):
-    """Three servers built, then two whose builds wait for the slow vendordata
-    target (a config drive each); their names."""
+    """Three servers built, then two whose builds wait for the held vendordata target
+    (a config drive each); their names."""
     accepted = []
     for i in range(3):
         status, body = _create(api, 'before-%d' % i)
@@ -168,20 +170,50 @@ def _fill(path):
             assert e.errno == 28, e      # ENOSPC
 
 
+class HeldTarget:
+    """A vendordata target that answers once :meth:`release` is called: builds with a
+    config drive wait for it, so the database stops taking writes while they run."""
+
+    def __init__(self):
+        self.app = target_app.TargetApp()
+        self.released = threading.Event()
+
+    def __call__(self, environ, start_response):
+        self.released.wait(300)
+        return self.app(environ, start_response)
+
+    def release(self):
+        self.released.set()
+
+
 @pytest.fixture
 def slow_target():
-    """A vendordata target that answers after 3 s: builds with a config drive wait
-    for it, so the disk fills while they run."""
-    app = target_app.TargetApp()
-    with target_app.serve(app) as url:
-        yield url + '/vd?delay=3'
+    held = HeldTarget()
+    with target_app.serve(held) as url:
+        held.url = url + '/vd'
+        yield held
+        held.release()
+
+
+def _builds_tried(api, names, timeout=120):
+    """Wait until the builds of ``names`` have each recorded their outcome, or tried
+    and been refused by the database (inject-api's log says so)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        log = (api.state / 'inject-api.log').read_text()
+        if all(s['status'] != 'BUILD'
+               or 'server %s: cannot record that its build failed' % s['id'] in log
+               for n, s in _servers(api).items() if n in names):
+            return
+        assert time.monotonic() < deadline, 'the builds never reached the database'
+        time.sleep(0.2)
 
 
 def test_database_full_then_space_returns(tmp_path, mounted, slow_target):
     db_dir = mounted('tmpfs')
-    api = _start(tmp_path, _sqlite(db_dir), SLOW_VENDORDATA % slow_target)
+    api = _start(tmp_path, _sqlite(db_dir), SLOW_VENDORDATA % slow_target.url)
     try:
-        # two builds in flight (waiting 3 s for the target) when the disk fills
+        # two builds in flight (held by the target) when the disk fills
         accepted = _begin(api)
         _fill(db_dir / 'filler')
         refused = 0
@@ -207,7 +239,8 @@ def test_database_full_then_space_returns(tmp_path, mounted, slow_target):
         servers = _servers(api)
         assert set(servers) == set(accepted)
         assert [servers['building-%d' % i]['status'] for i in range(2)] == ['BUILD'] * 2
-        time.sleep(4)      # their builds reached the full disk
+        slow_target.release()
+        _builds_tried(api, ['building-0', 'building-1'])
         # space returns: no restart; the builds the full disk stopped record their
         # outcome, and creates work again
         os.unlink(db_dir / 'filler')
@@ -224,6 +257,7 @@ def test_database_full_then_space_returns(tmp_path, mounted, slow_target):
         assert _settled(api)['after']['status'] == 'ACTIVE'
         _consistent(api, db_dir / 'inject-api.sqlite', accepted)
     finally:
+        slow_target.release()
         api.stop()
 
 
@@ -347,7 +381,7 @@ def test_postgresql_full_then_space_returns(tmp_path, mounted, postgresql_databa
                     str(space)], check=True)
     try:
         _, url = postgresql_database(space)
-        api = _start(tmp_path, url, SLOW_VENDORDATA % slow_target)
+        api = _start(tmp_path, url, SLOW_VENDORDATA % slow_target.url)
         try:
             accepted = _begin(api)
             _fill(space / 'filler')
@@ -356,7 +390,8 @@ def test_postgresql_full_then_space_returns(tmp_path, mounted, postgresql_databa
             _until_refused(api, 'full', accepted, ('No space left on device',
                                                    'could not write init file'))
             assert set(_servers(api)) == set(accepted)
-            time.sleep(4)
+            slow_target.release()
+            _builds_tried(api, ['building-0', 'building-1'])
             os.unlink(space / 'filler')
             _no_build_stuck(_settled(api))
             assert _create(api, 'after')[0] == 202
@@ -364,6 +399,7 @@ def test_postgresql_full_then_space_returns(tmp_path, mounted, postgresql_databa
             assert _settled(api)['after']['status'] == 'ACTIVE'
             _consistent(api, None, accepted)
         finally:
+            slow_target.release()
             api.stop()
     finally:
         subprocess.run(['umount', '-l', str(space)])
@@ -374,7 +410,7 @@ def test_postgresql_full_then_space_returns(tmp_path, mounted, postgresql_databa
 def test_postgresql_read_only_then_writable(tmp_path, postgresql_database, slow_target):
     name, url = postgresql_database()
     admin = postgresql_database.admin
-    api = _start(tmp_path, url, SLOW_VENDORDATA % slow_target)
+    api = _start(tmp_path, url, SLOW_VENDORDATA % slow_target.url)
     try:
         accepted = _begin(api)
         # as a failover to a standby would: the database refuses writes, and the
@@ -385,7 +421,8 @@ def test_postgresql_read_only_then_writable(tmp_path, postgresql_database, slow_
               "WHERE datname = '%s'" % name)
         _until_refused(api, 'ro', accepted, ('read-only transaction',), tries=5)
         assert set(_servers(api)) == set(accepted)
-        time.sleep(4)
+        slow_target.release()
+        _builds_tried(api, ['building-0', 'building-1'])
         _psql(admin, 'ALTER DATABASE %s RESET default_transaction_read_only' % name)
         # no restart: a write refused as read-only drops the process's pooled
         # connections, so at most one per worker is refused after this
@@ -402,4 +439,5 @@ def test_postgresql_read_only_then_writable(tmp_path, postgresql_database, slow_
         assert servers[accepted[-1]]['status'] == 'ACTIVE'
         _consistent(api, None, accepted)
     finally:
+        slow_target.release()
         api.stop()
