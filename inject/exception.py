@@ -79,8 +79,41 @@ class UnsafeBackingFile(InvalidImage):
                'directories, or add its directory to image_dirs if it is trusted.')
 
 
+class InvalidImageProperties(InjectError):
+    msg_fmt = ('The image properties in %(path)s cannot be used: %(reason)s. Fix the '
+               'file (a JSON object of Glance property names with string values) or '
+               'remove it; until then its image is not usable (status killed).')
+
+
 class ImageCommandFailed(InjectError):
     msg_fmt = '%(command)s failed for %(path)s: %(reason)s'
+
+
+# --- base images fetched through the Image API --------------------------------------
+
+class ImageServiceUnavailable(InjectError):
+    msg_fmt = ('The Image API cannot be used: %(reason)s. Set [glance]endpoint_override '
+               '(Glance, or inject-api: http://API-HOST:8774/v2.1), or [glance] auth '
+               'options to find the "image" service in the Keystone catalog.')
+
+
+class InvalidImageId(InjectError):
+    msg_fmt = ('Image id %(image_id)r is refused: image ids are UUIDs (Glance\'s, and '
+               'inject-api\'s). Nothing was fetched.')
+
+
+class ImageNotFound(InjectError):
+    msg_fmt = 'Image %(image_id)s could not be found at %(endpoint)s.'
+
+
+class ImageUnacceptable(InjectError):
+    msg_fmt = ('Image %(image_id)s is unacceptable: %(reason)s. Nothing was kept; fix '
+               'or replace the image in the Image API.')
+
+
+class ImageDownloadFailed(InjectError):
+    msg_fmt = ('Downloading image %(image_id)s from %(url)s failed: %(reason)s. Nothing '
+               'was kept in the base cache; the next build fetches it again.')
 
 
 # --- the VFS driver and the appliance -----------------------------------------------

@@ -29,3 +29,12 @@ def atomic_write(path, data, mode=0o600):
         except OSError:
             pass
         raise
+
+
+def fsync_directory(directory):
+    """Make a rename or a new file in ``directory`` durable (fsync of the directory)."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

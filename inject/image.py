@@ -12,8 +12,10 @@ import os
 import stat
 import struct
 import subprocess
+import typing
 
 from inject import exception
+from inject import parent_death
 
 FORMATS = ('raw', 'qcow2')
 
@@ -60,6 +62,13 @@ class DiskImage:
         current = self
         while current.format == 'qcow2':
             header = read_qcow2_header(current.path)
+            problem = layout_problem(header['layout'], header['size'],
+                                     None if is_block_device(current.path)
+                                     else os.path.getsize(current.path))
+            if problem is not None:
+                raise exception.InvalidImage(path=self.path, reason=(
+                    problem if current is self else 'its backing file %s is not a usable '
+                    'qcow2: %s' % (current.path, problem)))
             if header['data_file'] is not None:
                 _check_inside(self.path, 'external data file',
                               _resolve(current.path, header['data_file']), allowed)
@@ -100,8 +109,9 @@ def read_qcow2_header(path):
             if len(head) < 72 or head[:4] != QCOW2_MAGIC:
                 raise exception.InvalidImage(
                     path=path, reason='it was given as qcow2 but has no qcow2 header')
-            (version, backing_offset, backing_size, _cluster_bits, size,
-             crypt_method) = struct.unpack('>IQIIQI', head[4:36])
+            (version, backing_offset, backing_size, cluster_bits, size, crypt_method,
+             l1_size, l1_table_offset, refcount_table_offset, refcount_table_clusters,
+             nb_snapshots, snapshots_offset) = struct.unpack('>IQIIQIIQQIIQ', head[4:72])
             if version not in (2, 3):
                 raise exception.InvalidImage(
                     path=path, reason='qcow2 version %d is not supported' % version)
@@ -137,7 +147,68 @@ def read_qcow2_header(path):
         'backing_file': backing_file,
         'backing_format': _decode_name(path, fmt) if fmt is not None else None,
         'data_file': _decode_name(path, data_file) if data_file is not None else None,
+        'layout': Qcow2Layout(cluster_bits, header_length, incompatible, l1_size,
+                              l1_table_offset, refcount_table_offset,
+                              refcount_table_clusters, nb_snapshots, snapshots_offset),
     }
+
+
+class Qcow2Layout(typing.NamedTuple):
+    """Where a qcow2 header says its tables are."""
+    cluster_bits: int
+    header_length: int
+    incompatible: int
+    l1_size: int
+    l1_table_offset: int
+    refcount_table_offset: int
+    refcount_table_clusters: int
+    nb_snapshots: int
+    snapshots_offset: int
+
+
+_INCOMPAT_EXTENDED_L2 = 1 << 4
+_SNAPSHOT_HEADER = 40                       # sizeof(QCowSnapshotHeader)
+_INT64_MAX = (1 << 63) - 1
+
+
+def layout_problem(layout, size, file_size):
+    """Why qemu would refuse to open a qcow2 file with this ``layout`` (of virtual
+    ``size``), or why it is truncated (its L1 or refcount table ends beyond
+    ``file_size``; None: a block device, not checked); None when neither.
+
+    qemu checks the same at open (qcow2_do_open): a disk it refuses would make the
+    whole appliance fail to launch, every other disk of the batch with it, with an
+    error naming none of them. Tables past the end of a file read as zeros in qemu:
+    the guest would see an empty disk."""
+    if not 9 <= layout.cluster_bits <= 21:
+        return 'its cluster size (2^%d) is not one qemu supports' % layout.cluster_bits
+    cluster = 1 << layout.cluster_bits
+    if layout.header_length > cluster:
+        return 'its header (%d bytes) is longer than a cluster' % layout.header_length
+    l2_entries = cluster // (16 if layout.incompatible & _INCOMPAT_EXTENDED_L2 else 8)
+    needed = -(-size // (cluster * l2_entries))
+    tables = (('reference count table', layout.refcount_table_offset,
+               layout.refcount_table_clusters * cluster),
+              ('L1 table', layout.l1_table_offset, layout.l1_size * 8),
+              ('snapshot table', layout.snapshots_offset,
+               layout.nb_snapshots * _SNAPSHOT_HEADER))
+    if layout.refcount_table_clusters == 0:
+        return 'it has no reference count table'
+    if layout.l1_size * 8 > _MAX_L1_BYTES:
+        return 'its L1 table (%d entries) is larger than qemu allows' % layout.l1_size
+    if layout.l1_size < needed:
+        return ('its L1 table (%d entries) is too small for its virtual size (%d bytes '
+                'need %d)' % (layout.l1_size, size, needed))
+    for name, offset, length in tables:
+        if length and (offset % cluster or offset > _INT64_MAX - length):
+            return ('its %s offset %#x is not a multiple of its cluster size (%d)'
+                    % (name, offset, cluster))
+    if file_size is not None:
+        for name, offset, length in tables[:2]:
+            if length and offset + length > file_size:
+                return ('it is truncated: its %s (offset %#x, %d bytes) ends beyond the '
+                        'end of the file (%d bytes)' % (name, offset, length, file_size))
+    return None
 
 
 def _read_extensions(f, path, offset):
@@ -199,19 +270,28 @@ def is_block_device(path):
         return False
 
 
-def qemu_img(args, path):
-    """Run ``qemu-img`` (the only host command inject runs); raise ImageCommandFailed."""
+def qemu_img(args, path, pass_fds=()):
+    """Run ``qemu-img`` (the only host command inject runs); raise ImageCommandFailed.
+
+    It runs under ``setpriv --pdeathsig KILL`` (:mod:`inject.parent_death`): killed
+    with this process, it does not go on writing into a disk. ``pass_fds``: descriptors
+    it inherits (an overlay's lock, held while it runs).
+    """
     command = ['qemu-img'] + list(args)
+    missing = exception.ImageCommandFailed(
+        command='qemu-img', path=path,
+        reason='qemu-img is not installed (Debian package qemu-utils)')
     try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=600,
-                                stdin=subprocess.DEVNULL)
+        result = subprocess.run(parent_death.setpriv() + command, capture_output=True,
+                                text=True, timeout=600, stdin=subprocess.DEVNULL,
+                                pass_fds=pass_fds)
     except FileNotFoundError:
-        raise exception.ImageCommandFailed(
-            command='qemu-img', path=path,
-            reason='qemu-img is not installed (Debian package qemu-utils)')
+        raise missing
     except subprocess.TimeoutExpired:
         raise exception.ImageCommandFailed(command=' '.join(command[:2]), path=path,
                                            reason='timed out after 600 s')
+    if result.returncode == 127 and 'failed to execute qemu-img' in result.stderr:
+        raise missing             # said by setpriv
     if result.returncode != 0:
         raise exception.ImageCommandFailed(
             command=' '.join(command[:2]), path=path,

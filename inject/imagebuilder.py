@@ -1,8 +1,8 @@
 """Build small guest disk images, and read files back out of them, for the demo and tests.
 
 Both run the appliance in a child process bounded by a timeout (killed with its process
-group on expiry), attach every image to one launch, and use only libguestfs: nothing is
-mounted on the host.
+group on expiry, or when the caller dies: :mod:`inject.parent_death`), attach every
+image to one launch, and use only libguestfs: nothing is mounted on the host.
 
 Layouts:
   mbr-linux     MBR, partition 1 ext4 holding a minimal Debian root
@@ -23,6 +23,7 @@ import subprocess
 import sys
 
 from inject import appliance
+from inject import parent_death
 from inject import vfs
 from inject.vfs import api
 from inject.vfs.devices import device_name
@@ -212,7 +213,8 @@ def _run(action, payload, settings, timeout):
                               'settings': settings.__dict__})
         proc = subprocess.Popen([sys.executable, '-m', 'inject.imagebuilder'],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+                                stderr=subprocess.PIPE, text=True, start_new_session=True,
+                                **parent_death.popen_args())
         try:
             out, err = proc.communicate(request, timeout=seconds)
         except subprocess.TimeoutExpired:
@@ -249,6 +251,8 @@ def read_back(targets, settings, timeout=600):
 
 
 if __name__ == '__main__':
+    # The demo or test that started it died: its appliance goes too.
+    parent_death.watch(lambda: os.killpg(0, signal.SIGKILL))
     job = json.load(sys.stdin)
     json.dump(_child(job['action'], job['payload'], job['accelerator'], job['settings']),
               sys.stdout)

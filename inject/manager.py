@@ -10,6 +10,7 @@ Nothing is ever dropped silently: with injection disabled, every item comes back
 "skipped" with the reason, and the caller decides what that means for its server.
 """
 
+import dataclasses
 import logging
 import os
 import time
@@ -44,6 +45,8 @@ class Manager:
         """``pool``: an :class:`inject.appliance.WarmPool` to take appliances from."""
         self.conf = conf
         self.pool = pool
+        self.workers = appliance.Workers()   # the workers of its own (cold) launches
+        self._stopping = None                # why its appliances were killed
         self.inspection_cache = inspection_cache.InspectionCache(
             os.path.join(conf.state_path, 'inspection-cache.json'))
         for path in overlay_mod.sweep_stale_overlays(conf.injection.overlay_dir):
@@ -58,63 +61,49 @@ class Manager:
         the others. ``owner``: the project these requests belong to (a warm appliance
         may then linger for its next batch).
         """
-        start = time.monotonic()
-        conf = self.conf
-        policy = policy_from_conf(conf)
-        settings = appliance.Settings.from_conf(conf)
-        work = []        # (request index, report, overlay, [(item, result)], job, key)
-        reports = []
-        done = set()     # positions in work finished (committed or discarded)
-
-        def finish(position, outcome, session, released=False):
-            index, report, overlay, todo, _, key = work[position]
-            self._finish(report, overlay, todo, outcome, session, released)
-            done.add(position)
-            if (outcome.source in ('inspection', 'root probe')
-                    and outcome.error is None):
-                self.inspection_cache.put(key, outcome.layout)
-            announce(index, report)
-
-        def announce(index, report):
-            report.timings['total'] = time.monotonic() - start
-            LOG.info('%s: %s', report.image, 'all injected' if report.ok
-                     else report.reason())
-            if on_report is not None:
-                on_report(index, report)
-
+        call = _Call(self, on_report)
+        policy = policy_from_conf(self.conf)
         disks = set()    # one overlay per disk per call: two would both be committed
         try:
             for index, request in enumerate(requests):
-                report, prepared = self._prepare(request, policy, disks)
-                reports.append(report)
-                if prepared is not None:
-                    work.append((index,) + prepared)
+                report, work = self._prepare(index, request, policy, disks)
+                call.reports.append(report)
+                if work is not None:
+                    call.work.append(work)
                 else:
-                    announce(index, report)
-            if work:
-                def released(position, outcome, session):
-                    finish(position, outcome, session, released=True)
-
-                try:
-                    session = appliance.run([entry[4] for entry in work], settings,
-                                            pool=self.pool, owner=owner, on_job=released)
-                except exception.NotEnoughMemory as e:    # nothing was started
-                    LOG.warning('%s', e)
-                    session = appliance.SessionOutcome(
-                        error=str(e), jobs=[appliance.JobOutcome() for _ in work])
-                for position, outcome in enumerate(session.jobs):
-                    if position not in done:
-                        finish(position, outcome, session)
+                    call.announce(index, report)
+            if call.work:
+                self._run(call, owner)
         finally:
             # Reached with overlays left only when something raised: none may outlive
             # this call (a committed or discarded overlay is already gone).
-            for position, entry in enumerate(work):
-                if position not in done:
-                    entry[2].discard()
-        return reports
+            for work in call.work:
+                if not work.done:
+                    work.overlay.discard()
+        return call.reports
 
-    def _prepare(self, request, policy, disks):
-        """(report, work entry or None) for one request; its failures stay its own.
+    def _run(self, call, owner):
+        """One appliance session for every disk of ``call`` that needs writing; each
+        disk is finished (committed or discarded) as soon as its job is released, or
+        when the session ends."""
+        settings = appliance.Settings.from_conf(self.conf)
+        try:
+            session = appliance.run([work.job for work in call.work], settings,
+                                    pool=self.pool, owner=owner, on_job=call.released,
+                                    workers=self.workers)
+        except exception.NotEnoughMemory as e:    # nothing was started
+            LOG.warning('%s', e)
+            session = appliance.SessionOutcome(
+                error=str(e), jobs=[appliance.JobOutcome() for _ in call.work])
+        if self._stopping is not None and session.error is not None:
+            session.error = '%s: %s' % (self._stopping, session.error)
+        for work, outcome in zip(call.work, session.jobs):
+            if not work.done:
+                call.finish(work, outcome, session)
+
+    def _prepare(self, index, request, policy, disks):
+        """(report, :class:`_Work` or None) for request ``index``; its failures stay
+        its own.
 
         Any exception while planning or preparing this disk (a password the hasher
         refuses, an unreadable image, a full overlay directory...) fails this request
@@ -162,7 +151,7 @@ class Manager:
             if report.items:
                 report.fail_all(reason, only_pending=True)
             return report, None
-        return report, (report, overlay, todo, job, key)
+        return report, _Work(index, report, overlay, todo, job, key)
 
     def partition_for(self, request):
         """The request's partition, else this host's inject_partition (read live)."""
@@ -207,10 +196,12 @@ class Manager:
         layout = self.inspection_cache.get(key[len('base:'):])
         return layout is None or any(spec.startswith('lv:') for _, spec in layout)
 
-    def _finish(self, report, overlay, todo, outcome, session, released=False):
-        """Commit or discard one disk's overlay after its job. ``released``: the
-        appliance let go of the disk before the session ended, so only the job's own
-        outcome counts (the session's later trouble cannot reach it)."""
+    def _finish(self, work, outcome, session, released=False):
+        """Commit or discard one disk's overlay (:class:`_Work`) after its job.
+        ``released``: the appliance let go of the disk before the session ended, so
+        only the job's own outcome counts (the session's later trouble cannot reach
+        it)."""
+        report, overlay, todo = work.report, work.overlay, work.todo
         report.accelerator = session.accelerator
         report.appliance = outcome.appliance or session.appliance
         report.mountpoints = outcome.mountpoints
@@ -223,11 +214,7 @@ class Manager:
         error = outcome.error if released else (session.error or outcome.error)
         if error is None:
             for (item, result), written in zip(todo, outcome.results):
-                result.status, result.reason = written.status, written.reason
-                result.target = written.target
-                result.mode, result.uid, result.gid, result.size = (
-                    written.mode, written.uid, written.gid, written.size)
-                result.notes.extend(written.notes)
+                result.take(written)
             failed = [(item, result) for item, result in todo
                       if item.mandatory and result.status != report_mod.INJECTED]
             if failed:
@@ -252,6 +239,14 @@ class Manager:
             return
         report.timings['commit'] = time.monotonic() - t0
         report.committed = True
+
+    def stop_appliances(self, reason):
+        """Kill the appliances of this manager's sessions still running (the agent is
+        stopping and its drain is over), and any it starts from now on: their disks fail
+        with ``reason`` and are left as they were. The warm pool's are the pool's (see
+        :meth:`inject.appliance.WarmPool.close`). Returns how many were killed."""
+        self._stopping = reason
+        return self.workers.kill()
 
     def status(self):
         """Launch the appliance once and say whether injection works on this host.
@@ -280,7 +275,7 @@ class Manager:
             result['reason'] = str(e)
             return result
         try:
-            session = appliance.run([], settings)
+            session = appliance.run([], settings, workers=self.workers)
         except exception.NotEnoughMemory as e:
             result['reason'] = str(e)
             return result
@@ -298,3 +293,48 @@ class Manager:
         return result
 
 
+@dataclasses.dataclass
+class _Work:
+    """One request's disk that an appliance works on in a :meth:`Manager.inject`
+    call."""
+    index: int                  # the request's position in the call
+    report: report_mod.Report
+    overlay: overlay_mod.Overlay
+    todo: list                  # [(injection.Item, report.ItemResult)] to write
+    job: appliance.Job
+    cache_key: str = None       # its base image's inspection cache key (partition -1)
+    done: bool = False          # committed or discarded, and announced
+
+
+class _Call:
+    """One :meth:`Manager.inject` call: its reports in request order, the disks its
+    appliance works on, and the announcement of each report once final."""
+
+    def __init__(self, manager, on_report):
+        self.manager = manager
+        self.on_report = on_report
+        self.start = time.monotonic()
+        self.reports = []
+        self.work = []          # [_Work], in the order of the appliance's jobs
+
+    def announce(self, index, report):
+        report.timings['total'] = time.monotonic() - self.start
+        LOG.info('%s: %s', report.image, 'all injected' if report.ok
+                 else report.reason())
+        if self.on_report is not None:
+            self.on_report(index, report)
+
+    def finish(self, work, outcome, session, released=False):
+        """Commit or discard ``work``'s overlay after its job, remember a layout its
+        root probe or inspection found, and announce its report."""
+        self.manager._finish(work, outcome, session, released)
+        work.done = True
+        if (outcome.source in ('inspection', 'root probe')
+                and outcome.error is None):
+            self.manager.inspection_cache.put(work.cache_key, outcome.layout)
+        self.announce(work.index, work.report)
+
+    def released(self, position, outcome, session):
+        """The appliance let go of job ``position``'s disk before the session ended
+        (``on_job`` of :func:`inject.appliance.run`)."""
+        self.finish(self.work[position], outcome, session, released=True)

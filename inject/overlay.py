@@ -19,6 +19,7 @@ import os
 import tempfile
 
 from inject import exception
+from inject import fileutils
 from inject import image as image_mod
 
 LOG = logging.getLogger(__name__)
@@ -54,7 +55,8 @@ class Overlay:
 
     While it exists its creator holds an ``flock`` on it (qemu's own image locks are
     byte-range locks, which do not interact with it), so :func:`sweep_stale_overlays`
-    can tell an overlay whose process was killed from one still in use.
+    can tell an overlay whose process was killed from one still in use; the ``qemu-img
+    commit`` of it holds the lock too, while it runs.
     """
 
     def __init__(self, image, path, lock_fd=None):
@@ -93,7 +95,12 @@ class Overlay:
                     command='qemu-img commit', path=self.image.path,
                     reason='not attempted, nothing was written to the disk: %s' % e)
             try:
-                image_mod.qemu_img(['commit', '-q', '-f', 'qcow2', self.path], self.image.path)
+                # qemu-img holds the overlay's lock too: killed with this process (see
+                # image.qemu_img), it keeps any sweep off the undo journal until it is
+                # gone and no longer writes into the disk.
+                held = () if self._lock_fd is None else (self._lock_fd,)
+                image_mod.qemu_img(['commit', '-q', '-f', 'qcow2', self.path],
+                                   self.image.path, pass_fds=held)
             except exception.ImageCommandFailed as e:
                 journal.restore()
                 raise exception.ImageCommandFailed(
@@ -196,7 +203,7 @@ class UndoJournal:
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(index_path + '.tmp', index_path)
-            _fsync_directory(os.path.dirname(index_path))
+            fileutils.fsync_directory(os.path.dirname(index_path))
         except (OSError, ValueError, exception.ImageCommandFailed) as e:
             for path in (data_path, index_path + '.tmp'):
                 _unlink(path)
@@ -285,14 +292,6 @@ def _write_zeros(f, offset, length):
         length -= n
 
 
-def _fsync_directory(directory):
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _unlink(path):
     try:
         os.unlink(path)
@@ -312,6 +311,29 @@ def sweep_stale_overlays(directory):
         names = [n for n in os.listdir(directory) if n.endswith(OVERLAY_SUFFIX)]
     except FileNotFoundError:
         return []
+    return _remove_unheld(directory, names)
+
+
+def remove_unheld(paths):
+    """As :func:`sweep_stale_overlays`, for the overlays among ``paths`` only (other
+    files are left alone): an appliance worker whose agent died removes those it was
+    given. One being committed is held by its ``qemu-img`` (which inherits the lock,
+    see :meth:`Overlay.commit`) and kept until that is gone. Returns the removed."""
+    by_directory = {}
+    for path in paths:
+        if path.endswith(OVERLAY_SUFFIX):
+            by_directory.setdefault(os.path.dirname(path), []).append(
+                os.path.basename(path))
+    removed = []
+    for directory, names in by_directory.items():
+        try:
+            removed += _remove_unheld(directory, names)
+        except OSError:
+            pass          # the directory is gone: so are its overlays
+    return removed
+
+
+def _remove_unheld(directory, names):
     removed = []
     with _directory_lock(directory, fcntl.LOCK_EX):
         for name in names:

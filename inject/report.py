@@ -24,6 +24,16 @@ class ItemResult:
     def fail(self, reason):
         self.status, self.reason = FAILED, reason
 
+    def take(self, written):
+        """Take what the appliance's worker reported of this item (``written``, an
+        ItemResult): every field, its notes added to those this one has."""
+        for field in dataclasses.fields(self):
+            value = getattr(written, field.name)
+            if field.name == 'notes':
+                self.notes.extend(value)
+            else:
+                setattr(self, field.name, value)
+
     def to_dict(self):
         return {k: v for k, v in dataclasses.asdict(self).items()
                 if v is not None and v != []}

@@ -219,6 +219,12 @@ def ensure_layout(auth_url, admin_password=DEFAULT_ADMIN_PASSWORD):
             'roles': roles, 'users': users}
 
 
+def ensure_region(layout, region):
+    """Make the region exist (idempotently), for endpoints of their own."""
+    admin = _Admin(layout['auth_url'], layout['users'][ADMIN_USER]['password'])
+    admin.call('POST', '/regions', {'region': {'id': region}}, ok=(201, 409))
+
+
 def ensure_endpoint(layout, service_type, url, name=None, region='RegionOne',
                     interface='public'):
     """Make the catalog hold a ``service_type`` service with an ``interface`` endpoint

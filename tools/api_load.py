@@ -5,6 +5,7 @@ prints a table; nothing here asserts.
     .venv/bin/python tools/api_load.py [--db sqlite|postgresql] [--db-url URL]
         [--servers 1000] [--duration 60] [--threads 8] [--rate 200] [--quick]
         [--seed api|db] [--api-workers N] [--transport-url URL|rabbitmq] [--json FILE]
+        [--slow N [--slow-interval S]]
 
 It starts its own inject-api (this checkout's code) on a free 127.0.0.1 port with a
 temporary state_path, noauth, injection disabled (inject_partition = -2), one 1 MiB raw
@@ -44,6 +45,10 @@ unexpected statuses), lost, api CPU (inject-api's processes -- the parent, its
 workers and their reaped children -- and the inject-agent if any, in % of one core;
 PostgreSQL's and RabbitMQ's own processes are not counted) and its CPU ms per request;
 with PostgreSQL, the notes give its server processes' CPU (all of the cluster's).
+With --slow N, N slow clients (tools/slow_clients.py: a request line and a header
+that never ends, one byte every --slow-interval seconds, from 127.0.0.2) hold
+connections to inject-api from before the first phase to the end, reconnecting when
+inject-api closes one; the line under the table says how many were held.
 Cost ratios are req/s at 0 servers over req/s at --servers. The load averages at the
 start and at the end are printed with the table. Other load on the machine (the client
 itself included) shows in the numbers: treat a shared host's results as indicative.
@@ -60,6 +65,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import api_load_report as report  # noqa: E402
 import api_load_target  # noqa: E402
 import api_load_traffic as traffic  # noqa: E402
+import slow_clients  # noqa: E402
 
 EMPTY_PROJECT = 'load-empty'
 FULL_PROJECT = 'load-full'
@@ -151,6 +157,10 @@ def parse_args(argv):
     p.add_argument('--quick', action='store_true',
                    help='smoke run: --duration 5, --grace 10, --drain 120')
     p.add_argument('--json', help='write the rows to this file')
+    p.add_argument('--slow', type=int, default=0,
+                   help='slow clients holding connections during the run (default 0)')
+    p.add_argument('--slow-interval', type=float, default=5.0,
+                   help='seconds between two header bytes of a slow client')
     p.add_argument('--keep', action='store_true',
                    help='keep the work directory (and the PostgreSQL database)')
     args = p.parse_args(argv)
@@ -253,7 +263,14 @@ def main(argv=None):
         target.start()
         print('inject-api (%s) on %s, %s database, work directory %s' % (
             api_load_target.TOP, target.url, args.db, target.workdir), flush=True)
-        rows = run(target, args)
+        if args.slow:
+            with slow_clients.Held(target.port, args.slow,
+                                   interval=args.slow_interval) as held:
+                print('%d slow clients holding connections' % held.holding, flush=True)
+                rows = run(target, args)
+        else:
+            held = None
+            rows = run(target, args)
     except Exception:
         print('api_load: failed; the end of the inject-api log:\n%s' % target.log_tail(),
               file=sys.stderr)
@@ -275,11 +292,14 @@ def main(argv=None):
     print(report.table(rows))
     print()
     print(report.notes(rows))
+    if held is not None:
+        print(slow_clients.describe(held.result, 'inject-api'))
     if args.json:
         with open(args.json, 'w') as f:
             secret = ('db_url', 'transport_url')
             json.dump({'args': {k: v for k, v in vars(args).items() if k not in secret},
                        'load_average': [load_at_start, os.getloadavg()[0]],
+                       'slow_clients': held.result if held is not None else None,
                        'rows': [{k: v for k, v in r.items() if not k.startswith('_')}
                                 for r in rows]}, f, indent=1)
     return 0

@@ -247,6 +247,7 @@ class Target:
         from inject.api import catalog
         from inject.db import api as db_api
         from inject.db import models
+        from inject.db import system_metadata
         image = catalog.Image(self.image_path, 'raw')
         db = db_api.Database(self.db_url, sync=False)
         done = 0
@@ -261,7 +262,7 @@ class Target:
                     access_ip_v6=None, disk_config='MANUAL', availability_zone='nova',
                     config_drive='', tags=[], locked=False, deleted=False,
                     launched_at=now, host=socket.gethostname()),
-                    {}, {'image_base_image_ref': image.id})
+                    {}, {system_metadata.IMAGE_BASE_IMAGE_REF: image.id})
                 done += 1
         finally:
             db.dispose()

@@ -9,7 +9,12 @@
 
 Goal: cached p50 <= 2 x StaticJSON-only p50; >= 1000 requests/s with 0 errors.
 
-    PYTHONPATH=. python tools/metadata_bench.py [--seconds 30] [--clients 4]
+    PYTHONPATH=. python tools/metadata_bench.py [--seconds 30] [--clients 4] [--slow N]
+
+With ``--slow N`` (issue 17), N slow clients (tools/slow_clients.py: a request line and
+a header that never ends, one byte every --slow-interval seconds, from 127.0.0.2) hold
+connections to each inject-metadata from before its first measurement to its last,
+reconnecting when it closes one; the output says how many were held.
 
 It starts its own inject-metadata processes and a target process
 (``python -m tests.metadata.target_app``), on a temporary SQLite database. Requests are
@@ -18,6 +23,7 @@ raw sockets, so that the client costs little of the machine's CPU.
 """
 
 import argparse
+import contextlib
 import json
 import multiprocessing
 import os
@@ -33,6 +39,7 @@ sys.path.insert(0, TOP)
 
 from inject.metadata import wsgi  # noqa: E402
 from tests.metadata import service  # noqa: E402
+from tools import slow_clients  # noqa: E402
 
 PATHS = ('/openstack/latest/meta_data.json', '/openstack/latest/vendor_data2.json')
 
@@ -46,7 +53,8 @@ class Client:
         self.buf = b''
 
     def _connect(self):
-        self.sock = socket.create_connection(self.addr)
+        # A server that stops answering (slow clients holding it) shows as an error.
+        self.sock = socket.create_connection(self.addr, timeout=30)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = b''
 
@@ -155,6 +163,10 @@ def main(argv=None):
     parser.add_argument('--threads', type=int, default=16,
                         help='[metadata]threads of inject-metadata')
     parser.add_argument('--json', help='also write the results here')
+    parser.add_argument('--slow', type=int, default=0,
+                        help='slow clients holding connections during each scenario')
+    parser.add_argument('--slow-interval', type=float, default=5.0,
+                        help='seconds between two header bytes of a slow client')
     args = parser.parse_args(argv)
 
     tmp = tempfile.mkdtemp(prefix='metadata-bench-')
@@ -181,7 +193,15 @@ def main(argv=None):
             conf = service.write_conf(os.path.join(tmp, 'inject.conf'), db, {
                 'api': api, 'metadata': {'threads': args.threads}})
             with service.running(conf, log_path=os.path.join(tmp, 'metadata.log')) as (
-                    url, _):
+                    url, _), contextlib.ExitStack() as stack:
+                if args.slow:
+                    held = slow_clients.Held(int(url.rsplit(':', 1)[1]), args.slow,
+                                             interval=args.slow_interval)
+                    # (called after the clients' summary is in: callbacks run last-in
+                    # first-out)
+                    stack.callback(lambda: results.setdefault('slow_clients', {}).update(
+                        {name: held.result}))
+                    stack.enter_context(held)
                 # warm both caches (instance records and target answers)
                 cold = latency(url, instances, PATHS[1], len(instances))
                 entry = {'cold vendor_data2.json p50 (first request per instance)':
@@ -216,6 +236,8 @@ def main(argv=None):
                          t['requests'], t['errors']))
     print('cold vendor_data2.json p50 (one 50 ms POST): %.1f ms'
           % dyn['cold vendor_data2.json p50 (first request per instance)'])
+    for name, held in results.get('slow_clients', {}).items():
+        print('%s: %s' % (name, slow_clients.describe(held, 'inject-metadata')))
     print('load average before %s, after %s; %d CPUs' % (
         ' '.join('%.2f' % x for x in results['loadavg_before']),
         ' '.join('%.2f' % x for x in results['loadavg_after']), results['cpus']))

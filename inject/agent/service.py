@@ -15,6 +15,8 @@ from inject import manager as manager_mod
 from inject import partitions
 from inject import report as report_mod
 from inject import vfs
+from inject.agent import heartbeat as heartbeat_mod
+from inject.agent import hostinfo
 from inject.agent import payload as payload_mod
 from inject.agent import rpcapi
 from inject.agent import scheduler as scheduler_mod
@@ -92,10 +94,12 @@ class AgentEndpoint:
 
 class AgentService:
     """Start with :meth:`start`; :meth:`stop` drains. Give ``transport`` to share an
-    in-process transport with an :class:`inject.agent.rpcapi.AgentClient`."""
+    in-process transport with an :class:`inject.agent.rpcapi.AgentClient`, and ``db``
+    (an :class:`inject.db.api.Database`) for the agent to register and heartbeat
+    there (:mod:`inject.agent.heartbeat`); without one it does not report itself."""
 
-    def __init__(self, conf, transport=None, manager=None):
-        inject_conf.register_opts(conf, inject_conf.HOST_MODULES)
+    def __init__(self, conf, transport=None, manager=None, db=None):
+        inject_conf.register_opts(conf, inject_conf.AGENT_MODULES)
         rpcapi.register_opts(conf)
         self.conf = conf
         self.host = conf.agent.host
@@ -124,6 +128,8 @@ class AgentService:
         target = messaging.Target(topic=conf.agent.topic, server=self.host)
         self.rpc_server = messaging.get_rpc_server(
             self.transport, target, [AgentEndpoint(self)], executor='threading')
+        self.heartbeat = (heartbeat_mod.Heartbeat(conf, db, self.host, self.report)
+                          if db is not None else None)
         self.selftest = {'when': None, 'ok': None, 'reason': 'not run yet'}
         self._driver_ok = False
         self._stop = threading.Event()
@@ -143,6 +149,8 @@ class AgentService:
         self.rpc_server.start()
         if self.pool is not None:
             self.pool.start()
+        if self.heartbeat is not None:
+            self.heartbeat.start()
         LOG.info('inject-agent %s serving topic %s: batches of up to %d disks, %d '
                  'appliance(s) at once, inject_partition=%s', self.host,
                  self.conf.agent.topic, self.conf.agent.max_batch, self.max_appliances,
@@ -161,17 +169,30 @@ class AgentService:
         raise exception.AgentHostTaken(host=self.host)
 
     def stop(self):
-        """Stop taking requests; finish what is running and answer what is queued."""
+        """Stop taking requests; finish what is running and answer what is queued, for
+        up to ``drain_timeout`` seconds. Then every appliance still running is killed
+        -- warm ones launching or idle, a self-test's, and those of batches still at work,
+        whose requests are answered with an error saying so -- and what is queued is
+        answered with AgentStopping."""
         LOG.info('inject-agent %s stopping: %d running, %d queued', self.host,
                  self.scheduler.running(), self.scheduler.queued())
         self._stop.set()
         _LIVE.discard(self)
+        if self.heartbeat is not None:
+            self.heartbeat.stop()
         self.rpc_server.stop()
         if self.pool is not None:
             self.pool.stop_refills()   # no launch for after the drain
-        dropped = self.scheduler.stop(self.conf.agent.drain_timeout)
+        drain = self.conf.agent.drain_timeout
+        dropped = self.scheduler.stop(drain)
+        running = self.scheduler.running()
+        self.manager.stop_appliances('inject-agent %s is stopping ([agent]drain_timeout '
+                                     'of %d s ran out)' % (self.host, drain))
         if self.pool is not None:
             self.pool.close()
+        if running:
+            LOG.warning('inject-agent %s: %d batch(es) still running after drain_timeout '
+                        '(%d s); their appliances were killed', self.host, running, drain)
         self.rpc_server.wait()
         LOG.info('inject-agent %s stopped (%d request(s) answered with an error)',
                  self.host, dropped)
@@ -249,6 +270,20 @@ class AgentService:
             'queued': self.scheduler.queued(),
         }
 
+    def report(self):
+        """What each heartbeat stores with the service: whether and how this host
+        injects (``can_inject``, ``reason``, ``inject_partition``, ``accelerator``),
+        its appliance slots (``max_appliances``, ``free_slots``: those not running a
+        batch now), its queue and warm appliances, and its ``resources`` (see
+        :func:`inject.agent.hostinfo.resources`)."""
+        caps = self.capabilities()
+        report = {key: caps[key] for key in (
+            'can_inject', 'reason', 'inject_partition', 'accelerator', 'max_appliances',
+            'running', 'queued', 'warm_appliances')}
+        report['free_slots'] = max(0, caps['max_appliances'] - caps['running'])
+        report['resources'] = hostinfo.resources(self.conf)
+        return report
+
     def _unavailable(self, partition, selftest):
         """Why this host cannot inject, as far as is known without launching the
         appliance (injection disabled, the libguestfs binding missing, the last
@@ -297,11 +332,12 @@ def _echo(value):
     return value[:4096] if isinstance(value, str) else None
 
 
-def start_in_process(conf, selftest=True):
-    """An agent serving in this process, and a client bound to it (no broker).
-    The options they read are registered on ``conf``."""
-    inject_conf.register_opts(conf, inject_conf.HOST_MODULES)
+def start_in_process(conf, selftest=True, db=None):
+    """An agent serving in this process, and a client bound to it (no broker); with
+    ``db`` it registers and heartbeats there. The options they read are registered
+    on ``conf``."""
+    inject_conf.register_opts(conf, inject_conf.AGENT_MODULES)
     transport = rpcapi.get_transport(conf)
-    service = AgentService(conf, transport=transport)
+    service = AgentService(conf, transport=transport, db=db)
     service.start(selftest=selftest)
     return service, rpcapi.AgentClient(conf, transport=transport)

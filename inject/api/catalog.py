@@ -1,9 +1,16 @@
 """What servers are made of: the flavors (Nova's classic five) and the base images,
-which are the files NAME.qcow2 and NAME.raw in ``[api]image_dir``."""
+which are the files NAME.qcow2 and NAME.raw in ``[api]image_dir``, each with the
+Glance properties of its sidecar NAME.json (:mod:`inject.api.image_properties`)."""
 
 import datetime
+import logging
 import os
 import uuid
+
+from inject import exception
+from inject.api import image_properties
+
+LOG = logging.getLogger(__name__)
 
 FLAVORS = {
     # id: (name, ram MiB, root disk GiB, vcpus)
@@ -31,6 +38,13 @@ def flavors():
     return [flavor(i) for i in sorted(FLAVORS, key=int)]
 
 
+ACTIVE = 'active'
+#: The status of an image whose sidecar cannot be used (Glance's status of an image
+#: that cannot be read): it is listed, and a server cannot be made from it.
+KILLED = 'killed'
+_reported = set()           # sidecar problems already logged (path, problem)
+
+
 class Image:
     def __init__(self, path, fmt):
         self.path = path
@@ -40,8 +54,26 @@ class Image:
         self.id = str(uuid.uuid5(_IMAGE_NAMESPACE, base))
         st = os.stat(path)
         self.size = st.st_size
+        #: What tells one version of the file from another (its computed hashes).
+        self.identity = (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
         self.created = datetime.datetime.fromtimestamp(
             st.st_mtime, datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
+        self.status, self.error = ACTIVE, None
+        try:
+            self.properties, self.recorded = image_properties.read(path)
+        except exception.InvalidImageProperties as e:
+            self.properties, self.recorded = {}, {}
+            self.status, self.error = KILLED, str(e)
+            if (path, self.error) not in _reported:
+                _reported.add((path, self.error))
+                LOG.warning('Image %s (%s): %s', self.name, self.id, self.error)
+
+    def hashes(self):
+        """Glance's checksum, os_hash_algo and os_hash_value (None for an image that
+        is not active)."""
+        if self.status != ACTIVE:
+            return dict.fromkeys(image_properties.RECORDED)
+        return image_properties.hashes(self)
 
 
 def images(image_dir):

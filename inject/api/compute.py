@@ -23,14 +23,17 @@ import os
 import shutil
 import socket
 import threading
+import time
 
 from inject import agent
 from inject import exception
 from inject import image as image_mod
 from inject import report as report_mod
 from inject import request as request_mod
+from inject import servicegroup
 from inject.agent import rpcapi
 from inject.db import models
+from inject.db import system_metadata
 from inject.metadata import base as metadata_base
 from inject.metadata import configdrive
 from inject.metadata import instance as instance_mod
@@ -176,7 +179,8 @@ class Compute:
                     # No self-test: its launch would compete with the first build's,
                     # and what the API asks of the agent's capabilities (why it
                     # cannot inject) needs none.
-                    self._agent = agent.start_in_process(self.conf, selftest=False)
+                    self._agent = agent.start_in_process(self.conf, selftest=False,
+                                                         db=self.db)
                 else:
                     self._agent = (None, agent.AgentClient(self.conf))
             return self._agent[1]
@@ -207,6 +211,17 @@ class Compute:
             return str(e)
         return caps.get('reason')
 
+    def host_refusal(self):
+        """Why no build may go to this host's agent now (its service is down, forced
+        down or disabled, as its heartbeats in the database say), or None. A host that
+        never registered is not refused: its agent answers or times out, as before
+        (inject-api starts its in-process agent, which registers, when it starts)."""
+        service, now = self.db.service_get(host=self.conf.agent.host,
+                                           binary=servicegroup.BINARY)
+        if service is None:
+            return None
+        return servicegroup.refusal(service, now, self.conf)
+
     def disk_path(self, uuid):
         return os.path.join(self.conf.api.instances_path, uuid, 'disk')
 
@@ -231,15 +246,12 @@ class Compute:
 
     def build_config_drive(self, uuid, build):
         """Write ``disk.config`` of the server as its record says now (user data,
-        metadata, boot roles, key) with the build's personality files and admin
-        password. Atomic: on any failure no ``disk.config`` is left."""
-        inst = self.db.instance_get(uuid)
-        if inst is None:
+        metadata, boot roles, key, the personality files this build kept with it:
+        what the metadata service serves too) with the build's admin password.
+        Atomic: on any failure no ``disk.config`` is left."""
+        info = instance_mod.load(self.db, uuid, admin_pass=build.admin_password)
+        if info is None:
             return None
-        # The key as the server keeps it (Nova's key_data: deleting the key pair later
-        # does not take it away).
-        info = instance_mod.InstanceInfo.from_db(inst, files=build.files,
-                                                 admin_pass=build.admin_password)
         md = metadata_base.InstanceMetadata(info, vendordata=self.vendordata(),
                                             conf=self.conf)
         return configdrive.build_config_drive(md, self.config_drive_path(uuid))
@@ -263,11 +275,13 @@ class Compute:
             self.start(uuid, build)
 
     def wait(self, timeout=None):
-        """Wait for every build started so far (tests, shutdown)."""
+        """Wait for every build started so far (tests, shutdown), ``timeout`` seconds at
+        most in all."""
         with self._lock:
             threads = list(self._threads)
+        deadline = None if timeout is None else time.monotonic() + timeout
         for t in threads:
-            t.join(timeout)
+            t.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
 
     def build(self, uuid, build):
         try:
@@ -290,6 +304,11 @@ class Compute:
 
     def _build(self, uuid, build):
         """Return None on success, else the fault message (already recorded)."""
+        refusal = self.host_refusal()
+        if refusal:
+            message = 'No valid host was found. %s' % refusal
+            self._error(uuid, message[:255], details=refusal, build=build)
+            return message
         disk = self.disk_path(uuid)
         self.remove_disk(uuid)
         os.makedirs(os.path.dirname(disk), mode=0o700, exist_ok=True)
@@ -299,8 +318,8 @@ class Compute:
             message = 'Could not create the disk from image %s: %s' % (build.image.name, e)
             self._error(uuid, message, build=build)
             return message
-        sysmeta = {'image_base_image_ref': build.image.id,
-                   'injected_files': ','.join(p for p, _ in build.files)}
+        sysmeta = {system_metadata.IMAGE_BASE_IMAGE_REF: build.image.id,
+                   system_metadata.INJECTED_FILES: ','.join(p for p, _ in build.files)}
         # The files are kept with the server: the metadata service serves them (and a
         # later config drive of this build's files). One round of dynamic vendordata
         # requests per build (a rebuild asks again): the answers kept in the database
@@ -308,7 +327,8 @@ class Compute:
         if build.created is not None:    # nothing to write: the create kept it all
             state = build.created if self.db.instance_alive(uuid) else None
         else:
-            state = self.db.build_begin(uuid, build.files, {'builder': builder()})
+            state = self.db.build_begin(uuid, build.files,
+                                        {system_metadata.BUILDER: builder()})
         self.forget_vendordata(uuid)
         if state is None:
             return None
@@ -344,7 +364,7 @@ class Compute:
                 return message
             if self.conf.api.personality_without_injection == 'metadata':
                 delivered = deliver_through_metadata(report, with_drive)
-            sysmeta['inject_report'] = report.to_json()
+            sysmeta[system_metadata.INJECT_REPORT] = report.to_json()
             message, details = judge(report)
             if message:
                 self._error(uuid, message, details=details, sysmeta=sysmeta,
@@ -354,7 +374,7 @@ class Compute:
         # server is gone meanwhile.
         build.finished = self.db.build_finish(
             uuid, dict(vm_state='active', task_state=None, launched_at=models.utcnow(),
-                       host=socket.gethostname()), sysmeta,
+                       host=self.conf.agent.host), sysmeta,
             action_id=build.action_id, action_message=delivered)
         if build.finished:
             build.note = delivered
@@ -409,7 +429,7 @@ class Compute:
 
 def builder(pid=None):
     """The name of the process (this one, or the worker ``pid`` of this host) that
-    builds a server, kept in its system metadata (``builder``) so that the servers a
+    builds a server, kept in its system metadata (``BUILDER``) so that the servers a
     dead inject-api worker was building can be told apart."""
     return '%s:%d' % (socket.gethostname(), os.getpid() if pid is None else pid)
 

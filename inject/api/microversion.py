@@ -33,7 +33,7 @@ VERSIONS = [
     '2.8',   # mks consoles (not served)
     '2.9',   # servers show "locked"
     '2.10',  # keypairs of another user for admins (user_id)
-    '2.11',  # service forced_down (not served)
+    '2.11',  # os-services: forced_down in every service, the force-down action
     '2.12',  # VIF net_id (not served)
     '2.13',  # server group project/user ids (not served)
     '2.14',  # evacuate without on_shared_storage (not served)
@@ -50,12 +50,12 @@ VERSIONS = [
     '2.25',  # block_migration auto (not served)
     '2.26',  # server "tags" in every server body
     '2.27',  # OpenStack-API-Version header (accepted at every version here)
-    '2.28',  # hypervisor cpu_info as object (not served)
+    '2.28',  # os-hypervisors: cpu_info an object, not a JSON string
     '2.29',  # evacuate force (not served)
     '2.30',  # live migrate force (not served)
     '2.31',  # serial consoles (not served)
     '2.32',  # device tags on create networks and block devices (accepted, ignored)
-    '2.33',  # hypervisor pagination (not served)
+    '2.33',  # os-hypervisors: limit and marker, hypervisors_links
     '2.34',  # async live-migration checks (not served)
     '2.35',  # keypair list pagination (limit, marker, keypairs_links)
     '2.36',  # proxy APIs deprecated: /images answers 404; network quotas and limits gone
@@ -75,7 +75,10 @@ VERSIONS = [
     '2.50',  # quota classes: server_groups, server_group_members; network quotas gone
     '2.51',  # instance action events shown to their owner (volume-extended: not served)
     '2.52',  # "tags" on create
-    '2.53',  # service and hypervisor uuids (not served)
+    '2.53',  # service and hypervisor ids are uuids; PUT /os-services/{uuid} with
+             # status, disabled_reason, forced_down; os-hypervisors
+             # hypervisor_hostname_pattern and with_servers, strict queries; the
+             # /search and /servers routes of os-hypervisors gone
     '2.54',  # rebuild accepts "key_name" (null unsets the key) and returns it
     '2.55',  # flavor "description"
     '2.56',  # cold migrate target host (not served); last version with personality
@@ -148,10 +151,12 @@ V2_2 = _listed('2.2')
 V2_3 = _listed('2.3')
 V2_9 = _listed('2.9')
 V2_10 = _listed('2.10')
+V2_11 = _listed('2.11')
 V2_16 = _listed('2.16')
 V2_18 = _listed('2.18')
 V2_19 = _listed('2.19')
 V2_26 = _listed('2.26')
+V2_28 = _listed('2.28')
 V2_31 = _listed('2.31')
 V2_32 = _listed('2.32')
 V2_33 = _listed('2.33')

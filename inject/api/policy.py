@@ -200,8 +200,48 @@ KEYPAIR_RULES = [
           ('GET', _KEYPAIR)),
 ]
 
+SERVICES = 'os_compute_api:os-services:%s'
+_DEPRECATED_ADMIN = {'deprecated_rule': DEPRECATED_ADMIN_POLICY}
+SERVICE_RULES = [
+    _rule(SERVICES % 'list', ADMIN, 'List all running Compute services in a region.',
+          ('GET', '/os-services'), **_DEPRECATED_ADMIN),
+    _rule(SERVICES % 'update', ADMIN, 'Update a Compute service.',
+          ('PUT', '/os-services/{service_id}'), **_DEPRECATED_ADMIN),
+    _rule(SERVICES % 'delete', ADMIN, 'Delete a Compute service.',
+          ('DELETE', '/os-services/{service_id}'), **_DEPRECATED_ADMIN),
+]
+
+HYPERVISORS = 'os_compute_api:os-hypervisors:%s'
+HYPERVISOR_RULES = [
+    _rule(HYPERVISORS % 'list', ADMIN, 'List all hypervisors.',
+          ('GET', '/os-hypervisors'), **_DEPRECATED_ADMIN),
+    _rule(HYPERVISORS % 'list-detail', ADMIN, 'List all hypervisors with details',
+          ('GET', '/os-hypervisors/details'), **_DEPRECATED_ADMIN),
+    _rule(HYPERVISORS % 'statistics', ADMIN, 'Show summary statistics for all '
+          'hypervisors over all compute nodes.', ('GET', '/os-hypervisors/statistics'),
+          **_DEPRECATED_ADMIN),
+    _rule(HYPERVISORS % 'show', ADMIN, 'Show details for a hypervisor.',
+          ('GET', '/os-hypervisors/{hypervisor_id}'), **_DEPRECATED_ADMIN),
+    _rule(HYPERVISORS % 'uptime', ADMIN, 'Show the uptime of a hypervisor.',
+          ('GET', '/os-hypervisors/{hypervisor_id}/uptime'), **_DEPRECATED_ADMIN),
+    _rule(HYPERVISORS % 'search', ADMIN, 'Search hypervisor by hypervisor_hostname '
+          'pattern (up to microversion 2.52).',
+          ('GET', '/os-hypervisors/{hypervisor_hostname_pattern}/search'),
+          **_DEPRECATED_ADMIN),
+    _rule(HYPERVISORS % 'servers', ADMIN, 'List all servers on hypervisors that can '
+          'match the provided hypervisor_hostname pattern (up to microversion 2.52).',
+          ('GET', '/os-hypervisors/{hypervisor_hostname_pattern}/servers'),
+          **_DEPRECATED_ADMIN),
+]
+
+AGGREGATE_RULES = [
+    _rule('os_compute_api:os-aggregates:index', ADMIN, 'List all aggregates',
+          ('GET', '/os-aggregates'), **_DEPRECATED_ADMIN),
+]
+
 RULES = (BASE_RULES + SERVER_RULES + METADATA_RULES + ACTION_RULES + QUOTA_RULES
-         + LIMIT_RULES + KEYPAIR_RULES)
+         + LIMIT_RULES + KEYPAIR_RULES + SERVICE_RULES + HYPERVISOR_RULES
+         + AGGREGATE_RULES)
 
 
 def list_rules():

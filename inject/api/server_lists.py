@@ -13,6 +13,7 @@ from inject.api.schemas import queries as schema_queries
 from inject.api.views import links as links_mod
 from inject.api.views import servers as views
 from inject.db import listing as db_listing
+from inject.db import system_metadata
 
 # Nova's server status -> {vm_state: [task_state or 'default']} (common._STATE_MAP).
 _STATE_MAP = {
@@ -179,9 +180,9 @@ def page(req, view):
     for key, column in _REGEX.items():
         if key in opts:
             predicates[column] = _searcher(validation.compile_regex(opts[key]))
-    if 'reservation_id' in opts:
-        pattern = validation.compile_regex(opts['reservation_id'])
-        predicates['uuid'] = lambda uuid: pattern.search('r-%s' % uuid[:8])
+    if 'reservation_id' in opts:       # the stored one (Nova's column), as a regex
+        predicates[db_listing.SystemMetadata(system_metadata.RESERVATION_ID)] = (
+            _searcher(validation.compile_regex(opts['reservation_id'])))
     for key in _TAG_FILTERS:
         if key in opts:
             predicates['tags'] = _combine(predicates.get('tags'),

@@ -16,6 +16,7 @@ What callers use is here; the modules hold the rest:
 from inject.appliance.accelerator import choose_accelerator
 from inject.appliance.accelerator import kvm_usable
 from inject.appliance.accelerator import launch_settings
+from inject.appliance.channel import Workers
 from inject.appliance.session import Job
 from inject.appliance.session import JobOutcome
 from inject.appliance.session import run
@@ -24,4 +25,4 @@ from inject.appliance.session import Settings
 from inject.appliance.warm import WarmPool
 
 __all__ = ['choose_accelerator', 'Job', 'JobOutcome', 'kvm_usable', 'launch_settings',
-           'run', 'SessionOutcome', 'Settings', 'WarmPool']
+           'run', 'SessionOutcome', 'Settings', 'WarmPool', 'Workers']

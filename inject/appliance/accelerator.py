@@ -11,7 +11,8 @@ stock kernel.
 
 Under TCG the appliance's qemu runs through a wrapper that bounds its translation cache
 (``[appliance]tb_size``, :mod:`inject.appliance.hv`) and kernel_boot auto boots PVH; under
-KVM -- chosen by auto wherever it works -- the stock kernel boots and qemu runs as it is.
+KVM -- chosen by auto wherever it works -- the stock kernel boots and qemu's wrapper only
+makes it die with its worker, as the TCG one does too.
 Guest memory is sized from the drives an appliance holds, and no appliance is started
 when the host's available memory cannot hold it (:mod:`inject.appliance.memory`).
 """
@@ -125,7 +126,8 @@ def launch_settings(settings, accelerator, kernel=None, others_running=0, hotplu
                     drives=1):
     """The driver's LaunchSettings for an appliance holding ``drives`` drives (with
     ``hotplug``: up to ``settings.warm_max_disks``), with smp auto resolved, memory
-    sized for the drives, and under TCG the tb-size wrapper (none under KVM)."""
+    sized for the drives, and a qemu wrapper: under TCG the tb-size one, else the one
+    that only makes qemu die with its worker (:mod:`inject.appliance.hv`)."""
     smp = settings.smp
     if not smp:
         smp = 1 if others_running else max(1, min(2, os.cpu_count() or 1))
@@ -133,6 +135,8 @@ def launch_settings(settings, accelerator, kernel=None, others_running=0, hotplu
     if kernel and cache_dir:
         cache_dir = appliance_kernel.appliance_dir(cache_dir, kernel)
     tb_size, wrapper = tcg_cache(settings, accelerator)
+    if wrapper is None:
+        wrapper = hv.prepare_reaper(settings.cache_dir, hv.real_qemu(QEMU_BINARY))
     if hotplug:
         drives = settings.warm_max_disks
     return api.LaunchSettings(accelerator=accelerator,

@@ -1,10 +1,12 @@
 """The pipe between a session and its worker process, and the messages on it.
 
 The session starts the worker (``python -m`` :data:`WORKER_MODULE`) in a process group
-of its own, so that killing the group reaches qemu too, and writes a pickled
-:class:`Start` on its stdin. A warm worker's stdin stays open: its jobs follow later
-(:func:`send_jobs`). The worker answers on its stdout, a ``multiprocessing`` connection,
-with these messages, any number of :class:`Log` among them:
+of its own, so that killing the group reaches qemu too, holding this process's lifeline
+(:mod:`inject.parent_death`: the worker ends, with its qemu, when this process dies),
+and writes a pickled :class:`Start` on its stdin. A warm worker's stdin stays open: its
+jobs follow later (:func:`send_jobs`). The worker answers on its stdout, a
+``multiprocessing`` connection, with these messages, any number of :class:`Log` among
+them:
 
   :class:`Launched` or :class:`LaunchFailed` (then nothing more),
   one :class:`JobDone` per job, in job order,
@@ -22,8 +24,10 @@ import pickle
 import signal
 import subprocess
 import sys
+import threading
 from multiprocessing import connection
 
+from inject import parent_death
 from inject.vfs import api
 
 #: the worker's module (run with python -m); tests stand in workers that hang or die
@@ -87,15 +91,17 @@ class Shutdown:
 
 # --- the session's end -----------------------------------------------------------------
 
-def start_worker(start, keep_stdin=False):
+def start_worker(start, keep_stdin=False, workers=None):
     """Start the worker in a session of its own, so killing its group reaches qemu.
 
     ``start``: a :class:`Start`. ``keep_stdin``: a warm worker's stdin stays open for
-    its jobs (:func:`send_jobs`).
+    its jobs (:func:`send_jobs`). ``workers``: the :class:`Workers` it is counted in.
     """
     worker = subprocess.Popen([sys.executable, '-m', WORKER_MODULE],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              start_new_session=True)
+                              start_new_session=True, **parent_death.popen_args())
+    if workers is not None:
+        workers.add(worker)
     try:
         worker.stdin.write(pickle.dumps(start))
         if keep_stdin:
@@ -132,11 +138,50 @@ def send_jobs(worker, jobs):
 
 def kill(worker):
     """Kill the worker's process group: the worker, qemu, and libguestfs's helpers."""
+    _killpg(worker.pid)
+    worker.wait()
+
+
+def _killpg(pgid):
     try:
-        os.killpg(worker.pid, signal.SIGKILL)
+        os.killpg(pgid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
-    worker.wait()
+
+
+class Workers:
+    """The workers one owner started (an agent's sessions, a warm pool's appliances),
+    so that it can kill those still running when it stops: :meth:`kill` kills each
+    with its process group (qemu too), and any started after it at once."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._procs = set()
+        self.killed = False
+
+    def add(self, proc):
+        with self._lock:
+            self._procs = {p for p in self._procs if p.poll() is None}
+            self._procs.add(proc)
+            killed = self.killed
+        if killed:
+            _kill_group(proc)
+
+    def kill(self):
+        """Kill every worker still running, and any started from now on; returns how
+        many were running."""
+        with self._lock:
+            self.killed = True
+            procs = [p for p in self._procs if p.poll() is None]
+        for proc in procs:
+            _kill_group(proc)
+        return len(procs)
+
+
+def _kill_group(proc):
+    """SIGKILL ``proc``'s group, not waiting: whoever follows the worker reaps it."""
+    if proc.poll() is None:      # not reaped yet: its pid (the group's id) is still its
+        _killpg(proc.pid)
 
 
 # --- the worker's end ------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""A wrapper around qemu that bounds TCG's translation cache (``-accel tcg,tb-size=N``).
+"""Wrappers around qemu: qemu dies with its worker; TCG's translation cache is bounded.
 
 Under TCG, qemu keeps the guest code it has translated in a cache that by default may
 grow to 1 GiB; an appliance's cache reached about 160 MB with one drive and 530 MB more
@@ -12,21 +12,23 @@ the PVH kernel is) and the driver hands it to libguestfs as its hypervisor binar
 ``accel=`` from ``-machine`` and adds ``-accel tcg,tb-size=N`` (qemu refuses both forms
 together); libguestfs's feature probes (``-help``, ``-device ?``, ``-qmp stdio``) run
 unchanged. It ``exec``\\ s the real qemu: no extra process stays alive, and signals and
-the exit status are qemu's own. Under KVM no wrapper is used.
+the exit status are qemu's own.
 
-The appliance's qemu also gets SIGKILL when its parent, the worker, dies (util-linux's
-``setpriv --pdeathsig``, which ``exec``\\ s qemu in turn). That is the one job of
-libguestfs's recovery process, a fork of the worker that would otherwise stay beside
-every appliance (about 27 MB RSS, measured), so with this wrapper the driver turns it
-off (:func:`reaps`). Without ``setpriv`` the wrapper runs qemu directly and the recovery
-process stays.
+On every accelerator the appliance's qemu gets SIGKILL when its parent, the worker,
+dies (util-linux's ``setpriv --pdeathsig``, which ``exec``\\ s qemu in turn; see
+:mod:`inject.parent_death`): under TCG the tb-size wrapper does it, under KVM (or with
+tb-size 0) a wrapper that does only that (:func:`prepare_reaper`). That is the one job
+of libguestfs's recovery process, a fork of the worker that would otherwise stay beside
+every appliance (about 27 MB RSS, measured) and looks for a dead worker every 2 s, so
+with a wrapper the driver turns it off (:func:`reaps`). Without ``setpriv`` the TCG
+wrapper runs qemu directly, KVM gets no wrapper, and the recovery process stays.
 """
 
 import logging
 import os
-import shutil
 
 from inject import fileutils
+from inject import parent_death
 
 LOG = logging.getLogger(__name__)
 
@@ -79,6 +81,13 @@ done
 exec %(reaper)s"$real" "$@" -accel tcg,tb-size=%(tb_size)d
 '''
 
+_REAPER_TEMPLATE = r'''#!/bin/sh
+# Written by inject (inject.appliance.hv); rewritten when setpriv or qemu change.
+# qemu: %(stamp)s
+# qemu dies with the appliance worker that started it (SIGKILL when the worker dies).
+exec %(reaper)s'%(real)s' "$@"
+'''
+
 
 def real_qemu(default):
     """The qemu libguestfs would run: ``$LIBGUESTFS_HV`` when set, else ``default``."""
@@ -94,30 +103,33 @@ def _stamp(path):
 
 
 def setpriv():
-    """Path of util-linux's setpriv, or None."""
-    found = shutil.which('setpriv')
-    return found if found and "'" not in found else None
+    """``setpriv --pdeathsig KILL`` as a shell prefix, or None (no setpriv, or a path
+    the wrapper cannot quote)."""
+    argv = parent_death.setpriv()
+    if not argv or "'" in argv[0]:
+        return None
+    return "'%s' %s " % (argv[0], ' '.join(argv[1:]))
 
 
 def reaps():
-    """Whether the wrapper kills the appliance's qemu when the worker dies (then
+    """Whether the wrappers kill the appliance's qemu when the worker dies (then
     libguestfs's recovery process is not needed)."""
     return setpriv() is not None
 
 
 def script(real, tb_size, reaper=None):
-    """The wrapper's text for ``real`` qemu and a ``tb_size`` MiB cache; with
-    ``reaper`` (setpriv's path) qemu dies with its parent."""
+    """The TCG wrapper's text for ``real`` qemu and a ``tb_size`` MiB cache; with
+    ``reaper`` (:func:`setpriv`) qemu dies with its parent."""
     if "'" in real:
         raise ValueError('a qemu path with a quote: %r' % real)
     return _TEMPLATE % {'real': real, 'tb_size': tb_size, 'stamp': _stamp(real),
-                        'reaper': "'%s' --pdeathsig KILL " % reaper if reaper else ''}
+                        'reaper': reaper or ''}
 
 
 def prepare(cache_dir, tb_size, real):
-    """Path of the wrapper for ``tb_size`` (written or refreshed in ``cache_dir``), or
-    None -- then qemu runs with its default cache -- when ``tb_size`` is 0, there is no
-    ``cache_dir`` or the wrapper cannot be written.
+    """Path of the TCG wrapper for ``tb_size`` (written or refreshed in ``cache_dir``),
+    or None -- then qemu runs with its default cache -- when ``tb_size`` is 0, there is
+    no ``cache_dir`` or the wrapper cannot be written.
 
     The wrapper is rewritten when qemu changes (its size or mtime is in the text), which
     also gives it a new mtime: libguestfs keys its cached qemu feature probe on the
@@ -130,7 +142,26 @@ def prepare(cache_dir, tb_size, real):
     except ValueError as e:
         LOG.warning('No tb-size wrapper (%s); qemu runs with its default TCG cache', e)
         return None
-    path = os.path.join(cache_dir, SUBDIR, 'qemu-tcg-tb%d' % tb_size)
+    return _write(os.path.join(cache_dir, SUBDIR, 'qemu-tcg-tb%d' % tb_size), text,
+                  'the tb-size wrapper', 'qemu runs with its default TCG cache')
+
+
+def prepare_reaper(cache_dir, real):
+    """Path of the wrapper that only makes qemu die with its worker (for KVM, or TCG
+    with its default cache), written or refreshed in ``cache_dir``; None without
+    setpriv, a ``cache_dir``, or when it cannot be written (libguestfs's recovery
+    process then does that job)."""
+    reaper = setpriv()
+    if not reaper or not cache_dir or "'" in real:
+        return None
+    text = _REAPER_TEMPLATE % {'real': real, 'stamp': _stamp(real), 'reaper': reaper}
+    return _write(os.path.join(cache_dir, SUBDIR, 'qemu-reaper'), text,
+                  'the qemu wrapper', "libguestfs's recovery process kills qemu instead")
+
+
+def _write(path, text, what, otherwise):
+    """``path`` holding ``text`` (executable), written when it differs; None when it
+    cannot be written (logged, with ``otherwise``: what happens then)."""
     try:
         with open(path) as f:
             if f.read() == text and os.access(path, os.X_OK):
@@ -141,7 +172,6 @@ def prepare(cache_dir, tb_size, real):
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         fileutils.atomic_write(path, text, mode=0o755)
     except OSError as e:
-        LOG.warning('Cannot write the tb-size wrapper %s (%s); qemu runs with its default '
-                    'TCG cache', path, e)
+        LOG.warning('Cannot write %s %s (%s); %s', what, path, e, otherwise)
         return None
     return path

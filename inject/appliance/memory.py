@@ -75,10 +75,16 @@ def appliance_mb(accelerator, tb_size, drives):
 
 def available_mb(meminfo=MEMINFO):
     """MemAvailable in MB, or None when it cannot be read."""
+    return meminfo_mb('MemAvailable', meminfo)
+
+
+def meminfo_mb(field, meminfo=MEMINFO):
+    """The ``field`` of ``/proc/meminfo`` (MemTotal, MemAvailable...) in MB, or None
+    when it cannot be read."""
     try:
         with open(meminfo) as f:
             fields = dict(line.split(':', 1) for line in f if ':' in line)
-        return int(fields['MemAvailable'].split()[0]) // 1024
+        return int(fields[field].split()[0]) // 1024
     except (OSError, KeyError, ValueError, IndexError):
         return None
 

@@ -108,7 +108,7 @@ FAILURE_KINDS = ('launch-failed', 'timeout', 'killed', 'died')
 
 # --- running a session ----------------------------------------------------------------
 
-def run(jobs, settings, pool=None, owner=None, on_job=None):
+def run(jobs, settings, pool=None, owner=None, on_job=None, workers=None):
     """Launch one appliance holding every job's drive, do the jobs, shut it down.
 
     With a :class:`inject.appliance.warm.WarmPool` that has an appliance ready for these
@@ -120,6 +120,9 @@ def run(jobs, settings, pool=None, owner=None, on_job=None):
     off the caller's path. A disk it could not hot-plug (nothing touched it) goes into a
     freshly launched appliance instead.
 
+    ``workers``: a :class:`inject.appliance.channel.Workers` the cold launches' workers
+    are counted in (their owner may kill them when it stops).
+
     Never raises for appliance trouble: the outcome says what happened to each job.
     With no jobs, the appliance is launched on /dev/null alone (a self-test). Raises
     :class:`inject.exception.NotEnoughMemory` when the host cannot hold the appliance
@@ -127,7 +130,7 @@ def run(jobs, settings, pool=None, owner=None, on_job=None):
     """
     warm = pool.take(jobs, owner) if pool is not None and jobs else None
     if warm is None:
-        return _run_cold(jobs, settings)
+        return _run_cold(jobs, settings, workers)
     outcome = SessionOutcome(accelerator=warm.accelerator, kernel_boot=warm.kernel_boot,
                              smp=warm.smp, warm=True, appliance=warm.appliance)
     outcome.timings['launch'] = 0.0
@@ -144,7 +147,7 @@ def run(jobs, settings, pool=None, owner=None, on_job=None):
     pool.release(warm, owner, reusable=idle is not None)
     again = [i for i, job in enumerate(outcome.jobs) if job.unattached]
     if again and outcome.error is None:
-        cold = _run_cold([jobs[i] for i in again], settings)
+        cold = _run_cold([jobs[i] for i in again], settings, workers)
         for i, job in zip(again, cold.jobs):
             job.timings.setdefault('launch', cold.timings.get('launch', 0.0))
             job.appliance = cold.appliance
@@ -176,7 +179,7 @@ def _work_warm(warm, jobs, settings, outcome, on_job):
     return idle
 
 
-def _run_cold(jobs, settings):
+def _run_cold(jobs, settings, workers=None):
     accelerator, probing, why = accel.choose_accelerator(settings)
     outcome = SessionOutcome()
     LOG.info('Launching the appliance with %s (%s) for %d disk(s)', accelerator, why,
@@ -184,7 +187,7 @@ def _run_cold(jobs, settings):
     kernel = accel.boot_kernel(settings, accelerator)
     _session(jobs, settings, accelerator,
              settings.kvm_probe_timeout if probing else settings.launch_timeout, outcome,
-             kernel)
+             kernel, workers)
     if probing:
         if outcome.accelerator is None:
             reason = 'KVM failed here (%s)' % outcome.error
@@ -197,12 +200,13 @@ def _run_cold(jobs, settings):
             LOG.warning('%s; falling back to TCG', reason)
             accelerator, kernel = 'tcg', accel.boot_kernel(settings, 'tcg')
             outcome = SessionOutcome(notes=[note])
-            _session(jobs, settings, accelerator, settings.launch_timeout, outcome, kernel)
+            _session(jobs, settings, accelerator, settings.launch_timeout, outcome, kernel,
+                     workers)
         else:
             accel.write_record(settings, 'kvm', 'KVM launched in %.1f s'
                                % outcome.timings['launch'])
     if outcome.accelerator is None and kernel is not None:
-        outcome = _retry_pvh(jobs, settings, accelerator, kernel, outcome)
+        outcome = _retry_pvh(jobs, settings, accelerator, kernel, outcome, workers)
     return outcome
 
 
@@ -233,7 +237,7 @@ def _same_failure(first, second):
     return kind(first) == kind(second)
 
 
-def _retry_pvh(jobs, settings, accelerator, kernel, failed):
+def _retry_pvh(jobs, settings, accelerator, kernel, failed, workers=None):
     """After a failed PVH launch: launch again, and say whether PVH was to blame.
 
     PVH is remembered as broken on this kernel and qemu (so later launches boot the
@@ -251,7 +255,8 @@ def _retry_pvh(jobs, settings, accelerator, kernel, failed):
     if not blame and not external_failure(failed):
         LOG.warning('%s; trying PVH once more before blaming it', reason)
         again = SessionOutcome(notes=notes + [reason + '; launched again'])
-        _session(jobs, settings, accelerator, settings.launch_timeout, again, kernel)
+        _session(jobs, settings, accelerator, settings.launch_timeout, again, kernel,
+                 workers)
         if again.accelerator is not None:
             return again
         if not _same_failure(failed, again):
@@ -266,7 +271,7 @@ def _retry_pvh(jobs, settings, accelerator, kernel, failed):
         reason += ', which says nothing about PVH'
     LOG.warning('%s; retrying with the stock kernel', reason)
     retry = SessionOutcome(notes=notes + [reason + '; used the stock kernel'])
-    _session(jobs, settings, accelerator, settings.launch_timeout, retry, None)
+    _session(jobs, settings, accelerator, settings.launch_timeout, retry, None, workers)
     if retry.accelerator is None:
         return retry
     if blame:
@@ -274,7 +279,8 @@ def _retry_pvh(jobs, settings, accelerator, kernel, failed):
     return retry
 
 
-def _session(jobs, settings, accelerator, launch_timeout, outcome, kernel=None):
+def _session(jobs, settings, accelerator, launch_timeout, outcome, kernel=None,
+             workers=None):
     drives = [job.drive for job in jobs] or [api.Drive('/dev/null', 'raw', readonly=True)]
     with accel.counted() as others:
         launching = accel.launch_settings(settings, accelerator, kernel, others,
@@ -283,7 +289,8 @@ def _session(jobs, settings, accelerator, launch_timeout, outcome, kernel=None):
         outcome.kernel_boot = 'pvh' if launching.kernel else 'stock'
         outcome.smp = launching.smp
         start = time.monotonic()
-        worker = channel.start_worker(channel.Start.of(settings, drives, launching, jobs))
+        worker = channel.start_worker(channel.Start.of(settings, drives, launching, jobs),
+                                      workers=workers)
         outcome.appliance = channel.appliance_id(worker)
         _converse(worker, channel.receiver_of(worker), jobs, settings, accelerator,
                   outcome, ('launch', launch_timeout), start)

@@ -74,10 +74,11 @@ class Warm:
         self.receiver.close()
 
 
-def launch_warm(settings):
+def launch_warm(settings, workers=None):
     """Launch an appliance with no disk, for disks hot-plugged later; returns a
     :class:`Warm` once it is up. Raises InjectError when the launch fails or hangs
     (the caller's cold launches then settle PVH trouble, with their fallback).
+    ``workers``: the :class:`inject.appliance.channel.Workers` its worker is counted in.
 
     With KVM on trial (accelerator auto), a KVM launch that fails or hangs is
     remembered, as a cold session remembers it, and the appliance is launched under
@@ -87,7 +88,7 @@ def launch_warm(settings):
     accelerator, probing, _ = accel.choose_accelerator(settings)
     try:
         warm = _launch_warm(settings, accelerator, settings.kvm_probe_timeout
-                            if probing else settings.launch_timeout)
+                            if probing else settings.launch_timeout, workers)
     except exception.InjectError as e:
         if not probing or isinstance(e, (exception.ApplianceDied,
                                          exception.NotEnoughMemory)):
@@ -95,20 +96,20 @@ def launch_warm(settings):
         reason = 'KVM failed here (%s)' % e
         accel.write_record(settings, 'tcg', reason)
         LOG.warning('%s; warm appliances use TCG', reason)
-        return _launch_warm(settings, 'tcg', settings.launch_timeout)
+        return _launch_warm(settings, 'tcg', settings.launch_timeout, workers)
     if probing:
         accel.write_record(settings, 'kvm', 'KVM launched in %.1f s' % warm.launch_seconds)
     return warm
 
 
-def _launch_warm(settings, accelerator, seconds):
+def _launch_warm(settings, accelerator, seconds, workers=None):
     kernel = accel.boot_kernel(settings, accelerator)
     with accel.counted() as others:
         launching = accel.launch_settings(settings, accelerator, kernel, others,
                                           hotplug=True)
         accel.admit(launching, settings.warm_max_disks)
         proc = channel.start_worker(channel.Start.of(settings, [], launching, None),
-                                    keep_stdin=True)
+                                    keep_stdin=True, workers=workers)
         receiver = channel.receiver_of(proc)
         deadline = time.monotonic() + seconds
         try:
@@ -149,6 +150,7 @@ class WarmPool:
         self._lingering = []      # [(Warm, owner, timer)], oldest first
         self._enabled = enabled
         self._launch = launch or launch_warm
+        self.workers = channel.Workers()     # every worker of the pool's appliances
         self._lock = threading.Lock()
         self._ready = []          # [Warm], oldest first
         self._busy = set()        # ids of the taken ones, until released
@@ -265,7 +267,7 @@ class WarmPool:
 
     def _launch_one(self):
         try:
-            warm = self._launch(self.settings)
+            warm = self._launch(self.settings, workers=self.workers)
         except Exception as e:           # every failure only delays the next attempt
             with self._lock:
                 self._launching -= 1
@@ -301,7 +303,9 @@ class WarmPool:
             self._refills = False
 
     def close(self):
-        """Shut the idle appliances down; launches still running stop when they end."""
+        """Kill every appliance of the pool at once -- launching, ready, lingering (none
+        holds a disk), and any still at work on a batch (the agent stops and its drain is
+        over: that batch fails, saying so) -- and launch nothing more."""
         with self._lock:
             self._closed = True
             ready, self._ready = self._ready, []
@@ -311,8 +315,9 @@ class WarmPool:
         for warm, _, timer in lingering:
             timer.cancel()
             ready.append(warm)
+        self.workers.kill()
         for warm in ready:
-            warm.stop()
+            warm.stop()       # reaps it
 
 
 def _stop_in_background(warm):

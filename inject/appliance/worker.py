@@ -4,21 +4,33 @@ Started by the session (see :mod:`inject.appliance.channel`) as
 ``python -m inject.cmd.appliance_worker``, in a process group of its own with qemu.
 This is the one module of the package that does the injection itself: the parent only
 follows the messages it sends.
+
+It watches its parent's lifeline (:mod:`inject.parent_death`): when the process that
+started it dies, however it dies, the worker removes the overlays it was given that no
+process holds any more and kills its process group -- qemu and libguestfs's helpers, on
+every accelerator, and itself (:func:`_orphaned`).
 """
 
 import glob
 import logging
 import os
+import signal
 import time
 
 from inject import exception
 from inject import injection
+from inject import overlay
+from inject import parent_death
 from inject import vfs
 from inject.appliance import channel
 from inject.appliance import session
 from inject.vfs import handle
 
 LOG = logging.getLogger(__name__)
+
+#: how long an orphaned worker waits for the overlays it was given to be let go of (a
+#: commit killed with the agent); what is left then is swept at the agent's next start
+ORPHAN_OVERLAY_SECONDS = 5
 
 
 class _PipeHandler(logging.Handler):
@@ -38,22 +50,53 @@ class _PipeHandler(logging.Handler):
 def worker_main():
     """The worker process: a channel.Start comes pickled on stdin, messages go out on
     stdout."""
+    given = []            # the paths of every drive it was given
+    parent_death.watch(lambda: _orphaned(given))
     sender, start = channel.worker_end()
+    given += [drive.path for drive in start.drives]
     root = logging.getLogger('inject')
     root.handlers[:] = [_PipeHandler(sender.send)]
     root.setLevel(start.log_level)
     root.propagate = False
+
+    def receive_jobs():
+        jobs = channel.receive_jobs()
+        given.extend(job.drive.path for job in jobs or ())
+        return jobs
+
     try:
         serve(sender.send, vfs.load_driver(start.driver), start.drives,
-              start.launch_settings, start.jobs, channel.receive_jobs)
+              start.launch_settings, start.jobs, receive_jobs)
     except exception.InjectError as e:
         sender.send(channel.LaunchFailed(str(e)))
     except BrokenPipeError:
         # The session is gone (its agent stopped or died): nobody is left to tell, and
-        # serve() closed the appliance on the way out.
+        # serve() closed the appliance on the way out. If the agent died, the watch
+        # removes the overlays and ends the group: let it.
+        parent_death.wait_for_cleanup(ORPHAN_OVERLAY_SECONDS)
         raise SystemExit(1) from None
     finally:
         sender.close()
+
+
+def _orphaned(given):
+    """The process that started this worker died: nobody will follow this appliance or
+    commit its disks. Remove the overlays among ``given`` that no process holds any
+    more (one whose commit was killed half-way is undone first, as the start-up sweep
+    does; qemu only ever wrote into the overlays), say so on stderr (the agent's), and
+    kill this process group: qemu, libguestfs's helpers and the worker itself."""
+    removed = overlay.remove_unheld(given)
+    # A qemu-img commit killed with the agent holds its overlay's lock until it is gone.
+    deadline = time.monotonic() + ORPHAN_OVERLAY_SECONDS
+    while time.monotonic() < deadline and any(
+            os.path.exists(path) for path in given
+            if path.endswith(overlay.OVERLAY_SUFFIX)):
+        time.sleep(0.05)
+        removed += overlay.remove_unheld(given)
+    os.write(2, ('inject appliance worker %d: the process that started it died; removed '
+                 '%d overlay(s), killing its appliance\n' % (os.getpid(), len(removed))
+                 ).encode())
+    os.killpg(0, signal.SIGKILL)
 
 
 def serve(send, driver, drives, launch_settings, jobs, receive_jobs=None):

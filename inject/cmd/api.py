@@ -1,12 +1,15 @@
-"""``inject-api``: serve the Compute API front with cheroot (a production, threaded
-WSGI server), on 127.0.0.1:8774 unless ``[api]host`` and ``[api]port`` say otherwise.
+"""``inject-api``: serve the Compute API front with :mod:`inject.httpserver` (waitress
+behind an event loop that reads whole requests before a thread serves them), on
+127.0.0.1:8774 unless ``[api]host`` and ``[api]port`` say otherwise.
 
     inject-api [--config-file F] [--db-sync]
 
 Every option's value is checked first (a bad one: a line naming it, exit status 2).
 ``--db-sync`` applies the database migrations and exits. ``[api]workers`` processes
-serve one listening socket (see :func:`worker_count`); SIGHUP makes each re-read the
-policy file; SIGTERM or SIGINT stop them after their builds in progress (30 s at most).
+serve one listening socket (see :func:`worker_count`), and exit when their parent dies;
+SIGHUP makes each re-read the policy file; SIGTERM or SIGINT stop them after their
+builds in progress (:data:`BUILDS_STOP_SECONDS` at most), and then the in-process agent
+(its ``[agent]drain_timeout`` at most).
 """
 
 import os
@@ -17,6 +20,7 @@ from oslo_log import log as logging
 
 from inject import cmd
 from inject import conf as inject_conf
+from inject import httpserver
 from inject import partitions
 from inject.agent import rpcapi
 from inject.api import auth
@@ -29,6 +33,9 @@ from inject.metadata.vendordata import dynamic
 
 LOG = logging.getLogger(__name__)
 CONF = inject_conf.register_opts(inject_conf.CONF)
+#: how long a stopping inject-api waits for its builds in progress before it stops its
+#: in-process agent (which then drains for up to [agent]drain_timeout)
+BUILDS_STOP_SECONDS = 30
 logging.register_options(CONF)
 CONF.register_cli_opts([
     cfg.BoolOpt('db-sync', default=False,
@@ -51,11 +58,13 @@ def main(argv=None):
         print('inject-api: %s' % e, file=sys.stderr, flush=True)
         return 2
     detail = '(microversions 2.1 to %s)' % wsgi.microversion.MAX_VERSION
+    settings = httpserver.Settings.from_conf(CONF, CONF.api.max_request_body_size)
     if workers == 1:
-        app = wsgi.make_app(CONF)
+        app = _agent_started(wsgi.make_app(CONF))
         app.compute.recover()
-        wsgi_server.serve(app, CONF.api.host, CONF.api.port, CONF.api.threads,
-                          'inject-api', detail, on_hup=app.policy.reload)
+        wsgi_server.serve(app, settings, CONF.api.host, CONF.api.port,
+                          CONF.api.threads, 'inject-api', detail,
+                          on_hup=app.policy.reload)
         _stop(app)
         return 0
     # Once, before any worker builds: migrations and the servers a previous process
@@ -66,11 +75,21 @@ def main(argv=None):
     finally:
         db.dispose()
     wsgi_server.serve_workers(
-        lambda: wsgi.make_app(CONF, db=db_api.Database(CONF.database.connection,
-                                                       sync=False)),
-        CONF.api.host, CONF.api.port, CONF.api.threads, 'inject-api', workers, detail,
-        on_hup=lambda app: app.policy.reload(), on_stop=_stop, on_death=_recover_worker)
+        lambda: _agent_started(wsgi.make_app(
+            CONF, db=db_api.Database(CONF.database.connection, sync=False))),
+        settings, CONF.api.host, CONF.api.port, CONF.api.threads, 'inject-api', workers,
+        detail, on_hup=lambda app: app.policy.reload(), on_stop=_stop,
+        on_death=_recover_worker)
     return 0
+
+
+def _agent_started(app):
+    """``app`` with this host's agent started when it is the in-process one, so that
+    it registers and heartbeats from the start (as a compute service does), not at
+    the first build."""
+    if rpcapi.in_process(CONF):
+        app.compute.agent_client()
+    return app
 
 
 def _recover_worker(pid):
@@ -104,7 +123,7 @@ def worker_count(conf):
 
 def _stop(app):
     LOG.info('inject-api stopping; waiting for builds in progress')
-    app.compute.wait(timeout=30)
+    app.compute.wait(timeout=BUILDS_STOP_SECONDS)
     app.compute.close()
     app.db.dispose()
 

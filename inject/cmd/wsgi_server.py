@@ -1,7 +1,8 @@
-"""Serving a WSGI application with cheroot (threaded, production-grade) until SIGTERM or
-Ctrl-C: what inject-api and inject-metadata share. :func:`serve` serves in this process;
-:func:`serve_workers` forks worker processes that serve one listening socket, and
-supervises them."""
+"""Serving a WSGI application with :mod:`inject.httpserver` (waitress's parsing and
+threads, an epoll loop that reads whole requests before a thread takes them, bounded
+heads, timeouts and connections) until SIGTERM or Ctrl-C: what inject-api and
+inject-metadata share. :func:`serve` serves in this process; :func:`serve_workers` forks
+worker processes that serve one listening socket, and supervises them."""
 
 import os
 import signal
@@ -9,82 +10,51 @@ import socket
 import sys
 import time
 
-from cheroot import wsgi as cheroot_wsgi
 from oslo_log import log as logging
+
+from inject import httpserver
+from inject import parent_death
+from inject.httpserver import server as server_mod
 
 LOG = logging.getLogger(__name__)
 
-#: Connections the kernel queues before a worker accepts them (cheroot's default, 5,
-#: resets the clients of a burst of new connections).
-REQUEST_QUEUE = 128
 #: A worker that dies sooner than this after its start is restarted only after this
 #: long, so that one failing at start does not fork in a loop.
 RESTART_DELAY = 1.0
 
 
-def serve(app, host, port, threads, name, detail='', on_hup=None):
+def serve(app, settings, host, port, threads, name, detail='', on_hup=None):
     """Bind ``host:port`` (port 0: any free one), say where on stdout, serve until
-    SIGTERM or Ctrl-C, then stop the server and return. ``on_hup()`` is called on
-    SIGHUP (in the signal handler: keep it short)."""
-    server = cheroot_wsgi.Server((host, port), app, numthreads=threads, server_name=name,
-                                 request_queue_size=REQUEST_QUEUE)
-
-    def stop(signum, frame):
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, stop)
+    SIGTERM or Ctrl-C, then drain the server and return. ``settings``: the
+    server's :class:`inject.httpserver.Settings`. ``on_hup()`` is called on SIGHUP (in
+    the signal handler: keep it short)."""
+    settings = httpserver.fit_open_files(settings)
+    sock = listening_socket(host, port)
+    server = httpserver.Server(app, sock, settings, threads, name)
+    signal.signal(signal.SIGTERM, lambda signum, frame: server.stop())
+    signal.signal(signal.SIGINT, lambda signum, frame: server.stop())
     if on_hup is not None:
         signal.signal(signal.SIGHUP, lambda signum, frame: on_hup())
-    server.prepare()
-    bound_host, bound_port = server.bind_addr[:2]
+    bound_host, bound_port = sock.getsockname()[:2]
     LOG.info('%s listening on http://%s:%s/ %s', name, bound_host, bound_port, detail)
     print('%s: listening on http://%s:%s/' % (name, bound_host, bound_port), flush=True)
-    _serve_until_stopped(server)
-
-
-def _serve_until_stopped(server):
-    """Serve until SIGTERM or Ctrl-C (raised as SystemExit / KeyboardInterrupt), then
-    stop the server."""
-    try:
-        server.serve()
-    except (KeyboardInterrupt, SystemExit):
-        pass
-    finally:
-        server.stop()
-
-
-class _InheritedSocketServer(cheroot_wsgi.Server):
-    """A cheroot server on a listening socket made by the parent process, shared with
-    the other workers. Non-blocking: when another worker accepted the connection first,
-    accept() answers at once instead of holding this worker's connection loop."""
-
-    def __init__(self, sock, *args, **kwargs):
-        self._inherited = sock
-        super().__init__(sock.getsockname()[:2], *args, **kwargs)
-
-    def bind(self, family, type, proto=0):
-        self.socket = self._inherited
-        self.bind_addr = self.resolve_real_bind_addr(self.socket)
-        return self.socket
-
-    def prepare(self):
-        super().prepare()
-        self.socket.settimeout(0.0)
+    server.run()
 
 
 def listening_socket(host, port):
     """A socket listening on ``host:port`` (port 0: any free one)."""
     family = socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_STREAM, 0,
                                 socket.AI_PASSIVE)[0][0]
-    sock = socket.create_server((host, port), family=family, backlog=REQUEST_QUEUE)
-    # As cheroot sets it on the sockets it binds (accepted ones inherit it): without
-    # it, answers wait for delayed ACKs (40 ms on Linux).
+    sock = socket.create_server((host, port), family=family,
+                                backlog=server_mod.BACKLOG)
+    # Accepted sockets inherit it: without it, answers wait for delayed ACKs (40 ms
+    # on Linux).
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.set_inheritable(True)
     return sock
 
 
-def serve_workers(make_app, host, port, threads, name, workers, detail='',
+def serve_workers(make_app, settings, host, port, threads, name, workers, detail='',
                   on_hup=None, on_stop=None, on_death=None):
     """Serve ``make_app()`` (called in each worker, after the fork: nothing such as a
     database engine is shared) from ``workers`` processes on one listening socket,
@@ -94,7 +64,9 @@ def serve_workers(make_app, host, port, threads, name, workers, detail='',
     that soon after its start), passes SIGHUP on to the workers, where ``on_hup(app)``
     runs, and on SIGTERM or SIGINT stops them all: each stops accepting, finishes the
     requests it holds and calls ``on_stop(app)`` before it exits. ``on_death(pid)``
-    runs in the parent when the worker ``pid`` died (before its replacement starts)."""
+    runs in the parent when the worker ``pid`` died (before its replacement starts).
+    ``settings``: each worker's :class:`inject.httpserver.Settings`."""
+    settings = httpserver.fit_open_files(settings)
     sock = listening_socket(host, port)
     bound_host, bound_port = sock.getsockname()[:2]
     LOG.info('%s listening on http://%s:%s/ with %d worker processes %s', name,
@@ -107,11 +79,15 @@ def serve_workers(make_app, host, port, threads, name, workers, detail='',
         # Signals wait until the child has its own handlers (the parent's would make
         # it signal its siblings).
         signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+        parent_death.before_fork()
         pid = os.fork()
         if pid == 0:
             code = 1
             try:
-                code = _worker(sock, make_app, threads, name, on_hup, on_stop)
+                # Exits at once when this parent dies, however it dies (SIGKILL too).
+                parent_death.watch(name='%s worker %d' % (name, os.getpid()))
+                code = _worker(sock, make_app, settings, threads, name, on_hup,
+                               on_stop)
             except BaseException:
                 LOG.exception('%s worker %d failed', name, os.getpid())
             finally:
@@ -168,24 +144,23 @@ def serve_workers(make_app, host, port, threads, name, workers, detail='',
 _SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
-def _worker(sock, make_app, threads, name, on_hup, on_stop):
+def _worker(sock, make_app, settings, threads, name, on_hup, on_stop):
     """One worker process: serve on ``sock`` until SIGTERM or SIGINT; the exit code."""
-    for signum in _SIGNALS:
-        signal.signal(signum, signal.SIG_DFL)
+    # Until the app exists, SIGTERM and SIGINT end the worker and SIGHUP is ignored:
+    # there is nothing to re-read yet (the app reads its files as it is made), and its
+    # default action would kill a worker that the parent passes a SIGHUP on to while
+    # it starts.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
     app = make_app()
-    server = _InheritedSocketServer(sock, app, numthreads=threads, server_name=name,
-                                    request_queue_size=REQUEST_QUEUE)
-
-    def stop(signum, frame):
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    server = httpserver.Server(app, sock, settings, threads, name)
+    signal.signal(signal.SIGTERM, lambda signum, frame: server.stop())
+    signal.signal(signal.SIGINT, lambda signum, frame: server.stop())
     signal.signal(signal.SIGHUP, (lambda signum, frame: on_hup(app)) if on_hup
                   else signal.SIG_IGN)
-    server.prepare()
-    _serve_until_stopped(server)
+    server.run()
     if on_stop is not None:
         on_stop(app)
     return 0

@@ -58,7 +58,10 @@ agent_opts = [
                default=600,
                min=0,
                help='On SIGTERM, seconds the agent keeps working to answer the requests '
-                    'it already holds; what is left then is answered with an error.'),
+                    'it already holds; then every appliance still running (launching, '
+                    'hung, or at work) is killed, its disks left as they were, and what '
+                    'is left is answered with an error: the agent stops within this and '
+                    'a few seconds.'),
     cfg.IntOpt('selftest_interval',
                default=3600,
                min=-1,

@@ -155,7 +155,17 @@ metadata_opts = [
     cfg.IntOpt('threads',
                default=16,
                min=1,
-               help='Worker threads of the WSGI server.'),
+               help='Worker threads of the WSGI server (of each worker process).'),
+    cfg.IntOpt('workers',
+               default=1,
+               min=1,
+               deprecated_opts=[cfg.DeprecatedOpt('metadata_workers', group='DEFAULT')],
+               help='Worker processes serving the metadata service on one listening '
+                    'socket (Nova\'s [DEFAULT]metadata_workers is read too; Nova\'s '
+                    'default is the number of CPUs). The parent process restarts a '
+                    'worker that dies and stops them all on SIGTERM or SIGINT; a worker '
+                    'whose parent died, however it died, exits at once. Each worker '
+                    'keeps its own cache of the instances it served.'),
 ]
 
 neutron_group = cfg.OptGroup(

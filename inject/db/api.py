@@ -10,6 +10,7 @@ session. Each concern lives in a module of its own, whose class ``Database`` gat
 * :mod:`inject.db.served`: personality files and vendordata answers kept for serving
 * :mod:`inject.db.keypairs`: key pairs
 * :mod:`inject.db.quotas`: project and class limits, usage counted in SQL
+* :mod:`inject.db.services`: the agents' registrations and heartbeats, what hosts hold
 """
 
 from inject.db import builds
@@ -19,9 +20,10 @@ from inject.db import keypairs
 from inject.db import models  # noqa: F401  (callers reach the models through here)
 from inject.db import quotas
 from inject.db import served
+from inject.db import services
 
 
 class Database(engine.Engine, instances.Instances, builds.Builds, served.Served,
-               keypairs.KeyPairs, quotas.Quotas):
+               keypairs.KeyPairs, quotas.Quotas, services.Services):
     """One engine and its session factory, for the URL in ``[database]connection``,
     with every query of inject-api."""

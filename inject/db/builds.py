@@ -6,6 +6,8 @@ import sqlalchemy as sa
 from inject.db import instances
 from inject.db import models
 from inject.db import served
+# (build_begin and build_finish take a ``system_metadata`` dict)
+from inject.db import system_metadata as system_keys
 
 
 class Builds:
@@ -37,12 +39,13 @@ class Builds:
 
     def instances_built_by(self, builder):
         """Uuids of the live instances in a build (building, or with a task) whose
-        system metadata ``builder`` is ``builder``."""
+        system metadata ``BUILDER`` is ``builder``."""
         inst, sm = models.Instance, models.InstanceSystemMetadata
         with self.reading_connection() as c:
             return [row[0] for row in c.execute(
                 sa.select(inst.uuid).join(sm, sm.instance_uuid == inst.uuid).where(
-                    sm.key == 'builder', sm.value == builder, inst.deleted.is_(False),
+                    sm.key == system_keys.BUILDER, sm.value == builder,
+                    inst.deleted.is_(False),
                     sa.or_(inst.vm_state == 'building', inst.task_state.is_not(None))))]
 
     def build_finish(self, uuid, values, system_metadata, action_id=None,

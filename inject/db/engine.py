@@ -45,7 +45,8 @@ class Engine:
         self._turns = (WriteTurns(lock_path(url)) if url.startswith('sqlite')
                        else contextlib.nullcontext())
         if sync:
-            migration.upgrade(self.engine)
+            with self._turns:
+                migration.upgrade(self.engine)
 
     @contextlib.contextmanager
     def session(self):

@@ -3,6 +3,7 @@ paged (through :mod:`inject.db.listing`), updated, soft-deleted, and their metad
 and system metadata."""
 
 import sqlalchemy as sa
+from sqlalchemy import orm
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite
 
@@ -63,13 +64,17 @@ class Instances:
             s.flush()
             return insts, [a.id for a in actions]
 
-    def instance_get(self, uuid, project_id=None):
-        """The instance, or None when it does not exist (or is deleted)."""
+    def instance_get(self, uuid, project_id=None, files=False):
+        """The instance, or None when it does not exist (or is deleted); with
+        ``files``, its personality files loaded too (``instance.files``, in order):
+        everything the metadata of a server is made of, in one object."""
         with self.reading() as s:
             q = sa.select(models.Instance).where(models.Instance.uuid == uuid,
                                                  models.Instance.deleted.is_(False))
             if project_id is not None:
                 q = q.where(models.Instance.project_id == project_id)
+            if files:
+                q = q.options(orm.selectinload(models.Instance.files))
             return s.scalars(q).one_or_none()
 
     def instance_list(self, project_id=None, limit=None, marker=None):
@@ -92,7 +97,8 @@ class Instances:
         ``'changes_since'``/``'changes_before'`` bounds on ``updated_at``.
         ``sort``: ``[(key, 'asc'|'desc')]`` over :data:`inject.db.listing.SORT_KEYS`, then
         ``created_at desc`` and ``uuid desc`` as Nova's default and tie-breakers.
-        ``match``: column -> predicate on its value that must hold (regular
+        ``match``: column (or :class:`inject.db.listing.SystemMetadata`: a system
+        metadata value) -> predicate on its value that must hold (regular
         expressions, which run in Python with RE2: only that column is selected, rows
         stream in order and the page stops as soon as it is full). ``marker``: uuid
         of the last instance of the previous page (any instance the filters' project
@@ -129,6 +135,19 @@ class Instances:
             if s.execute(sa.select(models.Instance.uuid).where(
                     models.Instance.uuid == uuid)).first() is None:
                 return
+            system_metadata_set(s, uuid, values)
+
+    def instance_system_metadata_replace(self, uuid, prefix, values):
+        """Drop the instance's system metadata keys starting with ``prefix`` and set
+        ``values``, in one transaction; nothing when the instance is gone."""
+        sm = models.InstanceSystemMetadata
+        with self.session() as s:
+            if s.execute(sa.select(models.Instance.uuid).where(
+                    models.Instance.uuid == uuid)).first() is None:
+                return
+            s.execute(sa.delete(sm).where(
+                sm.instance_uuid == uuid,
+                sm.key.startswith(prefix, autoescape=True)))
             system_metadata_set(s, uuid, values)
 
     def instance_metadata_update(self, uuid, values, replace=False):

@@ -2,10 +2,12 @@
 the light rows a list view needs (no ORM objects)."""
 
 import datetime
+import typing
 
 import sqlalchemy as sa
 
 from inject.db import models
+from inject.db import system_metadata
 
 
 def page(conn, filters, limit=None, marker=None, sort=(), match=None, detail=False):
@@ -26,7 +28,7 @@ def page(conn, filters, limit=None, marker=None, sort=(), match=None, detail=Fal
     if match:
         uuids = []
         if limit != 0:
-            cols = [I.uuid] + [getattr(I, c) for c in match]
+            cols = [I.uuid] + [_matched(c) for c in match]
             q = sa.select(*cols).where(*conditions).order_by(*ordering)
             for row in conn.execute(q.execution_options(yield_per=500)):
                 if all(check(row[i + 1])
@@ -46,6 +48,20 @@ def page(conn, filters, limit=None, marker=None, sort=(), match=None, detail=Fal
     if detail:
         return _detail_rows(conn, conn.execute(q))
     return [LightInstance(uuid, name) for uuid, name in conn.execute(q)]
+
+
+class SystemMetadata(typing.NamedTuple):
+    """A ``match`` key naming a system metadata value (``key``) instead of a
+    column: the predicate gets the value, or None when the instance has none."""
+    key: str
+
+
+def _matched(name):
+    """The expression a ``match`` key selects: a column, or a system metadata
+    value."""
+    if isinstance(name, SystemMetadata):
+        return _system_value(name.key)
+    return getattr(models.Instance, name)
 
 
 class MarkerNotFound(Exception):
@@ -86,7 +102,7 @@ class ListedInstance:
 
 
 # The system metadata server views read (a multi-create's reservation and index).
-LISTED_SYSTEM_METADATA = ('reservation_id', 'launch_index')
+LISTED_SYSTEM_METADATA = system_metadata.LISTED
 
 
 _I = models.Instance
@@ -108,9 +124,17 @@ _PAGE_METADATA = sa.select(_M.instance_uuid, _M.key, _M.value).where(
 # of all system metadata; the metadata query runs only for rows that have some.
 _N_COLUMNS = len(_I_COLUMNS)
 _N_SYSTEM = len(LISTED_SYSTEM_METADATA)
+
+
+def _system_value(key):
+    """The system metadata value ``key`` of the row's instance (NULL: not set), an
+    index lookup on (instance_uuid, key)."""
+    return sa.select(_S.value).where(_S.instance_uuid == _I.uuid,
+                                     _S.key == key).scalar_subquery()
+
+
 _LISTED_EXTRAS = tuple(
-    sa.select(_S.value).where(_S.instance_uuid == _I.uuid, _S.key == key)
-    .scalar_subquery().label('_system_%s' % key)
+    _system_value(key).label('_system_%s' % key)
     for key in LISTED_SYSTEM_METADATA) + (
     sa.exists().where(_M.instance_uuid == _I.uuid).label('_has_metadata'),)
 

@@ -2,6 +2,7 @@
 
 import os
 
+import sqlalchemy as sa
 from alembic import command
 from alembic import config as alembic_config
 from alembic import migration
@@ -18,8 +19,15 @@ def _config(connection=None):
 
 
 def upgrade(engine, revision='head'):
-    """Bring the schema of ``engine``'s database to ``revision``."""
+    """Bring the schema of ``engine``'s database to ``revision``. Processes that
+    migrate one PostgreSQL database at once (inject-api and inject-agent starting
+    together) take turns on an advisory lock, so the second finds the schema done;
+    on SQLite the caller holds the database's write turn
+    (:class:`inject.db.engine.WriteTurns`)."""
     with engine.begin() as connection:
+        if connection.dialect.name == 'postgresql':
+            connection.execute(sa.text('SELECT pg_advisory_xact_lock(hashtext(:k))'),
+                               {'k': 'inject-migrations'})
         command.upgrade(_config(connection), revision)
 
 

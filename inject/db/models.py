@@ -61,6 +61,10 @@ class Instance(Base):
                                              cascade='all, delete-orphan', lazy='selectin')
     faults = orm.relationship('InstanceFault', cascade='all, delete-orphan',
                               lazy='selectin', order_by='InstanceFault.id')
+    # The personality files, read only when asked for (the metadata a server is
+    # served: Database.instance_get(..., files=True)); written by inject.db.served.
+    files = orm.relationship('InstanceFile', viewonly=True, lazy='raise',
+                             order_by='InstanceFile.position')
 
 
 class InstanceMetadata(Base):
@@ -140,6 +144,7 @@ class KeyPair(Base):
     public_key = sa.Column(sa.Text, nullable=False)
     created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
 
+
 class InstanceFile(Base):
     """A personality file of a server, in the order given (``position`` 0, 1, ...)."""
     __tablename__ = 'instance_files'
@@ -164,3 +169,26 @@ class VendordataAnswer(Base):
     target = sa.Column(sa.String(255), nullable=False)
     answer = sa.Column(sa.Text, nullable=False)
     expires_at = sa.Column(sa.DateTime, nullable=False)
+
+
+class Service(Base):
+    """A service that reports itself (Nova's ``services``): inject-agent on each
+    compute host. ``report_count`` and ``last_seen_up`` are its heartbeats (the
+    database's clock); ``capabilities`` what it said it can do at the last one."""
+    __tablename__ = 'services'
+    __table_args__ = (sa.UniqueConstraint('host', 'binary',
+                                          name='uniq_services0host0binary'),)
+    id = sa.Column(sa.Integer, primary_key=True, autoincrement=True)
+    uuid = sa.Column(sa.String(36), nullable=False, unique=True)
+    # The uuid of the host's compute node (its hypervisor, from microversion 2.53).
+    node_uuid = sa.Column(sa.String(36), nullable=False, unique=True)
+    host = sa.Column(sa.String(255), nullable=False)
+    binary = sa.Column(sa.String(255), nullable=False)
+    report_count = sa.Column(sa.Integer, nullable=False, server_default='0')
+    disabled = sa.Column(sa.Boolean, nullable=False, server_default=sa.false())
+    disabled_reason = sa.Column(sa.String(255))
+    forced_down = sa.Column(sa.Boolean, nullable=False, server_default=sa.false())
+    last_seen_up = sa.Column(sa.DateTime)
+    capabilities = sa.Column(sa.JSON)
+    created_at = sa.Column(sa.DateTime, nullable=False)
+    updated_at = sa.Column(sa.DateTime)

@@ -280,7 +280,7 @@ class InstanceMetadata:
             'instance-id': info.ec2_instance_id,
             'hostname': self.hostname,
             'local-ipv4': self.address,
-            'reservation-id': info.reservation_id,
+            'reservation-id': info.reservation_id or '',   # a record made by hand
             'security-groups': list(info.security_groups),
         }
         if info.key_name and info.public_keys:

@@ -1,33 +1,41 @@
-"""One server's facts, as the metadata tree needs them (no database, no network).
+"""One server's facts, as the metadata tree needs them, and the one loader of them.
 
-:class:`InstanceInfo` is a plain value: build it with :meth:`InstanceInfo.from_db` from a
-server record (``inject.db.models.Instance``) or directly in tests. Everything in it is
-already decoded (``user_data`` is bytes); :attr:`InstanceInfo.user_data_b64` keeps the
-base64 text as stored, which is what a dynamic vendordata target receives (as Nova).
+:func:`load` reads a server's record -- one instance object, with its metadata,
+system metadata and personality files -- and maps it with :meth:`InstanceInfo.from_db`:
+the config drive and the metadata service both call it, so they cannot disagree about
+what a server is told. :class:`InstanceInfo` is a plain value (build one directly in
+tests). Everything in it is already decoded (``user_data`` is bytes, decoded by
+:func:`inject.encoding.b64decode`, the decoder that validated it at the API);
+:attr:`InstanceInfo.user_data_b64` keeps the base64 text as stored, which is what a
+dynamic vendordata target receives (as Nova).
 """
 
 import base64
-import binascii
 import collections
 import dataclasses
 import datetime
 import re
 import zlib
 
+from inject import encoding
 from inject import exception
+from inject.db import system_metadata
 
-# The legacy EC2 identifiers Nova derives from integer database ids; inject has none, so
-# they are derived from the UUIDs (stable, 8 hex digits, the same shape).
+#: The root device of every server (``OS-EXT-SRV-ATTR:root_device_name`` once it is
+#: launched, the EC2 metadata's ``block-device-mapping``).
 ROOT_DEVICE_NAME = '/dev/vda'
 
 
 def hostname_from_name(name, uuid):
-    """Nova's sanitisation of a display name into a hostname (as the server view)."""
+    """Nova's sanitisation of a display name into a hostname (the server view's
+    ``OS-EXT-SRV-ATTR:hostname`` and the metadata's ``hostname``)."""
     host = re.sub(r'[ _]', '-', (name or '').lower())
     host = re.sub(r'[^a-z0-9.-]+', '', host).strip('.-')
     return host[:63] or 'server-%s' % uuid
 
 
+# The legacy EC2 identifiers Nova derives from integer database ids; inject has none, so
+# they are derived from the UUIDs (stable, 8 hex digits, the same shape).
 def _ec2_hex(ident):
     """8 hex digits for an EC2-style id: the UUID's first group, else a CRC32."""
     head = (ident or '').split('-')[0]
@@ -36,33 +44,28 @@ def _ec2_hex(ident):
     return '%08x' % (zlib.crc32((ident or '').encode('utf-8')) & 0xffffffff)
 
 
-def decode_user_data(text):
-    """The bytes of base64 user data as stored (None stays None)."""
+def _user_data(text):
+    """The bytes of the stored base64 user data (None stays None)."""
     if text is None:
         return None
-    if isinstance(text, str):
-        text = text.encode('ascii', 'strict')
     try:
-        return base64.b64decode(text, validate=False)
-    except (binascii.Error, ValueError) as e:
+        return encoding.b64decode(text)
+    except ValueError as e:
         raise exception.InvalidRequest(
             'The stored user_data is not base64 (%s).' % e) from None
 
 
-def _keypair_fields(kp):
-    """(name, type, public_key) of a key pair given as an object or a dict."""
-    get = kp.get if isinstance(kp, dict) else (lambda k, d=None: getattr(kp, k, d))
-    return get('name'), get('type', 'ssh') or 'ssh', get('public_key')
+def load(db, uuid, *, admin_pass=None):
+    """The :class:`InstanceInfo` of the live server ``uuid`` as ``db`` (an
+    :class:`inject.db.api.Database`) keeps it, or None when there is none.
 
-
-def _stored_keypair(instance):
-    """The key pair a server record keeps, as a one-item list (or none)."""
-    name = getattr(instance, 'key_name', None)
-    data = getattr(instance, 'key_data', None)
-    if not name or not data:
-        return []
-    return [{'name': name, 'type': getattr(instance, 'key_type', None) or 'ssh',
-             'public_key': data}]
+    ``admin_pass`` is the one input kept nowhere: the config drive of a build gets
+    it from the build (as Nova's ``extra_md``); the metadata service never has it.
+    """
+    inst = db.instance_get(uuid, files=True)
+    if inst is None:
+        return None
+    return InstanceInfo.from_db(inst, admin_pass=admin_pass)
 
 
 @dataclasses.dataclass
@@ -77,6 +80,8 @@ class InstanceInfo:
     image_id: str = ''
     created_at: datetime.datetime | None = None
     launch_index: int = 0
+    #: The reservation of the create that made it (shared by a multi-create's servers).
+    reservation_id: str | None = None
     availability_zone: str | None = 'nova'
     #: The decoded user data, or None when the server has none.
     user_data: bytes | None = None
@@ -137,11 +142,6 @@ class InstanceInfo:
     def ec2_ami_id(self):
         return 'ami-%s' % _ec2_hex(self.image_id)
 
-    @property
-    def reservation_id(self):
-        # The same value the server view shows as OS-EXT-SRV-ATTR:reservation_id.
-        return 'r-%s' % self.uuid[:8]
-
     def add_keypair(self, name, public_key, key_type='ssh'):
         """Record a key pair in ``public_keys`` and ``keys`` (as Nova's meta_data.json)."""
         self.public_keys[name] = public_key
@@ -152,25 +152,19 @@ class InstanceInfo:
     # --- from a server record -------------------------------------------------------
 
     @classmethod
-    def from_db(cls, instance, *, files=(), keypairs=None, admin_pass=None,
-                network_data=None):
-        """Map a server record (``inject.db.models.Instance``) to an InstanceInfo.
+    def from_db(cls, instance, *, admin_pass=None, network_data=None):
+        """Map a server record (``inject.db.models.Instance``, its files loaded:
+        see :func:`load`) to an InstanceInfo.
 
-        ``files`` are the personality files ``[(path, bytes)]`` (not stored in the
-        database, as in Nova); ``keypairs`` the server's key pairs (objects or dicts
-        with ``name``, ``type``, ``public_key``; Nova exposes the first only); when
-        None, the key the server record keeps (``key_name``, ``key_data``,
+        Every value comes from the record: the metadata, the system metadata
+        (reservation, launch index, boot roles, the posted password), the personality
+        files, and the key the record keeps (``key_name``, ``key_data``,
         ``key_type``: the key pair as it was at create or rebuild, as Nova's
         instance.keypairs, which outlives the key pair's deletion).
-        ``boot_roles`` comes from system metadata ``boot_roles`` and the metadata
-        service password from ``password_0..3``; both are empty when absent.
         """
         meta = {m.key: m.value for m in (getattr(instance, 'metadata_items', None) or ())}
-        sysmeta = {m.key: m.value
-                   for m in (getattr(instance, 'system_metadata_items', None) or ())}
-        roles = sysmeta.get('boot_roles') or ''
-        password = ''.join(sysmeta[k] or '' for k in sorted(sysmeta)
-                           if k.startswith('password_'))
+        sysmeta = system_metadata.values(instance)
+        roles = sysmeta.get(system_metadata.BOOT_ROLES) or ''
         flavor = instance.flavor if isinstance(instance.flavor, dict) else {}
         info = cls(
             uuid=instance.uuid,
@@ -180,24 +174,21 @@ class InstanceInfo:
             user_id=instance.user_id,
             image_id=instance.image_ref or '',
             created_at=instance.created_at,
-            launch_index=0,
+            launch_index=system_metadata.launch_index(sysmeta),
+            reservation_id=system_metadata.reservation_id(sysmeta),
             availability_zone=instance.availability_zone,
-            user_data=decode_user_data(instance.user_data),
+            user_data=_user_data(instance.user_data),
             metadata=meta,
-            key_name=getattr(instance, 'key_name', None),
-            files=[(p, c if isinstance(c, bytes) else c.encode('utf-8'))
-                   for p, c in files],
+            key_name=instance.key_name,
+            files=[(f.path, bytes(f.contents)) for f in instance.files],
             boot_roles=[r for r in roles.split(',') if r],
             network_data=network_data,
             admin_pass=admin_pass,
-            password=password,
+            password=system_metadata.password(sysmeta),
             flavor_name=flavor.get('name', ''),
             stored_user_data=instance.user_data,
         )
-        if keypairs is None:
-            keypairs = _stored_keypair(instance)
-        for kp in list(keypairs)[:1]:
-            name, key_type, public_key = _keypair_fields(kp)
-            info.public_keys[name] = public_key
-            info.keys.append({'name': name, 'type': key_type, 'data': public_key})
+        if instance.key_name and instance.key_data:
+            info.add_keypair(instance.key_name, instance.key_data,
+                             instance.key_type or 'ssh')
         return info

@@ -40,6 +40,7 @@ import webob.exc
 
 from inject import exception
 from inject.db import api as db_api
+from inject.db import system_metadata
 from inject.metadata import base
 from inject.metadata import instance as instance_mod
 from inject.metadata.vendordata import cache as vendordata_cache
@@ -51,7 +52,7 @@ UNKNOWN_ERROR = 'An unknown error has occurred. Please try your request again.'
 #: Instances whose database record is kept at most (least recently used go first).
 MAX_CACHED_INSTANCES = 4096
 #: Nova's limit on a posted password (4 system metadata values of 255 characters).
-MAX_PASSWORD_BYTES = 1020
+MAX_PASSWORD_BYTES = len(system_metadata.PASSWORD_KEYS) * system_metadata.PASSWORD_CHUNK
 
 
 def sign(secret, instance_id):
@@ -188,30 +189,15 @@ class MetadataApp:
                     return entry[0]
                 del self._instances[uuid]
         self.db_reads += 1
-        inst = self.db.instance_get(uuid)
-        if inst is None:
+        info = instance_mod.load(self.db, uuid)
+        if info is None:
             return None
-        files = (self.db.instance_files_get(uuid)
-                 if hasattr(self.db, 'instance_files_get') else ())
-        info = instance_mod.InstanceInfo.from_db(inst, keypairs=self._keypairs(inst),
-                                                 files=files)
         if self.ttl > 0:
             with self._lock:
                 self._instances[uuid] = (info, now + self.ttl)
                 while len(self._instances) > MAX_CACHED_INSTANCES:
                     self._instances.popitem(last=False)
         return info
-
-    def _keypairs(self, inst):
-        """The server's key pair: the one its record keeps (None: from_db reads it),
-        else the user's key pair of that name, when the database keeps key pairs."""
-        if getattr(inst, 'key_data', None):
-            return None
-        get = getattr(self.db, 'key_pair_get', None)
-        if get is None or not getattr(inst, 'key_name', None):
-            return ()
-        kp = get(inst.user_id, inst.key_name)
-        return (kp,) if kp is not None else ()
 
     def forget(self, uuid):
         with self._lock:
@@ -231,15 +217,14 @@ class MetadataApp:
             return _text(400, 'Request is too large.')
         # Read the record again: the cached one may predate another POST.
         self.forget(md.info.uuid)
-        inst = self.db.instance_get(md.info.uuid)
-        if inst is None:
+        current = instance_mod.load(self.db, md.info.uuid)
+        if current is None:
             return _text(404, 'No instance %s.' % md.info.uuid)
-        current = instance_mod.InstanceInfo.from_db(inst).password
-        if current:
+        if current.password:
             return _text(409, 'The password is already set.')
         text = data.decode('utf-8', 'replace')
-        chunks = {'password_%d' % i: text[i * 255:(i + 1) * 255] for i in range(4)}
-        self.db.instance_system_metadata_update(md.info.uuid, chunks)
+        self.db.instance_system_metadata_update(
+            md.info.uuid, system_metadata.password_chunks(text))
         self.forget(md.info.uuid)
         return _body(b'', base.TEXT_PLAIN)
 

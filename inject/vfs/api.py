@@ -34,7 +34,7 @@ class LaunchSettings:
     kernel: object = None     # an inject.appliance_kernel.Kernel to PVH-boot, or None
     hotplug: bool = False     # launch warm: no disk yet, disks come by Appliance.attach
     tb_size: int = 0          # TCG translation cache, MiB (0: qemu's default); needs hv
-    hv: str = None            # the qemu binary libguestfs runs (a tb-size wrapper), or None
+    hv: str = None            # the qemu binary libguestfs runs (a wrapper), or None
     recovery_proc: bool = True   # libguestfs's recovery process (off: hv kills qemu)
 
 

@@ -66,7 +66,7 @@ class GuestFSDriver(api.Driver):
             g.set_smp(settings.smp)
             g.set_network(False)
             if settings.hv:
-                g.set_hv(settings.hv)     # the TCG tb-size wrapper (inject.appliance.hv)
+                g.set_hv(settings.hv)     # a qemu wrapper (inject.appliance.hv)
             g.set_recovery_proc(settings.recovery_proc)
             if settings.cache_dir:
                 os.makedirs(settings.cache_dir, mode=0o700, exist_ok=True)

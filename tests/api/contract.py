@@ -5,13 +5,16 @@ import types
 
 from tempest.lib.common import api_version_request
 from tempest.lib.common import rest_client
+from tempest.lib.services.compute import aggregates_client
 from tempest.lib.services.compute import flavors_client
+from tempest.lib.services.compute import hypervisor_client
 from tempest.lib.services.compute import images_client
 from tempest.lib.services.compute import keypairs_client
 from tempest.lib.services.compute import limits_client
 from tempest.lib.services.compute import quota_classes_client
 from tempest.lib.services.compute import quotas_client
 from tempest.lib.services.compute import servers_client
+from tempest.lib.services.compute import services_client
 from tempest.lib.services.compute import versions_client
 
 CLIENTS = {
@@ -22,6 +25,9 @@ CLIENTS = {
     'limits': limits_client.LimitsClient,
     'quotas': quotas_client.QuotasClient,
     'quota_classes': quota_classes_client.QuotaClassesClient,
+    'services': services_client.ServicesClient,
+    'hypervisors': hypervisor_client.HypervisorClient,
+    'aggregates': aggregates_client.AggregatesClient,
 }
 
 

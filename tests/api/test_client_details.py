@@ -31,7 +31,7 @@ def test_request_ids_on_every_response(api, monkeypatch):
         api.request('GET', '/v2.1/servers', status=200),
         api.request('POST', '/v2.1/servers', 'not json', status=400),
         api.request('GET', '/v2.1/servers/nope', status=404),
-        api.request('GET', '/v2.1/os-hypervisors', status=404),
+        api.request('GET', '/v2.1/os-migrations', status=404),
         api.request('PUT', '/v2.1/servers', {}, status=405),
         api.request('GET', '/v2.1/servers', headers={'Accept': 'text/html'}, status=406),
         api.request('GET', '/v2.1/servers', version='9.9', status=406),
@@ -186,9 +186,9 @@ def test_images_by_id_only(api):
     assert _message(resp) == 'Can not find requested image'
 
 
-@pytest.mark.parametrize('path', ['/v2.1/os-hypervisors', '/v2.1/demo/os-hypervisors',
+@pytest.mark.parametrize('path', ['/v2.1/os-migrations', '/v2.1/demo/os-migrations',
                                   '/v2.1/os-availability-zone', '/v2.1/servers/x/ips',
-                                  '/v2.1/os-hypervisors/detail', '/identity/v3'])
+                                  '/v2.1/os-migrations/detail', '/identity/v3'])
 def test_what_is_not_served_is_a_404(api, path):
     resp = api.request('GET', path, status=404)
     assert _message(resp, 'itemNotFound') == 'The resource could not be found.'

@@ -1,6 +1,8 @@
 """The API asks this host's agent whether it can inject, over RPC: the agent answers from
 its own configuration, and an agent that does not answer is a reason of its own."""
 
+import threading
+import time
 import uuid
 
 import pytest
@@ -71,3 +73,18 @@ def test_the_in_process_agent_is_asked_by_default(api):
     assert api.app.compute._agent[0] is not None            # started in this process
     api.conf.set_override('inject_partition', -2, group='injection')
     assert 'inject_partition = -2' in api.app.compute.injection_unavailable()
+
+
+def test_waiting_for_builds_has_one_deadline_for_all(tmp_path):
+    """A stopping inject-api waits BUILDS_STOP_SECONDS for its builds in all, not per
+    build, before it stops its agent."""
+    waiter = compute.Compute(make_conf(tmp_path), db=None)
+    held = threading.Event()
+    waiter._threads = [threading.Thread(target=held.wait, daemon=True) for _ in range(3)]
+    for thread in waiter._threads:
+        thread.start()
+    t0 = time.monotonic()
+    waiter.wait(timeout=2)
+    waited = time.monotonic() - t0
+    held.set()
+    assert 2 <= waited < 3 * 2            # a deadline per build would take 6 s

@@ -11,8 +11,11 @@ import os
 
 import pytest
 import webtest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from inject.db import api as db_api
+from inject.db import engine as db_engine
 from inject.metadata import configdrive
 from inject.metadata import wsgi as metadata_wsgi
 from tests.api.support import ADMIN, b64
@@ -349,3 +352,89 @@ def test_rebuild_replaces_the_stored_files(api):
     assert files['openstack/content/0000'] == b'new'
     assert 'openstack/content/0001' not in files
 
+
+# --- one loader: the drive and the metadata service serve one record ------------------
+
+# meta_data.json keys that differ between two reads by design: a fresh random seed
+# each time, and the admin password (the drive only, as Nova).
+_PER_READ = ('random_seed', 'admin_pass')
+
+
+def _without(md, keys=_PER_READ):
+    return {k: v for k, v in md.items() if k not in keys}
+
+
+def _key_pair(api):
+    """Alice's key pair 'k' (imported); its public key line."""
+    public = ed25519.Ed25519PrivateKey.generate().public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+    api.request('POST', '/v2.1/os-keypairs', {'keypair': {
+        'name': 'k', 'public_key': public}}, headers={'X-User-Id': 'alice'}, status=200)
+    return public
+
+
+def test_drive_and_service_serve_the_same_record(api):
+    """Every server of a multi-create: its drive and the metadata service (another
+    Database, as inject-metadata opens it) give the same meta_data.json, user data,
+    files, key, reservation and launch index -- those the server view shows."""
+    public = _key_pair(api)
+    rid = api.request('POST', '/v2.1/servers', {'server': {
+        'name': 'web', 'imageRef': api.image_id, 'flavorRef': '1', 'max_count': 3,
+        'return_reservation_id': True, 'config_drive': True, 'key_name': 'k',
+        'user_data': b64(b'#cloud-config\n'), 'metadata': {'role': 'web'},
+        'personality': PERSONALITY, 'networks': 'none'}}, '2.56', 202,
+        headers={'X-User-Id': 'alice'}).json['reservation_id']
+    api.app.compute.wait()
+    servers = api.request('GET', '/v2.1/servers/detail', version='2.3',
+                          headers=ADMIN).json['servers']
+    assert len(servers) == 3
+    app = _metadata_app(api)
+    for server in servers:
+        sid, project = server['id'], server['tenant_id']
+        assert server['status'] == 'ACTIVE', server
+        assert server['OS-EXT-SRV-ATTR:reservation_id'] == rid
+        index = server['OS-EXT-SRV-ATTR:launch_index']
+        drive = _read(api, sid)
+        on_drive = _json(drive, 'openstack/latest/meta_data.json')
+        served = _md_get(app, sid, project, '/openstack/latest/meta_data.json').json
+        assert _without(on_drive) == _without(served)
+        assert on_drive['launch_index'] == index
+        assert on_drive['public_keys'] == {'k': public}
+        assert on_drive['hostname'] == server['OS-EXT-SRV-ATTR:hostname'] + '.novalocal'
+        for path in ('openstack/latest/user_data', 'openstack/content/0000',
+                     'openstack/content/0001', 'openstack/latest/vendor_data.json',
+                     'openstack/latest/network_data.json'):
+            assert drive[path] == _md_get(app, sid, project, '/' + path).body, path
+        ec2 = _json(drive, 'ec2/latest/meta-data.json')
+        for key, value in (('reservation-id', rid), ('ami-launch-index', str(index)),
+                           ('hostname', on_drive['hostname'])):
+            assert str(ec2[key]) == value, key
+            assert _md_get(app, sid, project,
+                           '/latest/meta-data/' + key).text == value, key
+    assert sorted(s['OS-EXT-SRV-ATTR:launch_index'] for s in servers) == [0, 1, 2]
+
+
+def test_the_metadata_service_reads_one_instance_object(api):
+    """Every value a server is served comes from one read of its record (the
+    instance with its metadata, system metadata and files), nothing else."""
+    public = _key_pair(api)
+    server = _create(api, '2.56', key_name='k', personality=PERSONALITY,
+                     headers={'X-User-Id': 'alice'})
+    project = _show(api, server['id'])['tenant_id']
+    app = _metadata_app(api)
+    db = app.app.db
+    calls = []
+    # every query of the Database (its engine's session helpers aside)
+    for name in sorted(set(dir(db_api.Database)) - set(dir(db_engine.Engine))):
+        method = getattr(db, name)
+        if not name.startswith('_') and callable(method):
+            def spy(*a, _name=name, _method=method, **kw):
+                calls.append(_name)
+                return _method(*a, **kw)
+            setattr(db, name, spy)
+    md = _md_get(app, server['id'], project, '/openstack/latest/meta_data.json').json
+    assert md['public_keys'] == {'k': public}
+    assert md['files'][0]['path'] == '/etc/motd'
+    assert _md_get(app, server['id'], project, '/openstack/content/0000').body == b'hello\n'
+    assert _md_get(app, server['id'], project, '/latest/meta-data/reservation-id').text
+    assert calls and set(calls) == {'instance_get'}

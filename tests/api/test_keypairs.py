@@ -325,7 +325,7 @@ def test_create_with_key_name_injects_the_key_and_shows_it(api):
     # The metadata (config drive, metadata service) has it, even after the key pair
     # is deleted: the server keeps the key it was given, as Nova's instance.keypairs.
     api.request('DELETE', URL + '/mine', headers=ALICE, status=202)
-    info = instance_mod.InstanceInfo.from_db(api.app.db.instance_get(sid))
+    info = instance_mod.load(api.app.db, sid)
     assert info.public_keys == {'mine': public}
     assert info.keys == [{'name': 'mine', 'type': 'ssh', 'data': public}]
 
@@ -342,8 +342,7 @@ def test_create_without_key_injects_none(api):
     sid = api.create(headers=ALICE).json['server']['id']
     assert _server(api, sid)['key_name'] is None
     assert api.fake.requests[-1].key is None
-    assert instance_mod.InstanceInfo.from_db(
-        api.app.db.instance_get(sid)).public_keys == {}
+    assert instance_mod.load(api.app.db, sid).public_keys == {}
 
 
 def test_x509_key_reaches_metadata_not_authorized_keys(api):
@@ -351,7 +350,7 @@ def test_x509_key_reaches_metadata_not_authorized_keys(api):
     sid = api.create(key_name='win', headers=ALICE).json['server']['id']
     assert _server(api, sid)['status'] == 'ACTIVE'
     assert api.fake.requests[-1].key is None
-    info = instance_mod.InstanceInfo.from_db(api.app.db.instance_get(sid))
+    info = instance_mod.load(api.app.db, sid)
     assert info.keys == [{'name': 'win', 'type': 'x509', 'data': cert['public_key']}]
 
 
@@ -377,14 +376,12 @@ def test_rebuild_sets_keeps_and_unsets_the_key_from_2_54(api):
     assert resp.json['server']['key_name'] == 'two'
     assert _server(api, sid)['key_name'] == 'two'
     assert api.fake.requests[-1].key == second
-    assert instance_mod.InstanceInfo.from_db(
-        api.app.db.instance_get(sid)).public_keys == {'two': second}
+    assert instance_mod.load(api.app.db, sid).public_keys == {'two': second}
     resp = _rebuild(api, sid, key_name=None)
     assert resp.json['server']['key_name'] is None
     assert _server(api, sid)['key_name'] is None
     assert api.fake.requests[-1].key is None
-    assert instance_mod.InstanceInfo.from_db(
-        api.app.db.instance_get(sid)).public_keys == {}
+    assert instance_mod.load(api.app.db, sid).public_keys == {}
 
 
 def test_rebuild_key_name_errors(api):

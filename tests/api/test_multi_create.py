@@ -64,6 +64,29 @@ def test_return_reservation_id(api, flag):
     assert [s['OS-EXT-SRV-ATTR:reservation_id'] for s in servers] == [rid, rid]
 
 
+def test_filtering_by_the_returned_reservation_id_finds_exactly_its_servers(api):
+    """The filter matches the reservation the servers keep (Nova's column), the one
+    create returned and the view shows; as Nova, the value is a regular expression."""
+    rid = api.create(name='a', max_count=3, return_reservation_id=True).json[
+        'reservation_id']
+    other = api.create(name='b', max_count=2, return_reservation_id=True).json[
+        'reservation_id']
+    lone = api.create(name='c').json['server']['id']
+    for path in ('/v2.1/servers', '/v2.1/servers/detail'):
+        found = api.request('GET', path + '?reservation_id=' + rid, status=200,
+                            headers={'X-Roles': 'member'}).json['servers']
+        assert sorted(s['name'] for s in found) == ['a-1', 'a-2', 'a-3'], path
+    both = api.request('GET', '/v2.1/servers?reservation_id=^(%s|%s)$' % (rid, other),
+                       status=200).json['servers']
+    assert sorted(s['name'] for s in both) == ['a-1', 'a-2', 'a-3', 'b-1', 'b-2']
+    mine = [s for s in _servers(api) if s['id'] == lone][0]
+    found = api.request('GET', '/v2.1/servers?reservation_id='
+                        + mine['OS-EXT-SRV-ATTR:reservation_id'], status=200).json
+    assert [s['id'] for s in found['servers']] == [lone]
+    assert api.request('GET', '/v2.1/servers?reservation_id=r-nothing0',
+                       status=200).json['servers'] == []
+
+
 @pytest.mark.parametrize('flag', [False, 'false', '0', 'no'])
 def test_return_reservation_id_false_returns_the_server(api, flag):
     resp = api.create(max_count=2, return_reservation_id=flag)

@@ -1,8 +1,8 @@
 """``[api]workers``: real inject-api processes (``python -m inject.cmd.api``, injection
 disabled, so the in-process agent of each worker never launches an appliance). The
 workers share one port; the parent restarts a dead one, passes SIGHUP on and stops them
-all on SIGTERM; the quota of a project holds across workers (one decision in the
-database, not in a process)."""
+all on SIGTERM, and they die with it when it is killed; the quota of a project holds
+across workers (one decision in the database, not in a process)."""
 
 import concurrent.futures
 import http.client
@@ -18,7 +18,9 @@ import time
 import pytest
 
 from inject import conf as inject_conf
+from inject.api import middleware
 from inject.cmd import api as api_cmd
+from tests import processes
 from tests.api.support import make_conf, make_image
 from tests.db.conftest import postgresql_url  # noqa: F401  (a fixture)
 
@@ -97,8 +99,9 @@ class ApiProcess:
 
     def pids_that_served(self, method, path):
         """Worker pids in the request log lines of ``method path``."""
-        line = re.compile(r'^\S+ \S+ (\d+) INFO inject\.api\.wsgi .*"%s %s'
-                          % (method, re.escape(path)), re.M)
+        line = re.compile(r'^\S+ \S+ (\d+) INFO %s .*"%s %s'
+                          % (re.escape(middleware.LOG.name), method, re.escape(path)),
+                          re.M)
         return {int(pid) for pid in line.findall(self.log())}
 
     def stop(self):
@@ -169,6 +172,19 @@ def test_workers_share_the_port_restart_keep_on_sighup_and_stop(api_process, tmp
     api.proc.send_signal(signal.SIGTERM)
     assert api.proc.wait(90) == 0
     assert not any(_alive(pid) for pid in now)
+
+
+def test_workers_die_with_a_killed_parent(api_process):
+    """kill -9 of the parent: no worker goes on serving the socket (or building) as an
+    orphan beside the inject-api started next."""
+    api = api_process(workers=2)
+    workers = api.workers()
+    assert api.request('GET', '/v2.1/limits')[0] == 200
+    tree, survivors = processes.survivors_of_sigkill(api.proc)
+    assert sorted(pid for pid, _ in tree) == workers
+    assert survivors == []
+    assert '%s worker %d: the parent process %d died; exiting' % (
+        'inject-api', workers[0], api.proc.pid) in api.log()
 
 
 @pytest.mark.parametrize('backend', ['sqlite', pytest.param('postgresql',

@@ -9,8 +9,10 @@ import subprocess
 
 import openstack
 import pytest
+import requests
 from openstack import exceptions as sdk_exc
 
+from tests import keystone as keystone_layout
 from tests.clients.conftest import VENV_BIN
 
 pytestmark = pytest.mark.keystone
@@ -193,3 +195,41 @@ def test_without_a_token_401(keystone_api):
     with pytest.raises(sdk_exc.HttpException) as e:
         list(conn.compute.servers())
     assert e.value.status_code == 401
+
+
+def test_a_valid_member_token_with_spoofed_identity_headers_gets_403(keystone,
+                                                                     keystone_api):
+    """auth_token sets the identity headers from the token it validated, whatever the
+    client sent: a member of inject-p1 claiming admin roles, another project and
+    another user in its own headers is still that member (403, never 401: the token
+    is valid, as the unspoofed requests show)."""
+    token = keystone_layout.token(keystone, 'p1-member')
+    p1, p2 = keystone['projects']['inject-p1'], keystone['projects']['inject-p2']
+    admin_id = keystone['users']['p1-admin']['id']
+    spoofed = {'X-Roles': 'admin', 'X-Role': 'admin', 'X-Project-Id': p2,
+               'X-Tenant-Id': p2, 'X-User-Id': admin_id, 'X-Identity-Status': 'Confirmed',
+               'X-Service-Roles': 'admin', 'X-Is-Admin-Project': 'True'}
+    url = keystone_api.endpoint
+
+    def call(method, path, headers, **kw):
+        return requests.request(method, url + path, timeout=60,
+                                headers=dict(headers, **{'X-Auth-Token': token}), **kw)
+
+    for method, path, body, rule in (
+            ('GET', '/servers?all_tenants=1', None,
+             'os_compute_api:servers:index:get_all_tenants'),
+            ('GET', '/os-quota-sets/%s' % p2, None, 'os_compute_api:os-quota-sets:show'),
+            ('PUT', '/os-quota-sets/%s' % p1, {'quota_set': {'instances': 99}},
+             'os_compute_api:os-quota-sets:update'),
+            ('GET', '/limits?tenant_id=%s' % p2, None,
+             'os_compute_api:limits:other_project')):
+        resp = call(method, path, spoofed, json=body)
+        assert resp.status_code == 403, (method, path, resp.status_code, resp.text)
+        assert "Policy doesn't allow %s to be performed." % rule in resp.text, resp.text
+    # The token is valid: without the spoofed headers the member reads its project.
+    assert call('GET', '/servers', {}).status_code == 200
+    assert call('GET', '/os-quota-sets/%s' % p1, {}).status_code == 200
+    # ... and the same requests by an administrator's token pass.
+    token = keystone_layout.token(keystone, 'p1-admin')
+    assert call('GET', '/servers?all_tenants=1', {}).status_code == 200
+    assert call('GET', '/os-quota-sets/%s' % p2, {}).status_code == 200

@@ -78,3 +78,25 @@ def test_instance_action_list(disabled_api, booted):
     disabled_api.wait_status(server_id)
     _, out = disabled_api.nova('instance-action-list', server_id, version='2.57')
     assert re.search(r'\| create\s+\| req-', out), out
+
+
+def test_the_reservation_of_a_multi_create_finds_exactly_its_servers(disabled_api):
+    """``nova boot --min-count 3 --return-reservation-id``, then ``nova list
+    --reservation-id`` (and openstacksdk's ``servers(reservation_id=)``) with the id
+    the create returned: its three servers, no other."""
+    _, out = disabled_api.nova('boot', '--image', 'cirros', '--flavor', '1',
+                               '--min-count', '3', '--max-count', '3',
+                               '--return-reservation-id', 'multi', version='2.36')
+    rid = _field(out, 'reservation_id')
+    assert rid and rid.startswith('r-'), out
+    _, out = disabled_api.nova('boot', '--image', 'cirros', '--flavor', '1', 'single',
+                               version='2.36')
+    _, out = disabled_api.nova('list', '--reservation-id', rid, '--fields', 'name',
+                               version='2.36')
+    names = sorted(re.findall(r'^\|\s*[0-9a-f-]{36}\s*\|\s*(\S+)\s*\|$', out, re.M))
+    assert names == ['multi-1', 'multi-2', 'multi-3'], out
+    conn = disabled_api.sdk('2.36')
+    assert sorted(s.name for s in conn.compute.servers(reservation_id=rid)) == [
+        'multi-1', 'multi-2', 'multi-3']
+    single = [s for s in conn.compute.servers(name='^single$')]
+    assert len(single) == 1

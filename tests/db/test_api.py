@@ -4,8 +4,10 @@ SQLite and PostgreSQL."""
 import types
 
 import pytest
+import sqlalchemy as sa
 
 from inject.db import api as db_api
+from inject.db import models
 from inject.db import instances as db_instances
 
 
@@ -36,7 +38,13 @@ def test_system_metadata_update_sets_and_keeps(db, upsert, monkeypatch):
 
 
 def test_system_metadata_update_of_a_missing_instance_does_nothing(db):
+    kept = _instance(db)
     db.instance_system_metadata_update('no-such-instance', {'a': 'b'})
+    with db.session() as s:
+        rows = s.execute(sa.select(models.InstanceSystemMetadata.instance_uuid,
+                                   models.InstanceSystemMetadata.key)).all()
+    assert rows == [(kept.uuid, 'image_base_image_ref')]      # nothing added, no orphan
+    assert _sysmeta(db.instance_get(kept.uuid)) == {'image_base_image_ref': 'img'}
 
 
 def test_instance_delete_is_soft(db):

@@ -10,6 +10,7 @@ import hashlib
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import time
 
@@ -21,7 +22,7 @@ from inject import imagebuilder
 from inject import manager
 from inject import request
 from inject import conf as inject_conf
-from tests.integration import processes
+from tests import processes
 
 CONF = inject_conf.register_opts(inject_conf.CONF)
 # Kept between runs so only the first run on a machine pays the appliance build.
@@ -95,6 +96,40 @@ def images(conf):
         paths[name] = os.path.join(d, name + '.qcow2')
         subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-F', 'qcow2',
                         '-b', paths['base'], paths[name]], check=True)
+    paths.update(_corrupt_disks(d, paths['mbr']))
+    return paths
+
+
+def _corrupt_disks(d, good):
+    """Corrupt qcow2 copies of ``good`` (an MBR disk with an ext4 root): an L1 table
+    entry that qemu finds corrupt on the first read; the file cut in half (its tables
+    whole, its data gone: zeros to qemu); the file cut inside its L1 table; an L1 table
+    offset qemu refuses to open; and two disks backing each other."""
+    paths = {}
+    for name in ('corrupt-l1', 'truncated', 'truncated-l1', 'bad-l1-offset'):
+        paths[name] = os.path.join(d, name + '.qcow2')
+        shutil.copyfile(good, paths[name])
+    layout = image.read_qcow2_header(good)['layout']
+    with open(paths['corrupt-l1'], 'r+b') as f:     # an L2 table at an odd offset
+        f.seek(layout.l1_table_offset)
+        entry, = struct.unpack('>Q', f.read(8))
+        assert entry, 'the first L1 entry of %s maps nothing' % good
+        f.seek(layout.l1_table_offset)
+        f.write(struct.pack('>Q', entry | 0x200))
+    os.truncate(paths['truncated'], os.path.getsize(good) // 2)
+    assert os.path.getsize(paths['truncated']) > layout.l1_table_offset + 4096
+    os.truncate(paths['truncated-l1'], layout.l1_table_offset + 4)
+    with open(paths['bad-l1-offset'], 'r+b') as f:
+        f.seek(40)                                 # the header's l1_table_offset
+        f.write(struct.pack('>Q', layout.l1_table_offset + 0x200))
+    paths['loop-a'] = os.path.join(d, 'loop-a.qcow2')
+    paths['loop-b'] = os.path.join(d, 'loop-b.qcow2')
+    subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', good,
+                    paths['loop-b']], check=True)
+    subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b',
+                    'loop-b.qcow2', paths['loop-a']], check=True)
+    subprocess.run(['qemu-img', 'rebase', '-u', '-F', 'qcow2', '-b', 'loop-a.qcow2',
+                    paths['loop-b']], check=True)
     return paths
 
 
@@ -150,7 +185,9 @@ def static_batch(conf, images):
                           files=[('/etc/first.conf', b'1'), ('/etc/motd/sub', b'x')])),
         ('rollback-raw', _req(images['rollback-raw'], 0, key=KEY,
                               files=[('/etc/second.conf', b'2'), ('/etc', b'dir')])),
-    ]
+    ] + [(name, _req(images[name], 1, files=FILES))
+         for name in ('corrupt-l1', 'truncated', 'truncated-l1', 'bad-l1-offset',
+                      'loop-a')]
     return Batch(conf, images, requests, mp)
 
 

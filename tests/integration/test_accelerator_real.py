@@ -1,6 +1,7 @@
 """The accelerator paths with the real qemu: TCG runs with a bounded translation cache
-(tb-size, set by the qemu wrapper), KVM -- where it works -- with the stock kernel and no
-wrapper. One appliance launch each (the KVM test launches only where KVM works).
+(tb-size, set by the qemu wrapper), KVM -- where it works -- with the stock kernel and a
+wrapper that only makes qemu die with its worker. One appliance launch each (the KVM
+test launches only where KVM works).
 
 The disk is made on the host with mke2fs (no appliance launch), and read back with
 debugfs, which reads the filesystem image in user space: nothing is mounted on the host.
@@ -104,7 +105,8 @@ def test_tcg_appliance_runs_with_bounded_translation_cache(conf, override_applia
     assert cat('/root/.ssh/authorized_keys').decode().strip().endswith(KEY)
 
 
-def test_auto_chooses_kvm_with_stock_kernel_and_no_wrapper(conf, override_appliance):
+def test_auto_chooses_kvm_with_stock_kernel_and_the_reaper_wrapper(conf,
+                                                                   override_appliance):
     override_appliance(accelerator='auto', kernel_boot='auto', tb_size=64)
     settings = appliance.Settings.from_conf(conf)
     accelerator, probing, why = accel.choose_accelerator(settings)
@@ -112,7 +114,9 @@ def test_auto_chooses_kvm_with_stock_kernel_and_no_wrapper(conf, override_applia
         pytest.skip('KVM does not work on this host, so auto chooses TCG (%s)' % why)
     assert accel.boot_kernel(settings, 'kvm') is None
     launching = accel.launch_settings(settings, 'kvm')
-    assert (launching.hv, launching.tb_size) == (None, 0)
+    # no tb-size: the wrapper only makes qemu die with its worker (inject.appliance.hv)
+    assert (os.path.basename(launching.hv), launching.tb_size) == ('qemu-reaper', 0)
+    assert launching.recovery_proc is False
     with QemuWatch(conf.appliance.cache_dir) as watch:
         outcome = appliance.run([], settings)
     if outcome.accelerator != 'kvm' and probing:

@@ -37,9 +37,10 @@ from inject.appliance import accelerator as accel
 from tests.integration.conftest import CACHE_DIR
 from tests.integration.conftest import FILES
 from tests.integration.conftest import sha256
-from tests.integration.processes import descendants
-from tests.integration.processes import is_qemu
-from tests.integration.processes import processes as _processes
+from tests.processes import descendants
+from tests.processes import is_appliance_worker as is_worker
+from tests.processes import is_qemu
+from tests.processes import processes as _processes
 from tests.integration.test_agent_real import rabbit_url  # noqa: F401 (fixture)
 
 AGENT = os.path.join(os.path.dirname(sys.executable), 'inject-agent')
@@ -63,10 +64,6 @@ BIG_FILES = [('/opt/big/f%02d' % i, bytes([i]) * (1 << 20)) for i in range(24)]
 
 
 # --- the agent's process tree ----------------------------------------------------------
-
-def is_worker(argv):
-    return 'inject.cmd.appliance_worker' in argv
-
 
 def wait_for(what, seconds=600, interval=0.05):
     deadline = time.monotonic() + seconds

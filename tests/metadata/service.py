@@ -4,6 +4,7 @@ inject-api database, for the process tests and tools/metadata_bench.py."""
 import base64
 import contextlib
 import os
+import re
 import subprocess
 import sys
 import time
@@ -65,7 +66,7 @@ def running(conf_path, log_path=None, timeout=60):
             proc.wait(max(1, deadline - time.monotonic()))
             raise RuntimeError('inject-metadata did not start (exit %s): %s%s'
                                % (proc.returncode, line, proc.stderr.read()))
-        url = line.split('listening on ', 1)[1].strip().rstrip('/')
+        url = re.search(r'listening on (http://\S+)', line).group(1).rstrip('/')
         yield url, proc
     finally:
         if proc.poll() is None:

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.parse
 
 import pytest
@@ -16,6 +17,7 @@ import requests
 
 from inject.metadata import wsgi
 from tests import keystone as ks
+from tests import processes
 from tests.metadata import neutron_proxy
 from tests.metadata import service
 from tests.metadata import target_app
@@ -89,6 +91,23 @@ def test_process_answers_signed_requests_only(tmp_path, database, target, static
         assert s.get(url + '/openstack/latest/meta_data.json',
                      headers=signed(unknown, 'project-a')).status_code == 404
         assert s.get(url + '/').text.endswith('2009-04-04\nlatest')
+
+
+def test_workers_serve_and_die_with_a_killed_parent(tmp_path, database):
+    conf = service.write_conf(tmp_path / 'inject.conf', database,
+                              {'metadata': {'workers': 2}})
+    with service.running(str(conf)) as (url, proc):
+        deadline = time.monotonic() + 60
+        while len(processes.descendants(proc.pid)) < 2:
+            assert time.monotonic() < deadline, 'no two workers'
+            time.sleep(0.1)
+        for _ in range(4):
+            r = requests.get(url + '/openstack/latest/meta_data.json',
+                             headers=signed(A, 'project-a'))
+            assert r.status_code == 200 and r.json()['uuid'] == A, r.text
+        tree, survivors = processes.survivors_of_sigkill(proc)
+        assert len(tree) == 2
+        assert survivors == []
 
 
 def test_process_refuses_to_start_without_secret(tmp_path, database):

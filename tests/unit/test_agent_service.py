@@ -186,6 +186,10 @@ class StubManager:
     def status(self):
         return dict(self.status_result)
 
+    def stop_appliances(self, reason):
+        self.stopped = reason
+        return 0
+
 
 @pytest.fixture(autouse=True)
 def quick_rpc_server_stop(monkeypatch):

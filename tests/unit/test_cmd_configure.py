@@ -104,12 +104,13 @@ def test_every_bad_value_is_named_at_once(tmp_path):
 
 
 def test_a_service_checks_only_what_it_reads(tmp_path):
-    # A nova.conf shared with Nova (README: it works) holds Nova's [api] values, which
-    # inject-api would refuse; inject-agent does not read [api] and starts.
+    # inject-agent runs no HTTP server and no metadata service: a bad [metadata] or
+    # [wsgi] value (which inject-api, reading everything, refuses) does not stop it
     conf = tmp_path / 'inject.conf'
-    conf.write_text('[DEFAULT]\nstate_path = %s\n[api]\nauth_strategy = noauth2\n'
+    bad = '[metadata]\nport = 99999\n[wsgi]\nmax_header_line = x\n'
+    conf.write_text('[DEFAULT]\nstate_path = %s\n%s'
                     '[agent]\nselftest_interval = -1\n[appliance]\nwarm_appliances = 0\n'
-                    '[injection]\ninject_partition = -2\n' % tmp_path)
+                    '[injection]\ninject_partition = -2\n' % (tmp_path, bad))
     log = tmp_path / 'agent.log'
     proc = subprocess.Popen([os.path.join(BIN, 'inject-agent'), '--config-file',
                              str(conf), '--log-file', str(log)],
@@ -125,5 +126,6 @@ def test_a_service_checks_only_what_it_reads(tmp_path):
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
     assert proc.returncode == 0
-    proc, _ = run(tmp_path, 'inject-api', '[api]\nauth_strategy = noauth2\n')
-    assert "[api]auth_strategy = noauth2" in refused(proc, 'inject-api')
+    proc, _ = run(tmp_path, 'inject-api', bad)
+    line = refused(proc, 'inject-api')
+    assert '[metadata]port = 99999' in line and '[wsgi]max_header_line = x' in line

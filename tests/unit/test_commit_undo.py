@@ -9,12 +9,14 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
 from inject import exception
 from inject import image
 from inject import overlay as overlay_mod
+from tests import processes
 
 QEMU_IMG = shutil.which('qemu-img')
 QEMU_IO = shutil.which('qemu-io')
@@ -71,8 +73,8 @@ def test_a_commit_that_fails_half_way_is_undone(tmp_path, monkeypatch, fmt, base
     overlay = written_overlay(disk, tmp_path)
     real = image.qemu_img
 
-    def commit_then_die(args, path):
-        out = real(args, path)
+    def commit_then_die(args, path, **kwargs):
+        out = real(args, path, **kwargs)
         if args[0] == 'commit':          # it wrote everything, then "was killed"
             assert sha256(disk.path) != before
             raise exception.ImageCommandFailed(command='qemu-img commit', path=path,
@@ -102,8 +104,8 @@ KILLED = textwrap.dedent('''
     from inject import image
     from inject import overlay as overlay_mod
     real = image.qemu_img
-    def commit_then_die(args, path):
-        out = real(args, path)
+    def commit_then_die(args, path, **kwargs):
+        out = real(args, path, **kwargs)
         if args[0] == 'commit':
             os.kill(os.getpid(), signal.SIGKILL)     # killed after writing the disk
         return out
@@ -141,5 +143,58 @@ def test_an_overlay_qemu_img_cannot_read_is_not_committed(tmp_path):
     with pytest.raises(exception.ImageCommandFailed) as e:
         overlay.commit()
     assert 'not attempted, nothing was written to the disk' in str(e.value)
+    assert sha256(disk.path) == before
+    assert leftovers(tmp_path) == []
+
+
+# A qemu-img that, for a commit, says its pid and hangs (as a long commit would).
+HANGING_QEMU_IMG = '''#!/bin/sh
+if [ "$1" = commit ]; then
+    echo $$ > %(mark)s.tmp && mv %(mark)s.tmp %(mark)s
+    exec sleep 3600
+fi
+exec %(real)s "$@"
+'''
+
+COMMITTER = textwrap.dedent('''
+    import sys
+    from inject import image
+    from inject import overlay as overlay_mod
+    overlay = overlay_mod.Overlay.create(image.DiskImage(sys.argv[1], 'raw'), sys.argv[2])
+    overlay.commit()
+''')
+
+
+def test_a_commit_killed_with_its_process_ends_and_holds_the_lock_until_then(tmp_path):
+    """qemu-img dies with the process that runs it (setpriv --pdeathsig) instead of
+    writing on into the disk, and holds the overlay's lock while it lives: no sweep (the
+    next start's, an orphaned worker's) restores the disk under a running commit."""
+    disk = make_disk(tmp_path, 'raw')
+    before = sha256(disk.path)
+    bindir = tmp_path / 'bin'
+    bindir.mkdir()
+    mark = tmp_path / 'qemu-img.pid'
+    stand_in = bindir / 'qemu-img'
+    stand_in.write_text(HANGING_QEMU_IMG % {'mark': mark, 'real': QEMU_IMG})
+    stand_in.chmod(0o755)
+    overlays = tmp_path / 'overlays'
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    committer = subprocess.Popen(
+        [sys.executable, '-c', COMMITTER, disk.path, str(overlays)], cwd=repo,
+        env=dict(os.environ, PATH='%s:%s' % (bindir, os.environ['PATH']), PYTHONPATH=repo))
+    deadline = time.monotonic() + 60
+    while not mark.exists():
+        assert committer.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+    pid = int(mark.read_text())
+    [path] = [os.path.join(overlays, n) for n in leftovers(tmp_path)
+              if n.endswith(overlay_mod.OVERLAY_SUFFIX)]
+    held = [os.readlink('/proc/%d/fd/%s' % (pid, fd))
+            for fd in os.listdir('/proc/%d/fd' % pid)]
+    assert path in held
+    tree, survivors = processes.survivors_of_sigkill(committer)
+    assert pid in [p for p, _ in tree]
+    assert survivors == []
+    assert overlay_mod.sweep_stale_overlays(str(overlays)) == [path]
     assert sha256(disk.path) == before
     assert leftovers(tmp_path) == []

@@ -16,12 +16,25 @@ needs_qemu_img = pytest.mark.skipif(QEMU_IMG is None, reason='qemu-img is not in
 needs_qemu_io = pytest.mark.skipif(QEMU_IO is None, reason='qemu-io is not installed')
 
 
+# Where qcow2() puts its tables (64 KiB clusters): a reference count table in cluster
+# 1, the L1 table in cluster 3; the file is sparse up to the L1 table's end.
+REFCOUNT_TABLE = 0x10000
+L1_TABLE = 0x30000
+
+
 def qcow2(path, version=3, backing=None, backing_fmt=None, data_file=None,
-          incompatible=0, crypt=0, magic=b'QFI\xfb', size=1 << 20, backing_size=None):
-    """Write a minimal qcow2 header (no tables: only the header is ever read)."""
+          incompatible=0, crypt=0, magic=b'QFI\xfb', size=1 << 20, backing_size=None,
+          cluster_bits=16, l1_size=None, l1_table_offset=L1_TABLE,
+          refcount_table_offset=REFCOUNT_TABLE, refcount_table_clusters=1,
+          nb_snapshots=0, snapshots_offset=0, file_size=None):
+    """Write a minimal qcow2 file: its header, and where its tables would be (zeros:
+    only the header is read)."""
     header_length = 72 if version == 2 else 104
-    head = magic + struct.pack('>IQIIQI', version, 0, 0, 16, size, crypt)
-    head += b'\0' * (72 - len(head))
+    if l1_size is None:
+        l1_size = -(-size // ((1 << cluster_bits) * (1 << cluster_bits) // 8))
+    head = magic + struct.pack('>IQIIQIIQQIIQ', version, 0, 0, cluster_bits, size, crypt,
+                               l1_size, l1_table_offset, refcount_table_offset,
+                               refcount_table_clusters, nb_snapshots, snapshots_offset)
     if version != 2:
         head += struct.pack('>QQQII', incompatible, 0, 0, 4, header_length)
     ext = b''
@@ -38,6 +51,8 @@ def qcow2(path, version=3, backing=None, backing_fmt=None, data_file=None,
                 + body[20:] + raw)
     with open(path, 'wb') as f:
         f.write(body + b'\0' * 512)
+        f.truncate(file_size if file_size is not None
+                   else max(f.tell(), l1_table_offset + l1_size * 8))
     return str(path)
 
 
@@ -102,8 +117,12 @@ def test_qcow2_without_backing_has_empty_chain(dirs):
 def test_header_with_backing_and_format(tmp_path, version):
     path = qcow2(tmp_path / 'd.qcow2', version=version, backing='base.raw', backing_fmt='raw')
     h = image.read_qcow2_header(path)
+    layout = h.pop('layout')
     assert h == {'version': version, 'size': 1 << 20, 'backing_file': 'base.raw',
                  'backing_format': 'raw', 'data_file': None}
+    assert (layout.cluster_bits, layout.l1_size, layout.l1_table_offset,
+            layout.refcount_table_offset, layout.refcount_table_clusters) == (
+        16, 1, L1_TABLE, REFCOUNT_TABLE, 1)
 
 
 @pytest.mark.parametrize('version', [2, 3])
@@ -157,6 +176,54 @@ def test_truncated_extension(tmp_path):
     path.write_bytes(path.read_bytes()[:104] + struct.pack('>II', 0xE2792ACA, 100) + b'raw')
     with pytest.raises(exception.InvalidImage, match='truncated'):
         image.read_qcow2_header(str(path))
+
+
+# --- what qemu would refuse to open, and truncated tables -----------------------------
+
+@pytest.mark.parametrize('fields, reason', [
+    ({'l1_table_offset': L1_TABLE + 0x200},
+     'its L1 table offset 0x30200 is not a multiple of its cluster size (65536)'),
+    ({'refcount_table_offset': REFCOUNT_TABLE + 8},
+     'its reference count table offset 0x10008 is not a multiple of its cluster size'),
+    ({'nb_snapshots': 1, 'snapshots_offset': 0x20010},
+     'its snapshot table offset 0x20010 is not a multiple'),
+    ({'refcount_table_clusters': 0}, 'it has no reference count table'),
+    ({'cluster_bits': 8}, 'its cluster size (2^8) is not one qemu supports'),
+    ({'cluster_bits': 22}, 'its cluster size (2^22) is not one qemu supports'),
+    ({'size': 1 << 40, 'l1_size': 1},
+     'its L1 table (1 entries) is too small for its virtual size'),
+    ({'file_size': L1_TABLE + 4},
+     'it is truncated: its L1 table (offset 0x30000, 8 bytes) ends beyond the end of '
+     'the file (196612 bytes)'),
+    ({'file_size': 0x8000},
+     'it is truncated: its reference count table (offset 0x10000, 65536 bytes)'),
+])
+def test_a_qcow2_qemu_would_refuse_or_that_is_truncated_is_refused(dirs, fields, reason):
+    _, outside = dirs
+    path = qcow2(outside / 'd.qcow2', **fields)
+    with pytest.raises(exception.InvalidImage) as e:
+        image.DiskImage(path, 'qcow2').check([])
+    assert reason in str(e.value) and path in str(e.value)
+
+
+@needs_qemu_img
+@pytest.mark.parametrize('fields', [{'l1_table_offset': L1_TABLE + 0x200},
+                                    {'refcount_table_clusters': 0}, {'cluster_bits': 8}])
+def test_what_is_refused_qemu_refuses_too(dirs, fields):
+    _, outside = dirs
+    path = qcow2(outside / 'd.qcow2', **fields)
+    out = subprocess.run([QEMU_IMG, 'info', path], capture_output=True, text=True)
+    assert out.returncode != 0, out.stdout
+
+
+def test_a_backing_file_qemu_would_refuse_is_named(dirs):
+    images, _ = dirs
+    qcow2(images / 'base.qcow2', l1_table_offset=L1_TABLE + 0x200)
+    top = qcow2(images / 'top.qcow2', backing='base.qcow2', backing_fmt='qcow2')
+    with pytest.raises(exception.InvalidImage) as e:
+        image.DiskImage(top, 'qcow2').check([str(images)])
+    assert 'its backing file %s is not a usable qcow2: its L1 table offset' % (
+        images / 'base.qcow2') in str(e.value)
 
 
 # --- backing chains ---------------------------------------------------------------------
@@ -476,3 +543,20 @@ def test_commit_failure_still_removes_overlay(tmp_path):
     with pytest.raises(exception.ImageCommandFailed, match='qemu-img commit'):
         overlay.commit()
     assert not os.path.exists(overlay.path)
+
+
+def test_a_missing_qemu_img_is_named_under_setpriv_too(tmp_path, monkeypatch):
+    """qemu-img runs under setpriv --pdeathsig; setpriv's "failed to execute" is the
+    same clear error as a missing qemu-img without it."""
+    bindir = tmp_path / 'bin'
+    bindir.mkdir()
+    (bindir / 'setpriv').symlink_to(shutil.which('setpriv'))
+    monkeypatch.setenv('PATH', str(bindir))
+    assert image.parent_death.setpriv()
+    with pytest.raises(exception.ImageCommandFailed) as e:
+        image.qemu_img(['info', str(tmp_path / 'd')], str(tmp_path / 'd'))
+    assert 'qemu-img is not installed (Debian package qemu-utils)' in str(e.value)
+    monkeypatch.setenv('PATH', str(tmp_path))           # no setpriv either
+    with pytest.raises(exception.ImageCommandFailed) as e:
+        image.qemu_img(['info', str(tmp_path / 'd')], str(tmp_path / 'd'))
+    assert 'qemu-img is not installed (Debian package qemu-utils)' in str(e.value)

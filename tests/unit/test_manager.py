@@ -1,3 +1,4 @@
+import dataclasses
 import hashlib
 import json
 import os
@@ -58,7 +59,7 @@ class Host:
         return ([n for n in os.listdir(self.overlays) if n.endswith(overlay_mod.OVERLAY_SUFFIX)]
                 if self.overlays.exists() else [])
 
-    def run(self, jobs, settings, pool=None, owner=None, on_job=None):
+    def run(self, jobs, settings, pool=None, owner=None, on_job=None, workers=None):
         """appliance.run, with serve() in-process over the fake guestfs."""
         self.runs.append(jobs)
         for job in jobs:
@@ -279,7 +280,7 @@ def test_nothing_to_write_needs_no_appliance(host, conf, override):
 
 
 def test_interrupted_run_discards_overlays(host, conf, monkeypatch):
-    def interrupted(jobs, settings, pool=None, owner=None, on_job=None):
+    def interrupted(jobs, settings, pool=None, owner=None, on_job=None, workers=None):
         raise KeyboardInterrupt
     monkeypatch.setattr(appliance, 'run', interrupted)
     with pytest.raises(KeyboardInterrupt):
@@ -588,7 +589,7 @@ def test_crash_in_the_session_discards_every_overlay(host, conf, monkeypatch):
     disks = [host.disk('a.raw'), host.disk('b.raw')]
     before = [sha256(d) for d in disks]
 
-    def run(jobs, settings, pool=None, owner=None, on_job=None):
+    def run(jobs, settings, pool=None, owner=None, on_job=None, workers=None):
         assert len(host.overlay_files()) == 2
         raise RuntimeError('worker pipe broke')
 
@@ -607,7 +608,7 @@ def test_a_released_disk_is_committed_and_answered_before_the_session_ends(
     reported = []
     real = host.run
 
-    def run(jobs, settings, pool=None, owner=None, on_job=None):
+    def run(jobs, settings, pool=None, owner=None, on_job=None, workers=None):
         assert owner == 'p1'
         outcome = real(jobs, settings)
         outcome.jobs[0].released = True
@@ -628,7 +629,7 @@ def test_a_released_disk_is_committed_and_answered_before_the_session_ends(
 def test_a_host_short_of_memory_fails_each_disk_with_the_numbers(host, conf, monkeypatch):
     disk = host.disk('d.img')
 
-    def refuse(jobs, settings, pool=None, owner=None, on_job=None):
+    def refuse(jobs, settings, pool=None, owner=None, on_job=None, workers=None):
         raise exception.NotEnoughMemory(need=409, what='tcg, 1 drive(s)', available=300,
                                         pending=0)
     monkeypatch.setattr(appliance, 'run', refuse)
@@ -636,4 +637,69 @@ def test_a_host_short_of_memory_fails_each_disk_with_the_numbers(host, conf, mon
     assert not r.ok and not r.committed
     assert r.error.startswith('Not enough memory to start an appliance')
     assert all(i.status == report.FAILED for i in r.items)
+    assert host.overlay_files() == []
+
+
+@dataclasses.dataclass
+class _ExtendedItemResult(report.ItemResult):
+    """ItemResult with a field added later, such as a checksum of what was written."""
+    checksum: str = None
+
+
+@pytest.mark.parametrize('result_class', [report.ItemResult, _ExtendedItemResult],
+                         ids=['today', 'with-a-new-field'])
+def test_every_field_the_worker_reports_reaches_the_report(host, conf, monkeypatch,
+                                                           result_class):
+    """What the worker reports of each item reaches the caller whole: every field of
+    ItemResult, a field added to it later included (nothing merges them by hand)."""
+    monkeypatch.setattr(report, 'ItemResult', result_class)
+    sample = {int: lambda n: 1000 + n, str: lambda n: 'from the worker %d' % n,
+              list: lambda n: ['note from the worker %d' % n]}
+    fields = dataclasses.fields(result_class)
+    for field in fields:
+        assert field.name in ('kind', 'status') or field.type in sample, (
+            'ItemResult.%s: give this test a sample %s' % (field.name, field.type))
+    written = []
+
+    def worker_result(item):
+        result = result_class(item.kind, item.target)
+        for n, field in enumerate(fields):
+            if field.name not in ('kind', 'status'):
+                setattr(result, field.name, sample[field.type](n))
+        result.status = report.INJECTED
+        written.append(result)
+        return result
+
+    def run(jobs, settings, pool=None, owner=None, on_job=None, workers=None):
+        return appliance.SessionOutcome(accelerator='tcg', jobs=[appliance.JobOutcome(
+            results=[worker_result(item) for item in job.items],
+            mountpoints=[['/', '/dev/sda1']], source='partition 1') for job in jobs])
+    monkeypatch.setattr(appliance, 'run', run)
+    [r] = inject(conf, full_request(host.disk('d.raw')))
+    assert r.ok and r.committed, r.format_text()
+    assert len(r.items) == len(written) == 5
+    for item, result in zip(r.items, written):
+        for field in fields:
+            assert getattr(item, field.name) == getattr(result, field.name), field.name
+
+
+def test_disks_whose_appliance_was_killed_by_a_stopping_agent_say_so(host, conf,
+                                                                     monkeypatch):
+    disk = host.disk('d.img')
+    before = sha256(disk)
+    mgr = manager.Manager(conf)
+    passed = []
+
+    def killed(jobs, settings, pool=None, owner=None, on_job=None, workers=None):
+        passed.append(workers)
+        return appliance.SessionOutcome(
+            error='The appliance worker died during launch (exit code -9).',
+            failure='killed', jobs=[appliance.JobOutcome() for _ in jobs])
+    monkeypatch.setattr(appliance, 'run', killed)
+    assert mgr.stop_appliances('inject-agent h is stopping (drain_timeout ran out)') == 0
+    [r] = mgr.inject([full_request(disk)])
+    assert passed == [mgr.workers] and mgr.workers.killed
+    assert r.error == ('inject-agent h is stopping (drain_timeout ran out): The appliance '
+                       'worker died during launch (exit code -9).')
+    assert not r.committed and sha256(disk) == before
     assert host.overlay_files() == []

@@ -44,7 +44,7 @@ def make_info(**over):
                   availability_zone='nova', user_data=b'#!/bin/sh\necho hi\n',
                   metadata={'priority': 'low', 'role': 'webserver'},
                   files=[('/etc/motd', b'hello\n'), ('/root/a b', b'\x00\x01')],
-                  flavor_name='m1.tiny')
+                  flavor_name='m1.tiny', reservation_id='r-5x0j2k9q')
     values.update(over)
     info = instance.InstanceInfo(**values)
     if 'public_keys' not in over:
@@ -108,6 +108,8 @@ def test_meta_data_values():
     assert data['hostname'] == 'test.novalocal'
     assert data['name'] == 'test'
     assert data['launch_index'] == 0
+    assert get_json(md_of(launch_index=2),
+                    '/openstack/latest/meta_data.json')['launch_index'] == 2
     assert data['availability_zone'] == 'nova'
     assert data['project_id'] == 'f7ac731cc11f40efbc03a9f9e1d1d21f'
     assert data['devices'] == [] and data['dedicated_cpus'] == []
@@ -378,15 +380,15 @@ def test_ec2_meta_data_keys_per_version(version, extra):
 
 
 def test_ec2_values():
-    md = base.InstanceMetadata(make_info(), address='10.0.0.5')
+    md = base.InstanceMetadata(make_info(launch_index=3), address='10.0.0.5')
     assert get(md, '/latest/meta-data/instance-id') == (b'i-b65cee2f', 'text/plain')
     assert get(md, '/latest/meta-data/ami-id')[0] == b'ami-70a599e0'
-    assert get(md, '/latest/meta-data/ami-launch-index')[0] == b'0'
+    assert get(md, '/latest/meta-data/ami-launch-index')[0] == b'3'
     assert get(md, '/latest/meta-data/ami-manifest-path')[0] == b'FIXME'
     assert get(md, '/latest/meta-data/hostname')[0] == b'test.novalocal'
     assert get(md, '/latest/meta-data/local-ipv4')[0] == b'10.0.0.5'
     assert get(md, '/latest/meta-data/public-ipv4')[0] == b''
-    assert get(md, '/latest/meta-data/reservation-id')[0] == b'r-b65cee2f'
+    assert get(md, '/latest/meta-data/reservation-id')[0] == b'r-5x0j2k9q'
     assert get(md, '/latest/meta-data/instance-type')[0] == b'm1.tiny'
     assert get(md, '/latest/meta-data/instance-action')[0] == b'none'
     assert get(md, '/latest/meta-data/security-groups')[0] == b''

@@ -5,8 +5,8 @@ import datetime
 
 import pytest
 
+from inject import encoding
 from inject import exception
-from inject.api.views import servers as server_views
 from inject.db import models
 from inject.metadata import instance
 
@@ -27,6 +27,8 @@ def _row(**over):
     row.system_metadata_items = [
         models.InstanceSystemMetadata(key='image_base_image_ref', value=IMAGE),
         models.InstanceSystemMetadata(key='boot_roles', value='reader,member'),
+        models.InstanceSystemMetadata(key='reservation_id', value='r-5x0j2k9q'),
+        models.InstanceSystemMetadata(key='launch_index', value='2'),
         models.InstanceSystemMetadata(key='password_1', value='-second'),
         models.InstanceSystemMetadata(key='password_0', value='first')]
     return row
@@ -41,7 +43,9 @@ def test_from_db_maps_the_record():
     assert info.image_id == IMAGE
     assert info.availability_zone == 'az1'
     assert info.created_at == datetime.datetime(2026, 1, 2, 3, 4, 5)
-    assert info.launch_index == 0
+    # a multi-create's reservation and this server's place in it, as stored
+    assert info.launch_index == 2
+    assert info.reservation_id == 'r-5x0j2k9q'
     assert info.user_data == b'#!/bin/sh\necho hi\n'
     assert info.user_data_b64 == _row().user_data          # the stored text, for POSTs
     assert info.metadata == {'role': 'webserver'}           # system metadata not exposed
@@ -53,11 +57,11 @@ def test_from_db_maps_the_record():
     assert info.public_keys == {} and info.keys == [] and info.files == []
 
 
-def test_hostname_is_the_server_views_sanitised_name():
-    for name in ('My Test_Server', '..weird!!name--', '', 'x' * 80, 'ok.host'):
-        row = _row(name=name)
-        assert (instance.InstanceInfo.from_db(row).hostname
-                == server_views._hostname(row))
+def test_hostname_is_nova_s_sanitised_name():
+    for name, host in (('My Test_Server', 'my-test-server'),
+                       ('..weird!!name--', 'weirdname'), ('', 'server-' + UUID),
+                       ('x' * 80, 'x' * 63), ('ok.host', 'ok.host')):
+        assert instance.InstanceInfo.from_db(_row(name=name)).hostname == host
 
 
 def test_from_db_without_user_data_roles_or_metadata():
@@ -68,25 +72,45 @@ def test_from_db_without_user_data_roles_or_metadata():
     assert info.user_data is None and info.user_data_b64 is None
     assert info.boot_roles == [] and info.boot_roles_text == ''
     assert info.metadata == {} and info.password == ''
+    assert info.launch_index == 0 and info.reservation_id is None
 
 
-def test_from_db_files_keypairs_admin_pass_and_network_data():
-    kp1 = {'name': 'k1', 'type': 'ssh', 'public_key': 'ssh-ed25519 AAAA k1\n'}
-    kp2 = {'name': 'k2', 'type': 'x509', 'public_key': 'CERT'}
-    info = instance.InstanceInfo.from_db(
-        _row(key_name='k1'), files=[('/etc/a', b'A'), ('/etc/b', 'B\u00e9')],
-        keypairs=[kp1, kp2], admin_pass='s3cret', network_data={'links': []})
+def test_from_db_files_key_admin_pass_and_network_data():
+    row = _row(key_name='k1', key_data='ssh-ed25519 AAAA k1\n', key_type='ssh')
+    row.files = [models.InstanceFile(position=0, path='/etc/a', contents=b'A'),
+                 models.InstanceFile(position=1, path='/etc/b',
+                                     contents='B\u00e9'.encode())]
+    info = instance.InstanceInfo.from_db(row, admin_pass='s3cret',
+                                         network_data={'links': []})
     assert info.files == [('/etc/a', b'A'), ('/etc/b', 'B\u00e9'.encode())]
-    assert info.public_keys == {'k1': 'ssh-ed25519 AAAA k1\n'}     # Nova: the first only
+    assert info.public_keys == {'k1': 'ssh-ed25519 AAAA k1\n'}
     assert info.keys == [{'name': 'k1', 'type': 'ssh', 'data': 'ssh-ed25519 AAAA k1\n'}]
     assert info.key_name == 'k1'
     assert info.admin_pass == 's3cret'
     assert info.network_data == {'links': []}
 
 
-def test_stored_user_data_that_is_not_base64_is_a_clear_error():
+def test_a_key_name_without_a_kept_key_gives_no_public_keys():
+    # The record is the one source: a key pair of that name is not looked up.
+    info = instance.InstanceInfo.from_db(_row(key_name='k1'))
+    assert info.public_keys == {} and info.keys == []
+
+
+@pytest.mark.parametrize('stored', ['not base64!', 'YWJj=', 'YW Jj!'])
+def test_stored_user_data_that_is_not_base64_is_a_clear_error(stored):
+    # The decoder is inject.encoding's, the one that validated it at the API: what
+    # the API refuses, the metadata never reads leniently.
     with pytest.raises(exception.InvalidRequest, match='user_data is not base64'):
-        instance.InstanceInfo.from_db(_row(user_data='not base64!'))
+        instance.InstanceInfo.from_db(_row(user_data=stored))
+
+
+def test_stored_user_data_is_decoded_by_the_api_s_decoder(monkeypatch):
+    seen = []
+    real = encoding.b64decode
+    monkeypatch.setattr(encoding, 'b64decode', lambda text: seen.append(text) or real(text))
+    row = _row()
+    assert instance.InstanceInfo.from_db(row).user_data == b'#!/bin/sh\necho hi\n'
+    assert seen == [row.user_data]
 
 
 def test_user_data_must_be_bytes_and_files_pairs_of_bytes():
@@ -113,7 +137,6 @@ def test_add_keypair_and_ec2_identifiers():
     assert info.keys == [{'name': 'mykey', 'type': 'ssh', 'data': 'ssh-rsa AAA\n'}]
     assert info.ec2_instance_id == 'i-b65cee2f'
     assert info.ec2_ami_id == 'ami-70a599e0'
-    assert info.reservation_id == 'r-b65cee2f'
     other = instance.InstanceInfo(uuid=UUID, name='n', hostname='n', project_id='p',
                                   user_id='u', image_id='not-a-uuid')
     assert other.ec2_ami_id.startswith('ami-') and len(other.ec2_ami_id) == 12

@@ -10,10 +10,10 @@ from oslo_utils import strutils
 
 from inject.api import addresses
 from inject.api import block_device
-
 from inject.api import catalog
 from inject.api import compute
 from inject.api import faults
+from inject.api import image_properties
 from inject.api import microversion as mv
 from inject.api import personality
 from inject.api import server_lists
@@ -21,6 +21,7 @@ from inject.api import validation
 from inject.api.handlers import util
 from inject.api.schemas import servers as schema
 from inject.api.views import servers as views
+from inject.db import system_metadata
 
 _REBUILDABLE = ('active', 'error')
 _TRUE = ('true', '1', 'on', 'yes')      # the true spellings of Nova's boolean
@@ -64,11 +65,12 @@ def create(req):
     files = personality.translate(server.get('personality'))
     min_count, max_count = _counts(server)
     key_pair = _key_pair(req, server.get('key_name'))
-    config_drive = _config_drive(req, server)
+    wants_drive = _wants_config_drive(server)
     flavor = catalog.flavor(catalog.ref_id(server['flavorRef']))
     if flavor is None:
         raise faults.BadRequest('Invalid flavorRef provided.')
     image = util.get_image(req, image_ref)
+    config_drive = _config_drive(req, wants_drive, image)
     metadata = server.get('metadata', {})
     project = req.context.project_id
     req.app.quotas.check_metadata(project, metadata)
@@ -89,9 +91,11 @@ def create(req):
             config_drive=config_drive,
             tags=server.get('tags', []), locked=False, deleted=False,
             **_key_values(key_pair)),
-            metadata, {'image_base_image_ref': image.id,
-                       'reservation_id': reservation_id, 'launch_index': str(index),
-                       'boot_roles': boot_roles, 'builder': compute.builder()})
+            metadata, dict(image_properties.system_metadata(image, flavor),
+                           **{system_metadata.RESERVATION_ID: reservation_id,
+                              system_metadata.LAUNCH_INDEX: str(index),
+                              system_metadata.BOOT_ROLES: boot_roles,
+                              system_metadata.BUILDER: compute.builder()}))
             for index, name in enumerate(_names(server['name'], count))]
 
     # Counting the project's usage and inserting are one decision (no quota race).
@@ -140,16 +144,22 @@ def _injected_key(inst):
     return inst.key_data if inst.key_data and inst.key_type != 'x509' else None
 
 
-def _config_drive(req, server):
-    """``instances.config_drive`` of a new server: Nova's stored string, 'True' when
-    the request asks for a config drive (any of Nova's boolean spellings) or
-    ``[DEFAULT]force_config_drive`` is on, else ''."""
+def _wants_config_drive(server):
+    """Whether the create request asks for a config drive (any of Nova's boolean
+    spellings), or 400."""
     value = server.get('config_drive')
     try:
-        wanted = bool(value) and strutils.bool_from_string(value, strict=True)
+        return bool(value) and strutils.bool_from_string(value, strict=True)
     except ValueError:
         raise faults.BadRequest('Invalid config_drive provided.')
-    if wanted or req.app.conf.force_config_drive:
+
+
+def _config_drive(req, wanted, image):
+    """``instances.config_drive`` of a new server: Nova's stored string, 'True' when
+    the request asks for a config drive, ``[DEFAULT]force_config_drive`` is on or the
+    image requires one (``img_config_drive = mandatory``), else ''."""
+    if (wanted or req.app.conf.force_config_drive
+            or image_properties.config_drive_required(image.properties)):
         return compute.CONFIG_DRIVE_TRUE
     return ''
 
@@ -262,7 +272,13 @@ def _rebuild(req, id, body):
         values.update(key_values)
     if req.version >= mv.V2_57 and 'user_data' in args:
         values['user_data'] = args['user_data']   # null clears; absent keeps
+    if image_properties.config_drive_required(image.properties):
+        values['config_drive'] = compute.CONFIG_DRIVE_TRUE     # Nova: at the spawn
     inst = req.app.db.instance_update(inst.uuid, metadata=metadata, **values)
+    # The new image's snapshot replaces the old one (Nova's _reset_image_metadata).
+    req.app.db.instance_system_metadata_replace(
+        inst.uuid, system_metadata.IMAGE_PREFIX,
+        image_properties.system_metadata(image, inst.flavor))
     action = req.app.db.action_start(inst.uuid, 'rebuild', req.context)
     current = {m.key: m.value for m in inst.metadata_items}
     req.app.compute.start(inst.uuid, compute.BuildRequest(

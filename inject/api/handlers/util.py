@@ -15,10 +15,13 @@ def get_instance(req, id):
 
 
 def get_image(req, ref):
-    """The base image an ``imageRef`` names, or 400 (as Nova answers create)."""
+    """The base image an ``imageRef`` names, or 400 (as Nova answers create), also
+    for an image that is not active (its sidecar is broken: the log says why)."""
     image = catalog.image(req.app.conf.api.image_dir, catalog.ref_id(ref))
     if image is None:
         raise faults.BadRequest('Can not find requested image')
+    if image.status != catalog.ACTIVE:
+        raise faults.BadRequest('Image %s is not active.' % image.id)
     return image
 
 

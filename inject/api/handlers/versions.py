@@ -21,10 +21,11 @@ def _entry(req, version, prefix, detail):
     return entry
 
 
-def document(req, segments):
-    if not segments:
+def document(req):
+    prefix = req.api_path.prefix
+    if prefix is None:
         return 200, {'versions': [_entry(req, _V20, 'v2', False),
                                   _entry(req, _V21, 'v2.1', False)]}
-    if segments[0] == 'v2':
+    if prefix == 'v2':
         return 200, {'version': _entry(req, _V20, 'v2', True)}
     return 200, {'version': _entry(req, _V21, 'v2.1', True)}

@@ -8,12 +8,10 @@ beyond the versions served here.
 
 import copy
 
+from inject.api.schemas import parameter_types
+
 _UUID = {'type': 'string', 'format': 'uuid'}
-_BOOLEAN = {'type': ['boolean', 'string'],
-            'enum': [True, 'True', 'TRUE', 'true', '1', 'ON', 'On', 'on',
-                     'YES', 'Yes', 'yes',
-                     False, 'False', 'FALSE', 'false', '0', 'OFF', 'Off', 'off',
-                     'NO', 'No', 'no']}
+_BOOLEAN = parameter_types.BOOLEAN
 _VOLUME_SIZE = {'type': ['integer', 'string'], 'pattern': '^[0-9]+$',
                 'minimum': 1, 'maximum': 0x7FFFFFFF}
 TAG = {'type': 'string', 'pattern': '^[^,/]*$', 'minLength': 1, 'maxLength': 60}

@@ -9,9 +9,10 @@ from inject.api import microversion as mv
 
 _STRING = {'type': 'array', 'items': {'type': 'string'}}
 _REGEX = {'type': 'array', 'items': {'type': 'string', 'format': 'regex'}}
-_NON_NEGATIVE = {'type': 'array', 'items': {'type': ['integer', 'string'],
-                                            'pattern': '^[0-9]*$', 'minimum': 0,
-                                            'minLength': 1}}
+# One value of a non-negative integer parameter (Nova's non_negative_integer).
+NON_NEGATIVE = {'type': ['integer', 'string'], 'pattern': '^[0-9]*$', 'minimum': 0,
+                'minLength': 1}
+_NON_NEGATIVE = {'type': 'array', 'items': NON_NEGATIVE}
 PAGINATION = {'limit': _NON_NEGATIVE, 'marker': _STRING}
 
 # Nova's sort keys of the server list; the ignored ones are accepted and dropped.

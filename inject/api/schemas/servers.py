@@ -10,6 +10,7 @@ Personality ``contents`` is only checked to be a string here: it is decoded once
 import copy
 
 from inject.api import microversion as mv
+from inject.api.schemas import parameter_types
 from inject.api.schemas import block_device_mapping as bdm
 
 _NAME = {'type': 'string', 'minLength': 1, 'maxLength': 255}
@@ -31,11 +32,7 @@ _REF = {'type': ['string', 'integer'], 'minLength': 1}
 _TAGS = {'type': 'array', 'maxItems': 50,
          'items': {'type': 'string', 'minLength': 1, 'maxLength': 60,
                    'pattern': '^[^,/]*$'}}
-# Nova's parameter_types.boolean: JSON booleans and their usual spellings.
-_BOOLEAN = {'type': ['boolean', 'string'],
-            'enum': [True, 'True', 'TRUE', 'true', '1', 'ON', 'On', 'on', 'YES', 'Yes',
-                     'yes', False, 'False', 'FALSE', 'false', '0', 'OFF', 'Off', 'off',
-                     'NO', 'No', 'no']}
+_BOOLEAN = parameter_types.BOOLEAN
 _IP = {'type': 'string', 'oneOf': [{'format': 'ipv4'}, {'format': 'ipv6'}]}
 _PORT = {'type': ['string', 'null'], 'format': 'uuid'}
 

@@ -4,11 +4,12 @@ body, the detail body with the administrators' attributes, and the bodies create
 rebuild answer with."""
 
 import hashlib
-import re
 
 from inject.api import microversion as mv
 from inject.api.views import links
 from inject.api.views import times
+from inject.db import system_metadata
+from inject.metadata import instance as instance_mod
 
 _STATUS = {'building': 'BUILD', 'active': 'ACTIVE', 'error': 'ERROR',
            'deleted': 'DELETED'}
@@ -107,27 +108,19 @@ def _admin_attributes(req, inst):
              'OS-EXT-SRV-ATTR:instance_name': 'instance-%s' % inst.uuid,
              'OS-EXT-SRV-ATTR:hypervisor_hostname': inst.host}
     if req.version >= mv.V2_3:
-        # a multi-create's servers share one reservation (servers created before
-        # reservations were recorded show one of their own)
-        sysmeta = {m.key: m.value for m in inst.system_metadata_items}
+        sysmeta = system_metadata.values(inst)
         attrs.update({
-            'OS-EXT-SRV-ATTR:reservation_id': sysmeta.get('reservation_id',
-                                                          'r-%s' % inst.uuid[:8]),
-            'OS-EXT-SRV-ATTR:launch_index': int(sysmeta.get('launch_index', 0)),
+            'OS-EXT-SRV-ATTR:reservation_id': system_metadata.reservation_id(sysmeta),
+            'OS-EXT-SRV-ATTR:launch_index': system_metadata.launch_index(sysmeta),
             'OS-EXT-SRV-ATTR:kernel_id': '',
             'OS-EXT-SRV-ATTR:ramdisk_id': '',
-            'OS-EXT-SRV-ATTR:hostname': _hostname(inst),
-            'OS-EXT-SRV-ATTR:root_device_name': '/dev/vda' if inst.launched_at else None,
+            'OS-EXT-SRV-ATTR:hostname': instance_mod.hostname_from_name(inst.name,
+                                                                        inst.uuid),
+            'OS-EXT-SRV-ATTR:root_device_name': (instance_mod.ROOT_DEVICE_NAME
+                                                 if inst.launched_at else None),
             'OS-EXT-SRV-ATTR:user_data': inst.user_data,
         })
     return attrs
-
-
-def _hostname(inst):
-    """Nova's sanitisation of a display name into a hostname."""
-    host = re.sub(r'[ _]', '-', inst.name.lower())
-    host = re.sub(r'[^a-z0-9.-]+', '', host).strip('.-')
-    return host[:63] or 'server-%s' % inst.uuid
 
 
 def created(req, inst, admin_pass):

@@ -1,5 +1,6 @@
-"""The qemu wrapper that bounds TCG's translation cache (inject.appliance.hv), run for real
-around a stand-in qemu that prints its pid and arguments."""
+"""The qemu wrappers (inject.appliance.hv): TCG's bounds the translation cache, and both
+make qemu die with its worker; run for real around a stand-in qemu that prints its pid
+and arguments."""
 
 import os
 import signal
@@ -98,11 +99,14 @@ def _gone(pid):
         return True
 
 
-def test_qemu_dies_with_the_worker(tmp_path, qemu):
+@pytest.mark.parametrize('which', ['tcg', 'reaper'])
+def test_qemu_dies_with_the_worker(tmp_path, qemu, which):
     """What libguestfs's recovery process was for: the worker is killed, its qemu goes
-    too (setpriv --pdeathsig, kept across qemu's exec)."""
+    too (setpriv --pdeathsig, kept across qemu's exec), under TCG's wrapper and under
+    the one KVM gets."""
     assert hv.reaps()                  # util-linux is essential on Debian
-    wrapper = hv.prepare(str(tmp_path / 'cache'), 64, qemu)
+    wrapper = (hv.prepare(str(tmp_path / 'cache'), 64, qemu) if which == 'tcg'
+               else hv.prepare_reaper(str(tmp_path / 'cache'), qemu))
     parent = subprocess.Popen(
         [sys.executable, '-c', 'import subprocess, sys, time; '
          'subprocess.Popen(sys.argv[1:]); time.sleep(60)', wrapper] + APPLIANCE,
@@ -124,6 +128,21 @@ def test_qemu_dies_with_the_worker(tmp_path, qemu):
     else:
         os.kill(pid, signal.SIGKILL)
         pytest.fail('qemu outlived its parent')
+
+
+def test_reaper_wrapper_runs_qemu_as_asked(tmp_path, qemu):
+    wrapper = hv.prepare_reaper(str(tmp_path / 'cache'), qemu)
+    assert run(wrapper, APPLIANCE)[2] == APPLIANCE
+    assert run(wrapper, ['-help'])[2] == ['-help']
+    code, _, _ = run(wrapper, ['-help'], FAKE_QEMU_EXIT='3')
+    assert code == 3
+
+
+def test_reaper_wrapper_needs_setpriv_and_a_cache_dir(tmp_path, qemu, monkeypatch):
+    assert hv.prepare_reaper(None, qemu) is None
+    assert hv.prepare_reaper(str(tmp_path), "/opt/q'emu") is None
+    monkeypatch.setattr(hv, 'setpriv', lambda: None)
+    assert hv.prepare_reaper(str(tmp_path), qemu) is None
 
 
 def test_without_setpriv_qemu_runs_directly_and_recovery_stays(tmp_path, qemu,
@@ -177,7 +196,7 @@ def test_real_qemu_honours_libguestfs_hv(monkeypatch):
     assert hv.real_qemu('/usr/bin/qemu') == '/opt/qemu'
 
 
-# --- the choice: TCG gets the wrapper, KVM does not -----------------------------------------
+# --- the choice: TCG gets the tb-size wrapper, KVM the one that only reaps --------------
 
 def test_tcg_launch_settings_use_the_wrapper(tmp_path, monkeypatch, qemu):
     monkeypatch.setattr(accel, 'QEMU_BINARY', qemu)
@@ -189,7 +208,19 @@ def test_tcg_launch_settings_use_the_wrapper(tmp_path, monkeypatch, qemu):
     assert launching.recovery_proc is False       # the wrapper kills qemu with the worker
 
 
-def test_kvm_launch_settings_have_no_wrapper(tmp_path):
+def test_kvm_launch_settings_use_the_reaper_wrapper(tmp_path, monkeypatch, qemu):
+    monkeypatch.setattr(accel, 'QEMU_BINARY', qemu)
+    monkeypatch.delenv('LIBGUESTFS_HV', raising=False)
+    launching = accel.launch_settings(settings(tmp_path), 'kvm')
+    assert launching.tb_size == 0
+    assert launching.hv == os.path.join(str(tmp_path / 'cache'), hv.SUBDIR, 'qemu-reaper')
+    text = open(launching.hv).read()
+    assert "'%s'" % qemu in text and '--pdeathsig' in text and 'tb-size' not in text
+    assert launching.recovery_proc is False       # the wrapper kills qemu with the worker
+
+
+def test_without_setpriv_kvm_gets_no_wrapper_and_recovery_stays(tmp_path, monkeypatch):
+    monkeypatch.setattr(hv, 'setpriv', lambda: None)
     launching = accel.launch_settings(settings(tmp_path), 'kvm')
     assert (launching.tb_size, launching.hv) == (0, None)
     assert launching.recovery_proc is True
@@ -198,10 +229,12 @@ def test_kvm_launch_settings_have_no_wrapper(tmp_path):
 
 def test_tb_size_zero_keeps_qemu_default(tmp_path):
     launching = accel.launch_settings(settings(tmp_path, tb_size=0), 'tcg')
-    assert (launching.tb_size, launching.hv) == (0, None)
+    assert launching.tb_size == 0
+    assert os.path.basename(launching.hv) == 'qemu-reaper'
 
 
 def test_no_wrapper_means_no_tb_size_claimed(tmp_path, monkeypatch):
     monkeypatch.setattr(hv, 'prepare', lambda *args: None)
     launching = accel.launch_settings(settings(tmp_path), 'tcg')
-    assert (launching.tb_size, launching.hv) == (0, None)
+    assert launching.tb_size == 0
+    assert os.path.basename(launching.hv) == 'qemu-reaper'

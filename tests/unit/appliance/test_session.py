@@ -4,11 +4,13 @@ deadlines, and the KVM-to-TCG and PVH-to-stock fallbacks."""
 import json
 import os
 import signal
+import threading
 import time
 
 from inject import exception
 from inject import report
 from inject.appliance import accelerator as accel
+from inject.appliance import channel
 from inject.appliance import session
 from tests.unit.appliance.base import file_item
 from tests.unit.appliance.base import job
@@ -349,3 +351,31 @@ def test_kvm_launch_killed_from_outside_is_not_remembered(tmp_path, worker, monk
     assert 'not remembered' in outcome.notes[0]
     assert accel.read_record(s) is None
     assert accel.choose_accelerator(s)[1] is True        # KVM stays on trial
+
+
+def test_killed_workers_end_a_hung_launch_and_any_started_later(tmp_path, worker,
+                                                                monkeypatch):
+    """What a stopping agent does once its drain is over: the hung launch ends at once
+    (killed: not remembered against KVM), and so does any launch after it."""
+    started = worker('fake')
+    monkeypatch.setenv('FAKE_HANG_KVM', '1')
+    monkeypatch.setenv('FAKE_QEMU_DIR', str(tmp_path))
+    workers = channel.Workers()
+    s = settings(tmp_path, accelerator='kvm', launch_timeout=600)
+    outcomes = []
+    thread = threading.Thread(target=lambda: outcomes.append(
+        session.run([job('/d0.qcow2')], s, workers=workers)))
+    thread.start()
+    wait_for(str(tmp_path / 'pids'), 30)
+    _, qemu = map(int, (tmp_path / 'pids').read_text().split())
+    assert workers.kill() == 1
+    thread.join(30)
+    [outcome] = outcomes
+    assert (outcome.failure, outcome.accelerator) == ('killed', None)
+    assert 'exit code -9' in outcome.error
+    assert gone(qemu)
+    again = session.run([job('/d0.qcow2')],   # (a launch that is let run would time out)
+                        settings(tmp_path, accelerator='kvm', launch_timeout=30),
+                        workers=workers)
+    assert again.failure == 'killed' and len(started) == 2
+    assert not os.path.exists(tmp_path / 'cache' / accel.RECORD_NAME)

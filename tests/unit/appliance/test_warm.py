@@ -4,6 +4,7 @@ and their pool (appliances launched ahead, one batch each, refilled, backed off)
 import signal
 import threading
 import time
+import types
 
 import pytest
 
@@ -14,6 +15,7 @@ from inject.appliance import warm
 from tests.unit.appliance.base import file_item
 from tests.unit.appliance.base import job
 from tests.unit.appliance.base import settings
+from tests.unit.appliance.test_session import gone
 
 
 # --- launching one, and run() hot-plugging into it ------------------------------------------
@@ -89,6 +91,24 @@ def test_hanging_warm_launch_is_killed(tmp_path, worker):
     assert started[0].returncode == -signal.SIGKILL
 
 
+def test_close_kills_a_launch_under_way_and_what_it_started(tmp_path, worker,
+                                                            monkeypatch):
+    """The agent stops: a warm launch that hangs (as KVM may) does not outlive it."""
+    started = worker('fake')
+    monkeypatch.setenv('FAKE_HANG_KVM', '1')
+    monkeypatch.setenv('FAKE_QEMU_DIR', str(tmp_path))
+    pool = warm.WarmPool(settings(tmp_path, accelerator='kvm', launch_timeout=600), 1, 4)
+    pool.start()
+    wait_until((tmp_path / 'pids').exists, 30)
+    _, qemu = map(int, (tmp_path / 'pids').read_text().split())
+    pool.close()
+    wait_until(lambda: started[0].poll() is not None and gone(qemu), 10)
+    assert started[0].returncode == -signal.SIGKILL
+    wait_until(lambda: pool.last_error is not None, 10)
+    assert 'died during launch' in pool.last_error
+    assert pool._timer is None                 # closed: no retry is planned
+
+
 def test_an_unused_warm_appliance_shuts_down_cleanly(tmp_path, worker):
     worker('fake')
     ready = warm.launch_warm(settings(tmp_path, accelerator='tcg'))
@@ -115,15 +135,31 @@ class FakeWarm:
 
 
 class Launcher:
-    """Stands in for warm.launch_warm: numbered FakeWarms, or failures."""
+    """Stands in for warm.launch_warm: numbered FakeWarms, or failures. ``started``
+    holds the launch threads the pool started: a pool decides to launch in refill(),
+    synchronously, so right after the call that would have launched, ``started`` says
+    whether it did, however slow the thread is."""
 
     def __init__(self):
         self.count = 0
         self.fail = None
         self.gate = threading.Event()
         self.gate.set()
+        self.started = []
 
-    def __call__(self, settings):
+    def thread(self, *args, **kwargs):
+        thread = threading.Thread(*args, **kwargs)
+        if kwargs.get('name') == 'inject-warm-launch':
+            self.started.append(thread)
+        return thread
+
+    def finish(self):
+        """Wait (with a deadline) for every launch started so far to be over."""
+        for thread in list(self.started):
+            thread.join(DEADLINE)
+            assert not thread.is_alive(), 'a launch did not end in %d s' % DEADLINE
+
+    def __call__(self, settings, workers=None):
         self.gate.wait(10)
         self.count += 1
         if self.fail:
@@ -131,7 +167,11 @@ class Launcher:
         return FakeWarm(self.count)
 
 
-def wait_until(predicate, seconds=5):
+# Bounds a wait for fake launches and threads: a hang guard, not a speed check.
+DEADLINE = 30
+
+
+def wait_until(predicate, seconds=DEADLINE):
     deadline = time.monotonic() + seconds
     while not predicate():
         assert time.monotonic() < deadline
@@ -139,8 +179,11 @@ def wait_until(predicate, seconds=5):
 
 
 @pytest.fixture
-def launcher():
-    return Launcher()
+def launcher(monkeypatch):
+    launcher = Launcher()
+    monkeypatch.setattr(warm, 'threading', types.SimpleNamespace(
+        Thread=launcher.thread, Timer=threading.Timer, Lock=threading.Lock))
+    return launcher
 
 
 def pool_of(launcher, size=1, max_disks=4, enabled=lambda: True, linger=0.0):
@@ -159,8 +202,7 @@ def test_take_hands_over_an_appliance_and_its_replacement_comes_after_the_batch(
     wait_until(lambda: pool.ready() == 1)
     taken = pool.take(['job'])
     assert taken.n == 1
-    time.sleep(0.1)
-    assert launcher.count == 1                # no launch beside the running batch
+    assert len(launcher.started) == 1         # no launch beside the running batch
     pool.release(taken, None)
     wait_until(lambda: pool.ready() == 1)
     assert pool.take(['job']).n == 2          # never the same appliance twice
@@ -192,8 +234,7 @@ def test_a_dead_appliance_is_not_handed_out(launcher):
 
 def test_disabled_pool_stays_empty_until_a_request_asks(launcher):
     pool = pool_of(launcher, enabled=lambda: False).start()
-    time.sleep(0.1)
-    assert launcher.count == 0
+    assert launcher.started == []
     assert pool.take(['job']) is None          # this request launches its own...
     wait_until(lambda: pool.ready() == 1)      # ...and the pool fills for the next
 
@@ -204,10 +245,10 @@ def test_failed_launch_backs_off(launcher, monkeypatch):
     pool = pool_of(launcher).start()
     wait_until(lambda: pool.last_error is not None)
     assert 'failed to set MSR' in pool.last_error and pool.ready() == 0
-    count = launcher.count
+    launcher.finish()
+    started = len(launcher.started)
     pool.refill()                              # inside the back-off: nothing happens
-    time.sleep(0.05)
-    assert launcher.count == count
+    assert len(launcher.started) == started
     launcher.fail = None
     wait_until(lambda: pool.ready() == 1)      # the timer retried
     assert pool.last_error is None
@@ -222,8 +263,8 @@ def test_close_stops_idle_appliances_and_late_launches(launcher):
     pool.close()
     assert all(w.stopped for w in idle[1:])
     launcher.gate.set()
-    wait_until(lambda: launcher.count == 3)
-    time.sleep(0.05)
+    launcher.finish()
+    assert launcher.count == 3
     assert pool.ready() == 0                   # the late one was stopped, not kept
 
 
@@ -320,11 +361,9 @@ def test_no_replacement_is_launched_while_the_pools_other_appliance_works(launch
     wait_until(lambda: pool.ready() == 2)
     first, second = pool.take(['job'], 'p1'), pool.take(['job'], 'p1')
     pool.release(first, 'p1')
-    time.sleep(0.1)
-    assert launcher.count == 2 and pool.lingering() == 1
+    assert len(launcher.started) == 2 and pool.lingering() == 1
     pool.release(second, 'p1')
-    time.sleep(0.1)
-    assert launcher.count == 2 and pool.lingering() == 2
+    assert len(launcher.started) == 2 and pool.lingering() == 2
     pool.close()
 
 
@@ -334,8 +373,8 @@ def test_nothing_is_launched_once_refills_stop(launcher):
     taken = pool.take(['job'])
     pool.stop_refills()                        # the agent is stopping
     pool.release(taken, None)
-    time.sleep(0.1)
-    assert launcher.count == 1 and taken.stopped
+    assert len(launcher.started) == 1
+    wait_until(lambda: taken.stopped)
     pool.close()
 
 
@@ -355,8 +394,7 @@ def test_a_lingering_appliance_counts_toward_the_pool_size(launcher):
     wait_until(lambda: pool.ready() == 1)
     used = pool.take(['job'], 'p1')
     pool.release(used, 'p1')                   # lingers: the pool holds its one
-    time.sleep(0.1)
-    assert launcher.count == 1 and pool.ready() == 0 and pool.lingering() == 1
+    assert len(launcher.started) == 1 and pool.ready() == 0 and pool.lingering() == 1
     wait_until(lambda: used.stopped)           # its time is up...
     wait_until(lambda: pool.ready() == 1)      # ...and a fresh one takes its place
     assert launcher.count == 2

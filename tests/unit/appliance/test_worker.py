@@ -1,6 +1,12 @@
-"""The worker's work (serve), in-process over the fake guestfs, and its launch hints."""
+"""The worker's work (serve), in-process over the fake guestfs, its launch hints, and
+what it does when the process that started it dies."""
 
 import logging
+import os
+import pathlib
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -10,9 +16,12 @@ from inject.appliance import channel
 from inject.appliance import worker
 from inject.vfs import api
 from inject.vfs import guestfs as vfs_guestfs
+from tests import processes
 from tests.unit import fakeguestfs
 from tests.unit.appliance.base import file_item
 from tests.unit.appliance.base import job
+
+REPO = pathlib.Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
@@ -179,3 +188,62 @@ def test_an_appliance_launched_for_a_session_that_is_gone_is_closed(two_disks,
         worker.serve(gone, vfs_guestfs.GuestFSDriver(), [job('/d0.qcow2').drive],
                      api.LaunchSettings('tcg'), [job('/d0.qcow2')])
     assert fake_guestfs.HANDLES[-1].closed
+
+
+# --- a worker whose agent died ---------------------------------------------------------
+
+#: an agent stand-in: an overlay in front of DISK (it holds the overlay's lock, as the
+#: manager does), then a cold session that hangs at its KVM launch, or a warm appliance
+#: hanging on the mount of the disk hot-plugged into it
+AGENT = '''
+import sys, time
+from inject import image, overlay
+from inject.appliance import channel, session, warm
+from inject.vfs import api
+channel.WORKER_MODULE = 'tests.unit.workers.fake'
+kind, disk, overlays, cache = sys.argv[1:]
+held = overlay.Overlay.create(image.DiskImage(disk, 'raw'), overlays)
+job = session.Job(api.Drive(held.path, 'qcow2'), disk, 0, [])
+if kind == 'cold':
+    session.run([job], session.Settings(accelerator='kvm', cache_dir=cache))
+else:
+    ready = warm.launch_warm(session.Settings(accelerator='tcg', kernel_boot='stock',
+                                              cache_dir=cache))
+    ready.send_jobs([job])
+    time.sleep(3600)
+'''
+
+
+def _wait_for(path, proc, seconds=60):
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert proc.poll() is None, proc.stderr.read()
+        assert time.monotonic() < deadline, '%s never appeared' % path
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize('kind', ['cold', 'warm'])
+def test_a_worker_whose_agent_died_kills_its_appliance_and_removes_its_overlay(tmp_path,
+                                                                               kind):
+    disk = tmp_path / 'disk.raw'
+    disk.write_bytes(os.urandom(1 << 20))
+    before = disk.read_bytes()
+    overlays = tmp_path / 'overlays'
+    marks = tmp_path / 'marks'
+    marks.mkdir()
+    # hot-plugged after /dev/null (sda) and the appliance's root (sdb)
+    env = dict(os.environ, FAKE_QEMU_DIR=str(marks), FAKE_HANG_KVM='1',
+               FAKE_HANG_MOUNT='/dev/sdc', PYTHONPATH=str(REPO))
+    agent = subprocess.Popen([sys.executable, '-c', AGENT, kind, str(disk), str(overlays),
+                              str(tmp_path / 'cache')], cwd=REPO, env=env,
+                             stderr=subprocess.PIPE, text=True)
+    _wait_for(marks / ('pids' if kind == 'cold' else 'mounting'), agent)
+    worker_pid, qemu_pid = map(int, (marks / 'pids').read_text().split())
+    tree, survivors = processes.survivors_of_sigkill(agent)
+    assert {worker_pid, qemu_pid} <= {pid for pid, _ in tree}
+    assert survivors == []
+    assert os.listdir(overlays) == ['.lock']
+    assert disk.read_bytes() == before
+    assert ('inject appliance worker %d: the process that started it died; removed 1 '
+            'overlay(s), killing its appliance' % worker_pid) in agent.stderr.read()
+    agent.stderr.close()

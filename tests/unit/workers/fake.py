@@ -14,11 +14,15 @@ FAKE_PVH_KILLED        -- a PVH launch kills its own worker with SIGKILL (as kil
 FAKE_HANG_PVH          -- a PVH launch hangs;
 FAKE_LAUNCH_RECORD     -- append the launch's smp and SUPERMIN_KERNEL to this file;
 FAKE_HOTPLUG_ERROR     -- a warm appliance cannot hot-plug this disk (host path);
-FAKE_DETACH_ERROR      -- a warm appliance cannot detach its disks again.
+FAKE_DETACH_ERROR      -- a warm appliance cannot detach its disks again;
+FAKE_QEMU_DIR          -- launch starts a stand-in qemu (a sleeping child in the worker's
+                          process group, as libguestfs starts qemu) and writes "WORKER
+                          QEMU" pids to DIR/pids; a hanging mount writes DIR/mounting.
 """
 
 import os
 import signal
+import subprocess
 import sys
 import time
 
@@ -34,7 +38,18 @@ _launch = fakeguestfs.GuestFS.launch
 _mount = fakeguestfs.GuestFS.mount
 
 
+def _mark(name, text=''):
+    if os.environ.get('FAKE_QEMU_DIR'):
+        path = os.path.join(os.environ['FAKE_QEMU_DIR'], name)
+        with open(path + '.tmp', 'w') as f:
+            f.write(text)
+        os.replace(path + '.tmp', path)
+
+
 def launch(self):
+    if os.environ.get('FAKE_QEMU_DIR'):
+        qemu = subprocess.Popen(['sleep', '3600'])
+        _mark('pids', '%d %d' % (os.getpid(), qemu.pid))
     if os.environ.get('FAKE_LAUNCH_RECORD'):
         with open(os.environ['FAKE_LAUNCH_RECORD'], 'a') as f:
             f.write('%s %s %s\n' % (self.settings['smp'],
@@ -61,6 +76,7 @@ def launch(self):
 
 def mount(self, device, mountpoint):
     if device == os.environ.get('FAKE_HANG_MOUNT'):
+        _mark('mounting')
         time.sleep(3600)
     return _mount(self, device, mountpoint)
 
