@@ -23,7 +23,6 @@ import time
 
 import docutils.core
 import docutils.nodes
-import pytest
 
 import inject
 from inject import agent
