@@ -18,9 +18,9 @@ host's agent instead: :mod:`inject.agent`)::
     print(report.format_text())
     inject.status()['ok']                    # does injection work on this host?
 
-Both take ``conf``, an oslo.config ConfigOpts with inject's options (default:
-:data:`inject.conf.CONF`). Importing this package loads neither oslo.config nor
-libguestfs.
+Both take ``conf``, an oslo.config ConfigOpts (default: :data:`inject.conf.CONF`) on
+which they register the options they read. Importing this package loads neither
+oslo.config nor libguestfs.
 """
 
 from inject.image import DiskImage
@@ -48,7 +48,7 @@ def status(conf=None):
 
 
 def _conf(conf):
-    if conf is None:
-        from inject import conf as inject_conf
-        return inject_conf.register_opts(inject_conf.CONF)
-    return conf
+    """``conf`` (default: the global CONF) with the options injection reads."""
+    from inject import conf as inject_conf
+    return inject_conf.register_opts(inject_conf.CONF if conf is None else conf,
+                                     inject_conf.HOST_MODULES)

@@ -33,6 +33,29 @@ class InjectError(Exception):
             return ' '.join(('%s [%s]' % (self.msg_fmt, given)).split())
 
 
+# --- configuration ------------------------------------------------------------------
+
+class InvalidConfiguration(InjectError):
+    """Options whose values are not valid (:mod:`inject.conf.check`)."""
+    msg_fmt = ('Invalid configuration: %(problems)s. Correct these values (or remove '
+               'them to get the defaults); nothing was started.')
+
+
+# --- inject-api's database ----------------------------------------------------------
+
+class DatabaseUnavailable(InjectError):
+    """The database cannot be read or written now: full, read-only, unreachable
+    (:func:`inject.db.engine.unavailable`). The transaction was rolled back."""
+    msg_fmt = ('The database of inject-api cannot be %(doing)s now (%(reason)s); '
+               'nothing was changed. Try again later; the operator has to free space '
+               'or make the database writable or reachable again.')
+
+    def __init__(self, message=None, *, doing, reason):
+        self.doing = doing
+        self.reason = reason
+        super().__init__(message, doing=doing, reason=reason)
+
+
 # --- requests and guest paths -------------------------------------------------------
 
 class InvalidGuestPath(InjectError):
@@ -239,8 +262,8 @@ class StaticVendorDataInvalid(VendorDataError):
 
 class InvalidVendorDataTarget(VendorDataError):
     """An entry of [api]vendordata_dynamic_targets cannot be used."""
-    msg_fmt = ('[api]vendordata_dynamic_targets entry %(target)r is invalid: %(reason)s. '
-               'Each entry is NAME@URL with an http or https URL.')
+    msg_fmt = ('[api]vendordata_dynamic_targets is invalid: %(reason)s. Each entry is '
+               'NAME@URL with an http or https URL.')
 
 
 # --- metadata and the config drive ---------------------------------------------------

@@ -9,10 +9,13 @@ import importlib
 
 from oslo_config import cfg
 import oslo_messaging as messaging
+from oslo_messaging import opts as messaging_opts
 from oslo_messaging import transport as messaging_transport
 
 from inject import exception
 from inject.agent import payload as payload_mod
+from inject.conf import agent as agent_conf
+from inject.conf import base
 
 VERSION = '1.0'
 IN_PROCESS_URL = 'fake:/'
@@ -34,12 +37,23 @@ def in_process(conf):
     return transport_url(conf).startswith('fake:')
 
 
+def register_opts(conf):
+    """What calling the agent reads, registered on ``conf`` (as oslo.messaging
+    registers what it reads on the ConfigOpts it is given): ``[agent]`` and
+    oslo.messaging's options, so that a service checks their values at start."""
+    agent_conf.register_opts(conf)
+    # Before the copies list_opts() makes: they must equal the options oslo.messaging
+    # registers itself later, defaults included.
+    messaging.set_transport_defaults(control_exchange='inject')
+    base.register_listed(conf, messaging_opts.list_opts())
+    _register_global_only_opts(conf)
+
+
 def _register_global_only_opts(conf):
     """oslo.messaging reads some options on every call but registers them on the global
     CONF only (its dispatcher, metrics and tracing options); a caller with a ConfigOpts
-    of its own (a compute driver, inject-api's tests) needs them registered there too."""
-    if conf is cfg.CONF:
-        return
+    of its own (a compute driver, inject-api's tests) needs them registered there too
+    (on the global CONF it is the same objects again)."""
     for module, name, group in (('oslo_messaging.rpc.dispatcher', '_dispatcher_opts', None),
                                 ('oslo_messaging._metrics.client', 'oslo_messaging_metrics',
                                  'oslo_messaging_metrics'),
@@ -54,8 +68,7 @@ def _register_global_only_opts(conf):
 
 def get_transport(conf, url=None):
     """The RPC transport for ``url``, by default the configured one (see above)."""
-    messaging.set_transport_defaults(control_exchange='inject')
-    _register_global_only_opts(conf)
+    register_opts(conf)
     return messaging.get_rpc_transport(conf, url=url or transport_url(conf))
 
 
@@ -63,6 +76,7 @@ class AgentClient:
     """Calls agents by host name. Share ``transport`` with an in-process agent."""
 
     def __init__(self, conf, transport=None):
+        register_opts(conf)
         self.conf = conf
         self.transport = transport or get_transport(conf)
         target = messaging.Target(topic=conf.agent.topic, version=VERSION)

@@ -9,6 +9,7 @@ import weakref
 import oslo_messaging as messaging
 
 from inject import appliance
+from inject import conf as inject_conf
 from inject import exception
 from inject import manager as manager_mod
 from inject import partitions
@@ -98,6 +99,8 @@ class AgentService:
     there (:mod:`inject.agent.heartbeat`); without one it does not report itself."""
 
     def __init__(self, conf, transport=None, manager=None, db=None):
+        inject_conf.register_opts(conf, inject_conf.AGENT_MODULES)
+        rpcapi.register_opts(conf)
         self.conf = conf
         self.host = conf.agent.host
         self.pool = None
@@ -331,7 +334,9 @@ def _echo(value):
 
 def start_in_process(conf, selftest=True, db=None):
     """An agent serving in this process, and a client bound to it (no broker); with
-    ``db`` it registers and heartbeats there."""
+    ``db`` it registers and heartbeats there. The options they read are registered
+    on ``conf``."""
+    inject_conf.register_opts(conf, inject_conf.AGENT_MODULES)
     transport = rpcapi.get_transport(conf)
     service = AgentService(conf, transport=transport, db=db)
     service.start(selftest=selftest)

@@ -7,6 +7,20 @@ from oslo_context import context as oslo_context
 
 from inject.api import faults
 from inject.api import request as request_mod
+from inject.conf import base
+
+AUTHTOKEN_GROUP = 'keystone_authtoken'
+
+
+def register_opts(conf):
+    """With ``keystone``: keystonemiddleware auth_token's options and those of the
+    keystoneauth plugin its ``auth_type`` names, registered before the middleware
+    does, so that inject-api checks their values at start."""
+    if conf.api.auth_strategy != 'keystone':
+        return
+    from keystonemiddleware import auth_token
+    base.register_listed(conf, auth_token.list_opts())
+    base.register_auth_plugin(conf, AUTHTOKEN_GROUP)
 
 
 def authentication(app, conf):

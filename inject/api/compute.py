@@ -137,6 +137,9 @@ class BuildRequest:
             gate.arrive()
 
 
+#: Most seconds between a build's tries to record its failure in a database that
+#: cannot be written (see Compute._error).
+RECORD_RETRY_MAX_SECONDS = 30
 GATE_TIMEOUT = 60      # seconds a ready build waits for the slowest of its request
 
 
@@ -165,6 +168,7 @@ class Compute:
         self._lock = threading.Lock()
         self._agent = None          # (in-process service or None, client)
         self._vendordata = None
+        self._closing = threading.Event()
 
     def agent_client(self):
         """This host's agent: started in this process when no transport_url is set (the
@@ -182,7 +186,9 @@ class Compute:
             return self._agent[1]
 
     def close(self):
-        """Stop the in-process agent, if one was started (after :meth:`wait`)."""
+        """Stop the in-process agent, if one was started (after :meth:`wait`), and the
+        builds waiting to record their failure (:meth:`_error`)."""
+        self._closing.set()
         with self._lock:
             service, _ = self._agent or (None, None)
             self._agent = None
@@ -280,10 +286,15 @@ class Compute:
     def build(self, uuid, build):
         try:
             message = self._build(uuid, build)
+        except exception.DatabaseUnavailable as e:
+            LOG.error('build of %s failed', uuid)     # oslo.log adds e
+            message = ('Build failed: the database could not be written (%s); rebuild '
+                       'or delete this server' % e.reason)
+            self._error(uuid, message, details=str(e), build=build)
         except Exception as e:   # never leave a server in BUILD
             LOG.exception('build of %s failed', uuid)
             message = 'Build failed: %s' % e
-            self._error(uuid, message, details=repr(e))
+            self._error(uuid, message, details=repr(e), build=build)
         finally:
             build.release()
         if build.action_id is not None and not build.finished:
@@ -296,7 +307,7 @@ class Compute:
         refusal = self.host_refusal()
         if refusal:
             message = 'No valid host was found. %s' % refusal
-            self._error(uuid, message[:255], details=refusal)
+            self._error(uuid, message[:255], details=refusal, build=build)
             return message
         disk = self.disk_path(uuid)
         self.remove_disk(uuid)
@@ -305,7 +316,7 @@ class Compute:
             image_mod.create_overlay(build.image, disk)
         except exception.InjectError as e:
             message = 'Could not create the disk from image %s: %s' % (build.image.name, e)
-            self._error(uuid, message)
+            self._error(uuid, message, build=build)
             return message
         sysmeta = {system_metadata.IMAGE_BASE_IMAGE_REF: build.image.id,
                    system_metadata.INJECTED_FILES: ','.join(p for p, _ in build.files)}
@@ -329,11 +340,11 @@ class Compute:
             except exception.VendorDataTargetFailed as e:
                 message = ('Config drive not built: dynamic vendordata target %s '
                            'failed: %s' % (e.target, e.reason))
-                self._error(uuid, message, details=str(e))
+                self._error(uuid, message, details=str(e), build=build)
                 return message
             except exception.InjectError as e:
                 message = 'Config drive not built: %s' % e
-                self._error(uuid, message, details=str(e))
+                self._error(uuid, message, details=str(e), build=build)
                 return message
         delivered = None
         if build.files or build.metadata or build.admin_password or build.key:
@@ -349,14 +360,15 @@ class Compute:
                                      agent_client=self.agent_client)
             except exception.InjectError as e:
                 message = _not_injected(build.files, str(e)) or 'Injection failed: %s' % e
-                self._error(uuid, message, details=str(e))
+                self._error(uuid, message, details=str(e), build=build)
                 return message
             if self.conf.api.personality_without_injection == 'metadata':
                 delivered = deliver_through_metadata(report, with_drive)
             sysmeta[system_metadata.INJECT_REPORT] = report.to_json()
             message, details = judge(report)
             if message:
-                self._error(uuid, message, details=details, sysmeta=sysmeta)
+                self._error(uuid, message, details=details, sysmeta=sysmeta,
+                            build=build)
                 return message
         # The action finishes with the server's state (one transaction) unless the
         # server is gone meanwhile.
@@ -368,14 +380,34 @@ class Compute:
             build.note = delivered
         return None
 
-    def _error(self, uuid, message, details=None, sysmeta=None):
-        if self.db.instance_get(uuid) is None:
-            return
-        LOG.warning('server %s: %s', uuid, message)
-        self.db.instance_update(uuid, vm_state='error', task_state=None)
-        self.db.fault_add(uuid, 500, message, details)
-        if sysmeta:
-            self.db.instance_system_metadata_update(uuid, sysmeta)
+    def _error(self, uuid, message, details=None, sysmeta=None, build=None):
+        """Record that the server's build failed, in one transaction
+        (:meth:`~inject.db.builds.Builds.build_fail`; with ``build``, its action
+        finishes too). A build thread (``build`` given) waits for a database that
+        cannot be written (full, read-only): the server must not stay in BUILD once
+        it can be written again. It tries again after 1, 2, 4 ... s (at most
+        :data:`RECORD_RETRY_MAX_SECONDS`) until it is written or this Compute closes;
+        the next start's :meth:`recover` then marks the server."""
+        delay = 1
+        while True:
+            try:
+                done = self.db.build_fail(uuid, 500, message, details, sysmeta,
+                                          action_id=build and build.action_id)
+                break
+            except exception.DatabaseUnavailable as e:
+                if build is None or self._closing.is_set():
+                    raise
+                reason = e.reason
+            LOG.warning('server %s: cannot record that its build failed, the database '
+                        'cannot be written (%s); trying again in %d s', uuid, reason,
+                        delay)
+            if self._closing.wait(delay):
+                raise exception.DatabaseUnavailable(doing='written', reason=reason)
+            delay = min(delay * 2, RECORD_RETRY_MAX_SECONDS)
+        if done:
+            LOG.warning('server %s: %s', uuid, message)
+            if build is not None:
+                build.finished = True
 
     def remove_disk(self, uuid):
         shutil.rmtree(os.path.dirname(self.disk_path(uuid)), ignore_errors=True)

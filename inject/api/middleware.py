@@ -10,6 +10,7 @@ import time
 import webob
 from oslo_context import context as oslo_context
 
+from inject import exception
 from inject.api import faults
 from inject.api import microversion
 from inject.api import request as request_mod
@@ -96,8 +97,9 @@ class VersionHeaders:
 
 class FaultWrapper:
     """Every error as Nova's body: a :class:`inject.api.faults.Fault` raised by any
-    layer inside, or anything else as a 500 that names no detail (the log has the
-    traceback)."""
+    layer inside, a database that cannot be used now as a 503 naming why
+    (:class:`inject.exception.DatabaseUnavailable`: nothing was changed, try again), or
+    anything else as a 500 that names no detail (the log has the traceback)."""
 
     def __init__(self, app, conf):
         self.app = app
@@ -107,6 +109,10 @@ class FaultWrapper:
             return self.app(environ, start_response)
         except faults.Fault as f:
             fault = f
+        except exception.DatabaseUnavailable as e:   # full, read-only, unreachable
+            req = request_mod.Request(environ)
+            LOG.error('%s %s answered 503', req.method, req.path)  # oslo.log adds e
+            fault = faults.Fault(503, str(e))
         except Exception:
             req = request_mod.Request(environ)
             LOG.exception('%s %s failed', req.method, req.path)

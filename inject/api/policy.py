@@ -16,9 +16,11 @@ the old behaviour.
 
 import time
 
+from oslo_policy import opts as policy_opts
 from oslo_policy import policy
 
 from inject.api import faults
+from inject.conf import base
 
 #: Seconds between two looks at the policy file (and policy.d) for changes: oslo.policy
 #: stat()s them on every check, several times a request; a change is seen within this
@@ -245,6 +247,12 @@ RULES = (BASE_RULES + SERVER_RULES + METADATA_RULES + ACTION_RULES + QUOTA_RULES
 def list_rules():
     """The registered defaults (the ``oslo.policy.policies`` entry point)."""
     return RULES
+
+
+def register_opts(conf):
+    """oslo.policy's options ([oslo_policy]), registered before the Enforcer does,
+    so that inject-api checks their values at start."""
+    base.register_listed(conf, policy_opts.list_opts())
 
 
 class _ThrottledEnforcer(policy.Enforcer):

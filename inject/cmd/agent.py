@@ -5,7 +5,7 @@ heartbeats there every ``[DEFAULT]report_interval`` seconds, so inject-api knows
 host and whether it is up (``openstack compute service list``). SIGHUP re-reads the
 configuration files (mutable options such as inject_partition change live, and the
 change is logged); SIGTERM or SIGINT stop it after the requests it holds are done and
-answered.
+answered. A bad option value stops it at start (exit status 2), named.
 """
 
 import signal
@@ -16,19 +16,22 @@ from oslo_config import cfg
 from oslo_log import log as logging
 from sqlalchemy.engine import url as sa_url
 
+from inject import cmd
+from inject import conf as inject_conf
 from inject import exception
 from inject.agent import rpcapi
 from inject.agent import service as service_mod
-from inject import conf as inject_conf
 from inject.db import api as db_api
 
 LOG = logging.getLogger(__name__)
-CONF = inject_conf.register_opts(inject_conf.CONF)
+CONF = inject_conf.register_opts(inject_conf.CONF, inject_conf.AGENT_MODULES
+                                 + (inject_conf.database,))
 logging.register_options(CONF)
 
 
 def main(argv=None):
-    CONF(sys.argv[1:] if argv is None else argv, project='inject', prog='inject-agent')
+    cmd.configure(CONF, sys.argv[1:] if argv is None else argv, 'inject-agent',
+                  register=(rpcapi.register_opts,))
     logging.setup(CONF, 'inject')
     try:
         db = db_api.Database(CONF.database.connection, sync=CONF.database.sync_on_start)

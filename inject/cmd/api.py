@@ -4,6 +4,7 @@ behind an event loop that reads whole requests before a thread serves them), on
 
     inject-api [--config-file F] [--db-sync]
 
+Every option's value is checked first (a bad one: a line naming it, exit status 2).
 ``--db-sync`` applies the database migrations and exits. ``[api]workers`` processes
 serve one listening socket (see :func:`worker_count`), and exit when their parent dies;
 SIGHUP makes each re-read the policy file; SIGTERM or SIGINT stop them after their
@@ -17,14 +18,18 @@ import sys
 from oslo_config import cfg
 from oslo_log import log as logging
 
+from inject import cmd
 from inject import conf as inject_conf
 from inject import httpserver
 from inject import partitions
 from inject.agent import rpcapi
+from inject.api import auth
 from inject.api import compute as compute_mod
+from inject.api import policy
 from inject.api import wsgi
 from inject.cmd import wsgi_server
 from inject.db import api as db_api
+from inject.metadata.vendordata import dynamic
 
 LOG = logging.getLogger(__name__)
 CONF = inject_conf.register_opts(inject_conf.CONF)
@@ -39,7 +44,9 @@ CONF.register_cli_opts([
 
 
 def main(argv=None):
-    CONF(sys.argv[1:] if argv is None else argv, project='inject', prog='inject-api')
+    cmd.configure(CONF, sys.argv[1:] if argv is None else argv, 'inject-api',
+                  register=(policy.register_opts, auth.register_opts,
+                            rpcapi.register_opts, dynamic.register_opts))
     logging.setup(CONF, 'inject-api')
     if CONF.db_sync:
         db_api.Database(CONF.database.connection, sync=True).dispose()

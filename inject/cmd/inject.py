@@ -14,13 +14,14 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 import inject
+from inject import cmd
 from inject import conf as inject_conf
 from inject import exception
 from inject import image as image_mod
 from inject import request as request_mod
 
 LOG = logging.getLogger(__name__)
-CONF = inject_conf.register_opts(inject_conf.CONF)
+CONF = inject_conf.register_opts(inject_conf.CONF, inject_conf.HOST_MODULES)
 logging.register_options(CONF)
 
 
@@ -65,8 +66,7 @@ def _parser():
 
 
 def _setup(args):
-    CONF([], project='inject', default_config_files=args.config_file or None,
-         validate_default_values=True)
+    cmd.configure(CONF, [], 'inject', default_config_files=args.config_file or None)
     logging.setup(CONF, 'inject')
     if not (args.verbose or CONF.debug):
         import logging as std_logging

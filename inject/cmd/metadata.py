@@ -6,9 +6,9 @@ Neutron's metadata proxy) with :mod:`inject.httpserver`, on 127.0.0.1:8775 unles
 
 It reads inject-api's database (``[database]connection``) and never migrates it; start
 inject-api (or run ``inject-api --db-sync``) first. ``[metadata]workers`` processes serve
-one listening socket. It refuses to start without
-``[neutron]metadata_proxy_shared_secret`` or with an invalid
-``[api]vendordata_dynamic_targets`` entry, naming the problem.
+one listening socket. It refuses to start (exit status 2) without
+``[neutron]metadata_proxy_shared_secret`` or with an option whose value is invalid (an
+``[api]vendordata_dynamic_targets`` entry among them), naming it.
 """
 
 import sys
@@ -16,14 +16,16 @@ import sys
 from oslo_config import cfg
 from oslo_log import log as logging
 
+from inject import cmd
 from inject import conf as inject_conf
 from inject import exception
 from inject import httpserver
 from inject.cmd import wsgi_server
 from inject.metadata import wsgi
+from inject.metadata.vendordata import dynamic
 
 LOG = logging.getLogger(__name__)
-CONF = inject_conf.register_opts(inject_conf.CONF)
+CONF = inject_conf.register_opts(inject_conf.CONF, inject_conf.METADATA_MODULES)
 logging.register_options(CONF)
 
 #: The largest request body the server receives: the metadata service takes only a
@@ -33,8 +35,8 @@ MAX_REQUEST_BODY_BYTES = 65536
 
 
 def main(argv=None):
-    CONF(sys.argv[1:] if argv is None else argv, project='inject',
-         prog='inject-metadata')
+    cmd.configure(CONF, sys.argv[1:] if argv is None else argv, 'inject-metadata',
+                  register=(dynamic.register_opts,))
     logging.setup(CONF, 'inject-metadata')
     try:
         app = wsgi.make_app(CONF)

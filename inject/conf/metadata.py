@@ -3,6 +3,8 @@
 ``[DEFAULT]`` names still read), the service token of ``[vendordata_dynamic_auth]`` and
 Neutron's metadata proxy secret."""
 
+import urllib.parse
+
 from keystoneauth1 import loading as ks_loading
 from oslo_config import cfg
 
@@ -10,6 +12,37 @@ from inject.conf import api as api_conf
 from inject.conf import base
 
 VENDORDATA_AUTH_GROUP = 'vendordata_dynamic_auth'
+
+
+class VendordataTargets(cfg.types.List):
+    """The type of ``vendordata_dynamic_targets``: ``NAME@URL`` entries (split at the
+    first ``@``, so a URL keeps its user info, as Nova), each with a name and an http
+    or https URL with a host, no name twice. Anything else is a ValueError saying
+    which entry and why, so oslo.config refuses the value when it is read (at the
+    start of every service, see :mod:`inject.conf.check`); Nova skipped such entries
+    with a warning at every request."""
+
+    def __init__(self):
+        super().__init__(type_name='NAME@URL values')
+
+    def __call__(self, value):
+        entries = [entry.strip() for entry in super().__call__(value)]
+        seen = set()
+        for entry in entries:
+            if '@' not in entry:
+                raise ValueError('entry %r has no NAME@ part' % entry)
+            name, url = entry.split('@', 1)
+            if not name:
+                raise ValueError('the name of entry %r is empty' % entry)
+            parts = urllib.parse.urlsplit(url)
+            if parts.scheme not in ('http', 'https') or not parts.hostname:
+                raise ValueError('the URL of entry %r is not an http or https URL '
+                                 'with a host' % entry)
+            if name in seen:
+                raise ValueError('the name %r is given twice' % name)
+            seen.add(name)
+        return entries
+
 
 vendordata_opts = [
     cfg.ListOpt('vendordata_providers',
@@ -36,14 +69,15 @@ vendordata_opts = [
                     'is an error naming the file (vendor_data*.json answer 500, a '
                     'config drive build fails), never served as {}. For config '
                     'drives the host that builds them needs the file too.'),
-    cfg.ListOpt('vendordata_dynamic_targets',
-                default=[],
-                deprecated_group='DEFAULT',
-                help='Targets of the DynamicJSON provider, each NAME@URL (split at the '
-                     'first @; the URL may not contain a comma). The answer of each '
-                     'is put under NAME in vendor_data2.json. A target without a name '
-                     'or an http(s) URL, or a name given twice, is refused at start '
-                     '(Nova skipped them with a warning).'),
+    cfg.Opt('vendordata_dynamic_targets',
+            type=VendordataTargets(),
+            default=[],
+            deprecated_group='DEFAULT',
+            help='Targets of the DynamicJSON provider, each NAME@URL (split at the '
+                 'first @; the URL may not contain a comma). The answer of each is '
+                 'put under NAME in vendor_data2.json. A target without a name or an '
+                 'http(s) URL, or a name given twice, is refused at start, whether '
+                 'DynamicJSON is on or not (Nova skipped them with a warning).'),
     cfg.StrOpt('vendordata_dynamic_ssl_certfile',
                default='',
                deprecated_group='DEFAULT',
@@ -84,6 +118,18 @@ vendordata_opts = [
                     'and how long a target\'s answer is reused when it sends no '
                     'Cache-Control (max-age, no-cache and no-store are honoured). 0 '
                     'disables both caches.'),
+    cfg.IntOpt('vendordata_dynamic_max_cache_age',
+               default=86400,
+               min=0,
+               max=31536000,
+               help='Most seconds a target\'s answer is reused, whatever its '
+                    'Cache-Control asks (a larger max-age or s-maxage is cut to this, '
+                    'as Apache\'s CacheMaxExpire does; a value too large to represent '
+                    'counts as 2**31 first, as RFC 9111 says). After it the target is '
+                    'asked again, so a changed answer reaches instances within this '
+                    'time. At most one year (HTTP\'s "never expires"). A directive '
+                    'that cannot be parsed (max-age=abc) is ignored: the answer is '
+                    'kept for metadata_cache_expiration, also cut to this.'),
 ]
 
 metadata_group = cfg.OptGroup(

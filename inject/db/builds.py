@@ -15,7 +15,7 @@ class Builds:
 
     def instance_alive(self, uuid):
         """Whether the instance exists and is not deleted."""
-        with self.reader.connect() as c:
+        with self.reading_connection() as c:
             return c.execute(_ALIVE, {'uuid': uuid}).first() is not None
 
     def build_begin(self, uuid, files, system_metadata=None):
@@ -41,7 +41,7 @@ class Builds:
         """Uuids of the live instances in a build (building, or with a task) whose
         system metadata ``BUILDER`` is ``builder``."""
         inst, sm = models.Instance, models.InstanceSystemMetadata
-        with self.reader.connect() as c:
+        with self.reading_connection() as c:
             return [row[0] for row in c.execute(
                 sa.select(inst.uuid).join(sm, sm.instance_uuid == inst.uuid).where(
                     sm.key == system_keys.BUILDER, sm.value == builder,
@@ -64,6 +64,28 @@ class Builds:
             instances.system_metadata_set(s, uuid, system_metadata)
             if action_id is not None:
                 _action_finish(s, action_id, action_message)
+            return True
+
+    def build_fail(self, uuid, code, message, details=None, system_metadata=None,
+                   action_id=None):
+        """A failed build, in one transaction (none of it, or all of it): the
+        instance goes to ``error`` with no task, gets the fault, the system metadata
+        keys in ``system_metadata`` and the instance action ``action_id`` (if any)
+        finishes with ``Error``; False, changing nothing, when the instance is gone or
+        deleted."""
+        inst = models.Instance
+        with self.session() as s:
+            done = s.execute(sa.update(inst).where(
+                inst.uuid == uuid, inst.deleted.is_(False)).values(
+                    vm_state='error', task_state=None, updated_at=models.utcnow()))
+            if not done.rowcount:
+                return False
+            s.add(models.InstanceFault(instance_uuid=uuid, code=code,
+                                       message=message[:255], details=details))
+            if system_metadata:
+                instances.system_metadata_set(s, uuid, system_metadata)
+            if action_id is not None:
+                _action_finish(s, action_id, 'Error')
             return True
 
     def fault_add(self, uuid, code, message, details=None):

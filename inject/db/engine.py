@@ -10,6 +10,7 @@ import threading
 import sqlalchemy as sa
 from sqlalchemy import orm
 
+from inject import exception
 from inject.db import migration
 
 
@@ -30,6 +31,7 @@ class Engine:
             # connection the server has closed is recognised without a round trip
             # (:func:`_closed_by_server`) and replaced before use.
             sa.event.listen(self.engine, 'checkout', _closed_by_server)
+            sa.event.listen(self.engine, 'handle_error', _read_only_is_stale)
             # Reads on connections of their own, in autocommit: no BEGIN and no
             # ROLLBACK round trips around them (an engine of its own, as switching a
             # pooled connection in and out of autocommit costs a round trip of its
@@ -49,8 +51,11 @@ class Engine:
     @contextlib.contextmanager
     def session(self):
         """A session for a write transaction: on SQLite it waits for its turn on the
-        database's write lock (:class:`WriteTurns`)."""
-        with self._turns, self._sessions.begin() as session:
+        database's write lock (:class:`WriteTurns`). A database that cannot be
+        written (full, read-only, gone) is
+        :class:`~inject.exception.DatabaseUnavailable`, the transaction rolled back."""
+        with unavailable_named('written'), self._turns, \
+                self._sessions.begin() as session:
             yield session
 
     @contextlib.contextmanager
@@ -58,8 +63,14 @@ class Engine:
         """A session that only reads: it waits for no writer (SQLite's WAL lets
         readers read while one process writes; on PostgreSQL it runs in autocommit,
         see :attr:`reader`)."""
-        with self._reading_sessions.begin() as session:
+        with unavailable_named('read'), self._reading_sessions.begin() as session:
             yield session
+
+    @contextlib.contextmanager
+    def reading_connection(self):
+        """A connection of :attr:`reader` (Core queries that only read)."""
+        with unavailable_named('read'), self.reader.connect() as connection:
+            yield connection
 
     def dispose(self):
         self.engine.dispose()
@@ -72,7 +83,7 @@ class Engine:
     def project_locked(self, project_id):
         """A session whose transaction holds the project's lock until it commits
         (on leaving the block; an exception rolls back)."""
-        with self._turns, self.engine.connect() as conn:
+        with unavailable_named('written'), self._turns, self.engine.connect() as conn:
             dialect = self.engine.dialect.name
             if dialect == 'sqlite':
                 conn.exec_driver_sql('BEGIN IMMEDIATE')
@@ -86,6 +97,58 @@ class Engine:
                 conn.commit()
             finally:
                 session.close()
+
+
+# SQLite's result codes (sqlite3 gives their names) that say the database file cannot
+# be written or read now -- full, read-only, an I/O error, locked past the busy
+# timeout, not openable -- as opposed to a bug in a statement.
+SQLITE_UNAVAILABLE = ('SQLITE_FULL', 'SQLITE_READONLY', 'SQLITE_IOERR', 'SQLITE_BUSY',
+                      'SQLITE_LOCKED', 'SQLITE_CANTOPEN')
+# PostgreSQL's SQLSTATE classes and codes of the same: 08 connection exception, 53
+# insufficient resources (53100 disk full), 57P operator intervention (shutdown,
+# restart), 25006 read-only transaction (a hot standby, default_transaction_read_only).
+POSTGRESQL_UNAVAILABLE = ('08', '53', '57P', '25006')
+
+
+def unavailable(error):
+    """Why ``error`` (a SQLAlchemy DBAPIError) means the database cannot be used now,
+    in the driver's words; None when it is something else (a bug, a constraint)."""
+    orig = getattr(error, 'orig', None)
+    name = getattr(orig, 'sqlite_errorname', None)
+    code = getattr(orig, 'pgcode', None)
+    if name is not None:
+        found = name.startswith(SQLITE_UNAVAILABLE)
+    elif code is not None:
+        found = code.startswith(POSTGRESQL_UNAVAILABLE)
+    else:     # no code: the connection itself failed (a server gone, refused)
+        found = (isinstance(error, sa.exc.OperationalError)
+                 or getattr(error, 'connection_invalidated', False))
+    if not found:
+        return None
+    return (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+
+
+@contextlib.contextmanager
+def unavailable_named(doing):
+    """Raise :class:`~inject.exception.DatabaseUnavailable` for a DBAPI error that
+    means the database cannot be ``doing`` (read, written) now."""
+    try:
+        yield
+    except sa.exc.DBAPIError as e:
+        reason = unavailable(e)
+        if reason is None:
+            raise
+        raise exception.DatabaseUnavailable(doing=doing, reason=reason) from e
+
+
+def _read_only_is_stale(context):
+    """A PostgreSQL write refused as read-only (SQLSTATE 25006: the database's
+    ``default_transaction_read_only``, a hot standby) is treated as a disconnect, so
+    that SQLAlchemy drops the pool's connections: a session takes that setting when it
+    starts and keeps it, so connections opened while the database was read-only would
+    refuse writes forever after it is writable again. Fresh ones see it as it is."""
+    if getattr(context.original_exception, 'pgcode', None) == '25006':
+        context.is_disconnect = True
 
 
 def _closed_by_server(dbapi_connection, _record, _proxy):

@@ -19,7 +19,7 @@ class Quotas:
         committed when it ran; a create's quota decision is made apart, under the
         project's lock): the ``{resource: limit}`` rows of the quota class and of the
         project, and the project's ``(instances, cores, ram)`` counted in SQL."""
-        with self.reader.connect() as s:
+        with self.reading_connection() as s:
             classes = dict(s.execute(_CLASS_LIMITS, {'class_name': class_name}).all())
             project = dict(s.execute(_PROJECT_LIMITS, {'project_id': project_id}).all())
             return classes, project, usage_of(s, project_id) if usage else None
@@ -41,7 +41,7 @@ class Quotas:
     def instance_usage(self, project_id):
         """(instances, cores, ram) used by the project's live instances, counted in
         SQL."""
-        with self.reader.connect() as s:
+        with self.reading_connection() as s:
             return usage_of(s, project_id)
 
 

@@ -107,3 +107,53 @@ def test_create_started_keeps_the_files_of_each_server_in_its_transaction(db):
                                              lambda count: rows(count, first=2), 'create',
                                              context)
     assert db.instance_files_get(inst.uuid) == []
+
+
+def test_build_fail_is_one_transaction(db):
+    inst = _instance(db)
+    action = db.action_start(inst.uuid, 'create', types.SimpleNamespace(
+        request_id='req-1', user_id='u', project_id='p1'))
+    assert db.build_fail(inst.uuid, 500, 'Build failed: x', 'details',
+                         {'inject_report': '{}'}, action_id=action) is True
+    got = db.instance_get(inst.uuid)
+    assert (got.vm_state, got.task_state) == ('error', None)
+    assert _sysmeta(got)['inject_report'] == '{}'
+    [act] = db.action_list(inst.uuid)
+    assert act.finish_time is not None and act.message == 'Error'
+
+
+def test_build_fail_of_a_deleted_instance_changes_nothing(db):
+    inst = _instance(db)
+    db.instance_delete(inst.uuid)
+    assert db.build_fail(inst.uuid, 500, 'Build failed: x') is False
+
+
+def test_a_database_that_cannot_be_written_is_named(tmp_path):
+    # SQLite's own error for a read-only database file, through unavailable_named
+    from inject import exception
+    from inject.db import engine
+    import sqlalchemy as sa
+    path = tmp_path / 'db.sqlite'
+    db_api.Database('sqlite:///%s' % path).dispose()
+    ro = sa.create_engine('sqlite:///file:%s?mode=ro&uri=true' % path)
+    try:
+        with pytest.raises(exception.DatabaseUnavailable) as e:
+            with engine.unavailable_named('written'), ro.begin() as c:
+                c.exec_driver_sql("INSERT INTO quota_classes (class_name, resource, "
+                                  "hard_limit) VALUES ('default', 'cores', 1)")
+    finally:
+        ro.dispose()
+    assert (e.value.doing, e.value.reason) == ('written',
+                                               'attempt to write a readonly database')
+    assert str(e.value).startswith('The database of inject-api cannot be written now '
+                                   '(attempt to write a readonly database); nothing was '
+                                   'changed.')
+
+
+def test_other_database_errors_are_not_unavailability(db):
+    from inject.db import engine
+    import sqlalchemy as sa
+    with pytest.raises(sa.exc.DBAPIError) as e:
+        with db.session() as s:
+            s.execute(sa.text('SELECT * FROM no_such_table'))
+    assert engine.unavailable(e.value) is None

@@ -10,6 +10,7 @@ Query parameters (all optional):
 ``body``            the raw answer body (default: a JSON object echoing the request)
 ``size``            answer a JSON string of this many bytes
 ``cache_control``   the ``Cache-Control`` header to send
+``location``        answer a redirect (``status``, default 302) to this ``Location``
 ``name``            put into the echo, to tell targets apart
 
 Each request is recorded (:attr:`TargetApp.requests`): method, path, query, headers,
@@ -71,7 +72,7 @@ class TargetApp:
                 self.requests.append(entry)
         if 'delay' in query:
             time.sleep(float(query['delay']))
-        status = int(query.get('status', 200))
+        status = int(query.get('status', 302 if 'location' in query else 200))
         if 'body' in query:
             out = query['body'].encode('utf-8')
         elif 'size' in query:
@@ -85,7 +86,11 @@ class TargetApp:
                         ('Content-Length', str(len(out)))]
         if 'cache_control' in query:
             resp_headers.append(('Cache-Control', query['cache_control']))
-        reason = {200: 'OK', 201: 'Created', 204: 'No Content', 400: 'Bad Request',
+        if 'location' in query:
+            resp_headers.append(('Location', query['location']))
+        reason = {200: 'OK', 201: 'Created', 204: 'No Content', 301: 'Moved Permanently',
+                  302: 'Found', 303: 'See Other', 307: 'Temporary Redirect',
+                  308: 'Permanent Redirect', 400: 'Bad Request',
                   401: 'Unauthorized', 404: 'Not Found', 500: 'Internal Server Error',
                   503: 'Service Unavailable'}.get(status, 'Status')
         start_response('%d %s' % (status, reason), resp_headers)

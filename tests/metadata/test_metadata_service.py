@@ -4,6 +4,7 @@ with its DynamicJSON target behind keystonemiddleware ``auth_token`` on a real K
 (the service token of ``[vendordata_dynamic_auth]``)."""
 
 import base64
+import contextlib
 import json
 import os
 import subprocess
@@ -188,6 +189,13 @@ def test_cloud_init_boots_without_vendordata2_when_a_fatal_target_fails(
 
 @pytest.fixture
 def protected_target(keystone):
+    with _protected(keystone) as app:
+        yield app
+
+
+@contextlib.contextmanager
+def _protected(keystone):
+    """A target app behind auth_token on a port of its own; ``app.url`` is its URL."""
     app = target_app.TargetApp()
     with target_app.serve(target_app.protected(app, ks.authtoken_config(keystone))) as url:
         app.url = url
@@ -264,3 +272,139 @@ def test_wrong_service_password_is_a_target_failure(tmp_path, database,
                          headers=signed(A, 'project-a'))
     assert r.status_code == 503 and "'vendor'" in r.text
     assert protected_target.requests == []
+
+
+# --- a hostile target's Cache-Control -----------------------------------------------
+
+def _stored_expiry(database_url, uuid):
+    """The expiry (naive UTC) of every vendordata answer kept for ``uuid``."""
+    import sqlalchemy as sa
+    from inject.db import models
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            return list(conn.scalars(sa.select(models.VendordataAnswer.expires_at).where(
+                models.VendordataAnswer.instance_uuid == uuid)))
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize('cache_control, kept_for', [
+    ('max-age=99999999999999999999999', 3600),   # cut to the maximum
+    ('max-age=' + '9' * 5000, 3600),
+    ('max-age=abc, s-maxage=-1', 120),             # unparseable: absent, the default
+])
+def test_target_cache_control_is_bounded(tmp_path, database, target, cache_control,
+                                         kept_for):
+    import datetime
+    conf = service.write_conf(tmp_path / 'inject.conf', database, {'api': {
+        'vendordata_providers': 'DynamicJSON',
+        'metadata_cache_expiration': 120,
+        'vendordata_dynamic_max_cache_age': 3600,
+        'vendordata_dynamic_targets': 'web@%s/v1?cache_control=%s'
+                                      % (target.url, urllib.parse.quote(cache_control))}})
+    before = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    with service.running(str(conf)) as (url, _):
+        for _ in range(3):
+            r = requests.get(url + '/openstack/latest/vendor_data2.json',
+                             headers=signed(A, 'project-a'))
+            assert r.status_code == 200, r.text
+            assert r.json()['web']['seen']['instance-id'] == A
+    after = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    assert len(target.requests) == 1                 # kept, and reused
+    [expires] = _stored_expiry(database, A)
+    delta = datetime.timedelta(seconds=kept_for)
+    assert before + delta <= expires <= after + delta
+
+
+# --- a target's redirects ----------------------------------------------------------
+
+def _redirecting(target_url, location, status=302, then=''):
+    return '%s/vd?status=%d&location=%s%s' % (target_url, status,
+                                             urllib.parse.quote(location, safe=''), then)
+
+
+@pytest.fixture
+def other_target(keystone):
+    """A second protected target on another port: another origin."""
+    with _protected(keystone) as app:
+        yield app
+
+
+@pytest.mark.parametrize('location, named', [
+    ('file:///etc/passwd', 'file:///etc/passwd'),
+    ('ftp://127.0.0.1/x', 'ftp://127.0.0.1/x'),
+])
+def test_redirect_to_another_scheme_is_not_followed_and_named(
+        tmp_path, database, protected_target, keystone, location, named):
+    conf = service.write_conf(tmp_path / 'inject.conf', database, {
+        'api': {'vendordata_providers': 'DynamicJSON',
+                'vendordata_dynamic_failure_fatal': 'true',
+                'vendordata_dynamic_targets': 'vendor@' + _redirecting(
+                    protected_target.url, location)},
+        'vendordata_dynamic_auth': _auth_section(keystone)})
+    log = tmp_path / 'metadata.log'
+    with service.running(str(conf), log_path=str(log)) as (url, _):
+        r = requests.get(url + '/openstack/latest/vendor_data2.json',
+                         headers=signed(A, 'project-a'))
+    assert r.status_code == 503, r.text
+    assert "'vendor'" in r.text and 'redirected (HTTP 302) to %s' % named in r.text
+    text = log.read_text()
+    assert 'redirected (HTTP 302) to %s' % named in text and 'not followed' in text
+    assert 'service token' not in text and 'UnknownConnectionError' not in text
+    # the target was reached, with the service token, once
+    [seen] = protected_target.requests
+    assert seen['identity']['identity-status'] == 'Confirmed'
+
+
+def test_redirect_to_another_origin_is_not_followed(tmp_path, database, protected_target,
+                                                    other_target, keystone):
+    # Nova's keystoneauth session re-POSTs the user data and the service token to
+    # wherever the Location points; here nothing reaches the other origin.
+    conf = service.write_conf(tmp_path / 'inject.conf', database, {
+        'api': {'vendordata_providers': 'DynamicJSON',
+                'vendordata_dynamic_targets': 'vendor@' + _redirecting(
+                    protected_target.url, other_target.url + '/stolen', status=307)},
+        'vendordata_dynamic_auth': _auth_section(keystone)})
+    log = tmp_path / 'metadata.log'
+    with service.running(str(conf), log_path=str(log)) as (url, _):
+        r = requests.get(url + '/openstack/latest/vendor_data2.json',
+                         headers=signed(A, 'project-a'))
+    assert r.status_code == 200 and r.json() == {'vendor': {}}
+    assert other_target.requests == []
+    assert len(protected_target.requests) == 1
+    assert ('redirected (HTTP 307) to %s/stolen' % other_target.url) in log.read_text()
+
+
+@pytest.mark.parametrize('status', [301, 302, 303, 307, 308])
+def test_redirect_within_the_target_is_followed(tmp_path, database, protected_target,
+                                                keystone, status):
+    # as Nova's keystoneauth session does: the same POST, body and token again
+    conf = service.write_conf(tmp_path / 'inject.conf', database, {
+        'api': {'vendordata_providers': 'DynamicJSON',
+                'vendordata_dynamic_targets': 'vendor@' + _redirecting(
+                    protected_target.url, '/final?name=moved', status=status)},
+        'vendordata_dynamic_auth': _auth_section(keystone)})
+    with service.running(str(conf)) as (url, _):
+        r = requests.get(url + '/openstack/latest/vendor_data2.json',
+                         headers=signed(A, 'project-a'))
+    assert r.status_code == 200, r.text
+    assert r.json()['vendor']['name'] == 'moved'
+    first, final = protected_target.requests
+    assert final['method'] == 'POST' and final['path'] == '/final'
+    assert final['body'] == first['body'] and final['body']['instance-id'] == A
+    assert final['identity']['identity-status'] == 'Confirmed'
+
+
+def test_redirect_loop_is_a_failure_naming_it(tmp_path, database, target):
+    # "Location: #" is the request's own URL
+    conf = service.write_conf(tmp_path / 'inject.conf', database, {
+        'api': {'vendordata_providers': 'DynamicJSON',
+                'vendordata_dynamic_failure_fatal': 'true',
+                'vendordata_dynamic_targets': 'vendor@%s/loop?location=%%23'
+                                              % target.url}})
+    with service.running(str(conf)) as (url, _):
+        r = requests.get(url + '/openstack/latest/vendor_data2.json',
+                         headers=signed(A, 'project-a'))
+    assert r.status_code == 503 and 'more than 3 redirects' in r.text, r.text
+    assert len(target.requests) == 4

@@ -92,3 +92,15 @@ def test_cli_status(cli, override, capsys):
     out, err = capsys.readouterr()
     assert out.startswith('injection works on this host: no\n')
     assert 'inject: the appliance works, but injection is disabled' in err
+
+
+def test_agent_entry_points_register_what_they_read_on_the_conf_given():
+    # as oslo.messaging does: no inject.conf.register_opts needed first
+    from oslo_config import cfg
+    from inject import agent
+    conf = cfg.ConfigOpts()
+    conf([], default_config_files=[])
+    client = agent.AgentClient(conf)
+    assert conf.agent.topic == 'inject-agent' and conf.agent.rpc_timeout == 900
+    assert client.transport is not None
+    assert 'api' not in conf and 'database' not in conf     # only what it reads

@@ -181,7 +181,7 @@ def test_targets_split_at_first_at():
 
 @pytest.mark.parametrize('entry, reason', [
     ('http://h/', 'no NAME@'),
-    ('@http://h/', 'name is empty'),
+    ('@http://h/', 'is empty'),
     ('t@ftp://h/', 'not an http or https URL'),
     ('t@h:80', 'not an http or https URL'),
 ])
@@ -196,13 +196,22 @@ def test_duplicate_target_names_are_refused():
         dynamic.parse_targets(['t@http://a/', 't@http://b/'])
 
 
-def test_refused_target_is_refused_when_building_the_provider():
-    with pytest.raises(exception.InvalidVendorDataTarget):
-        dyn(['nourl'])
+def test_refused_target_is_refused_by_the_option():
+    with pytest.raises(ValueError, match="entry 'nourl' has no NAME@ part"):
+        make_conf(vendordata_dynamic_targets=['nourl'])
 
 
-def test_targets_unused_without_dynamicjson_are_not_validated():
-    providers.ConfiguredVendorData(make_conf(vendordata_dynamic_targets=['nourl']))
+@pytest.mark.parametrize('providers_value', ['StaticJSON', 'StaticJSON,DynamicJSON'])
+def test_invalid_targets_are_refused_with_or_without_dynamicjson(tmp_path,
+                                                                 providers_value):
+    path = tmp_path / 'inject.conf'
+    path.write_text('[api]\nvendordata_providers = %s\n'
+                    'vendordata_dynamic_targets = a@http://h/,a@http://i/\n'
+                    % providers_value)
+    conf = inject_conf.new_conf()
+    conf(['--config-file', str(path)], project='inject')
+    with pytest.raises(ValueError, match="the name 'a' is given twice"):
+        conf.api.vendordata_dynamic_targets
 
 
 def test_redact_hides_password():
@@ -360,19 +369,78 @@ def test_https_target_verified_against_certfile(monkeypatch):
     assert seen['timeout'] == (5, 5)
 
 
-def test_keystone_failure_is_a_target_failure(monkeypatch):
+@pytest.mark.parametrize('fail_at, reason', [
+    # getting the token fails: named as such
+    ('token', 'no service token from [vendordata_dynamic_auth] (AuthorizationFailure'),
+    # the request fails in a way keystoneauth cannot classify: not a token failure
+    ('request', 'the request failed (UnknownConnectionError'),
+])
+def test_keystone_failures_are_target_failures_named(fail_at, reason):
     # Nova let keystoneauth's own errors escape even when not fatal (B-3.12).
     class Session:
         auth = object()
 
+        def get_auth_headers(self):
+            if fail_at == 'token':
+                raise dynamic.ks_exc.AuthorizationFailure('no token')
+            return {'X-Auth-Token': 't'}
+
         def request(self, url, method, **kw):
-            raise dynamic.ks_exc.AuthorizationFailure('no token')
+            assert kw['redirect'] is False
+            raise dynamic.ks_exc.UnknownConnectionError('odd', None)
 
     conf = make_conf(vendordata_providers=['DynamicJSON'],
                      vendordata_dynamic_targets=['s@http://h.example/'])
     vd = providers.ConfiguredVendorData(conf, cache=cache_mod.AnswerCache(),
                                         session=Session())
     assert vd.v2(make_info()) == {'s': {}}
+    conf.set_override('vendordata_dynamic_failure_fatal', True, 'api')
+    vd = providers.ConfiguredVendorData(conf, cache=cache_mod.AnswerCache(),
+                                        session=Session())
+    with pytest.raises(exception.VendorDataTargetFailed) as e:
+        vd.v2(make_info())
+    assert e.value.reason.startswith(reason)
+
+
+class Redirect:
+    def __init__(self, location, status=302):
+        self.status_code = status
+        self.headers = {} if location is None else {'Location': location}
+
+
+@pytest.mark.parametrize('location, followed', [
+    ('/b', 'http://t.example/b'),
+    ('b?x=1', 'http://t.example/a/b?x=1'),
+    ('http://T.EXAMPLE:80/c', 'http://T.EXAMPLE:80/c'),     # the same origin
+    ('#', 'http://t.example/a/'),
+])
+def test_redirects_within_the_origin_are_followed(location, followed):
+    assert dynamic.follow('http://t.example/a/', 'http://t.example/a/',
+                          Redirect(location), 0) == followed
+
+
+@pytest.mark.parametrize('location, named', [
+    ('file:///etc/passwd', 'to file:///etc/passwd, which is not followed'),
+    ('https://t.example/a/', 'to https://t.example/a/, which is not followed'),
+    ('http://t.example:8080/', 'to http://t.example:8080/, which is not followed'),
+    ('http://other.example/', 'to http://other.example/, which is not followed'),
+    ('//other.example/x', 'to http://other.example/x, which is not followed'),
+    ('http://u:secret@other.example/', 'to http://u:***@other.example/'),
+    ('http://t.example:99999/', 'to http://t.example:99999/, which is not followed'),
+    ('gopher:x', 'to gopher:x, which is not followed'),
+    (None, 'HTTP 302 redirect without a Location'),
+])
+def test_other_redirects_are_failures_naming_where(location, named):
+    with pytest.raises(dynamic.TargetFailure) as e:
+        dynamic.follow('http://t.example/a/', 'http://t.example/a/', Redirect(location), 0)
+    assert named in str(e.value)
+    assert 'secret' not in str(e.value)
+
+
+def test_redirects_are_followed_at_most_three_times():
+    assert dynamic.follow('http://t.example/', 'http://t.example/', Redirect('/x'), 2)
+    with pytest.raises(dynamic.TargetFailure, match='more than 3 redirects'):
+        dynamic.follow('http://t.example/', 'http://t.example/', Redirect('/x'), 3)
 
 
 # --- caching ------------------------------------------------------------------------
@@ -380,10 +448,24 @@ def test_keystone_failure_is_a_target_failure(monkeypatch):
 @pytest.mark.parametrize('header, ttl', [
     (None, 15), ('', 15), ('max-age=60', 60), ('public, max-age=0', 0),
     ('no-cache', 0), ('no-store, max-age=60', 0), ('max-age=60, s-maxage=5', 5),
-    ('max-age=abc', 0), ('private', 15), ('Max-Age="30"', 30),
+    ('private', 15), ('Max-Age="30"', 30), ('max-age=60, max-age=30', 30),
+    ('no-cache="Set-Cookie, X-A", max-age=60', 0), ('x="a,b", max-age=60', 60),
+    # what a target may ask is cut to the maximum (1000 here)
+    ('max-age=99999999999999999999999', 1000), ('s-maxage=1001', 1000),
+    ('max-age=' + '9' * 5000, 1000), ('max-age=00000000000000000042', 42),
+    # a directive that cannot be parsed is absent: the next rule applies
+    ('max-age=abc', 15), ('max-age=-5', 15), ('max-age=1.5', 15), ('max-age=', 15),
+    ('max-age=+5', 15), ('max-age=\u0663', 15), ('max-age="5', 15),
+    ('s-maxage=x, max-age=60', 60), ('=5, max-age=60', 60), (',,, ,', 15),
+    ('max-age=5 6', 15), ('max-age="5"x, max-age=7', 7),
 ])
 def test_max_age(header, ttl):
-    assert cache_mod.max_age(header, 15) == ttl
+    assert cache_mod.max_age(header, 15, 1000) == ttl
+
+
+def test_max_age_cuts_the_default_too():
+    assert cache_mod.max_age(None, 15, 10) == 10
+    assert cache_mod.max_age('max-age=60', 15, 0) == 0
 
 
 class Clock:

@@ -14,6 +14,7 @@ import datetime
 import hashlib
 import json
 import logging
+import re
 import threading
 import time
 
@@ -22,31 +23,75 @@ LOG = logging.getLogger(__name__)
 #: Entries kept at most; enough for every instance of a busy host with a few targets.
 DEFAULT_MAX_ENTRIES = 4096
 
+#: RFC 9111 section 1.2.2: a delta-seconds too large to represent is taken as 2**31.
+DELTA_SECONDS_CEILING = 2 ** 31
 
-def max_age(cache_control, default):
-    """Seconds an answer with this ``Cache-Control`` value may be reused.
+# One directive of a Cache-Control value: a token, optionally "=" and a token or a
+# quoted string (RFC 9111 section 5.2), up to the comma that ends it.
+_DIRECTIVE = re.compile(r'\s*([^\s=,"]+)\s*(?:=\s*("(?:[^"\\]|\\.)*"|[^\s,"]*))?\s*(?:,|$)')
+_DELTA_SECONDS = re.compile(r'[0-9]+')
 
-    ``no-store`` and ``no-cache`` give 0 (never reused: we do not revalidate),
-    ``max-age=N`` gives N (``s-maxage`` wins over it, as for any shared cache), and a
-    header without either (or none at all) gives ``default``. A malformed max-age is
-    treated as 0, as RFC 9111 asks of a cache that cannot parse it.
+
+def directives(cache_control):
+    """``[(name in lower case, argument or None)]`` of a ``Cache-Control`` value, in
+    order. A part that is not a directive (``=5``, an unclosed quote...) is skipped up
+    to the next comma: it is treated as absent."""
+    found = []
+    pos = 0
+    text = cache_control or ''
+    while pos < len(text):
+        match = _DIRECTIVE.match(text, pos)
+        if match is None or match.end() == pos:
+            comma = text.find(',', pos)
+            if comma < 0:
+                break
+            pos = comma + 1
+            continue
+        name, argument = match.group(1), match.group(2)
+        if argument is not None and argument.startswith('"'):
+            argument = re.sub(r'\\(.)', r'\1', argument[1:-1])
+        found.append((name.lower(), argument))
+        pos = match.end()
+    return found
+
+
+def _delta_seconds(argument):
+    """The seconds of a ``max-age`` argument (1*DIGIT), at most
+    :data:`DELTA_SECONDS_CEILING`; None when it is not one (``abc``, ``-5``, ``1.5``,
+    empty)."""
+    if argument is None or not _DELTA_SECONDS.fullmatch(argument):
+        return None
+    # A huge value is the ceiling (RFC 9111), never arithmetic that overflows later
+    # (a timedelta, a datetime) nor int() of thousands of digits (which Python
+    # refuses): past ten significant digits the value is above the ceiling anyway.
+    if len(argument.lstrip('0')) > 10:
+        return DELTA_SECONDS_CEILING
+    return min(int(argument), DELTA_SECONDS_CEILING)
+
+
+def max_age(cache_control, default, maximum):
+    """Seconds an answer with this ``Cache-Control`` value may be reused, at most
+    ``maximum`` (``[api]vendordata_dynamic_max_cache_age``).
+
+    ``no-store`` and ``no-cache`` give 0 (never reused: we do not revalidate);
+    ``s-maxage=N`` gives N, else ``max-age=N`` (s-maxage wins, as for any shared
+    cache); with several valid values of one directive the smallest, the most
+    restrictive (RFC 9111 section 4.2.1). A directive we cannot parse -- an argument
+    that is not 1*DIGIT (``max-age=abc``, ``max-age=-5``, ``max-age=``) or a part
+    that is no directive at all -- is treated as absent, so the next rule applies:
+    a header without a valid ``s-maxage`` or ``max-age`` (or no header) gives
+    ``default``. Whatever the target asks, the result is at most ``maximum``.
     """
-    if not cache_control:
-        return default
-    directives = {}
-    for part in cache_control.split(','):
-        name, _, value = part.strip().partition('=')
-        if name:
-            directives[name.strip().lower()] = value.strip().strip('"')
-    if 'no-store' in directives or 'no-cache' in directives:
-        return 0
-    for name in ('s-maxage', 'max-age'):
-        if name in directives:
-            try:
-                return max(0, int(directives[name]))
-            except ValueError:
-                return 0
-    return default
+    ages = {}
+    for name, argument in directives(cache_control):
+        if name in ('no-store', 'no-cache'):
+            return 0
+        if name in ('s-maxage', 'max-age'):
+            seconds = _delta_seconds(argument)
+            if seconds is not None:
+                ages[name] = min(seconds, ages.get(name, seconds))
+    seconds = ages.get('s-maxage', ages.get('max-age', default))
+    return max(0, min(seconds, maximum))
 
 
 class AnswerCache:
@@ -183,8 +228,8 @@ class SharedAnswerCache(AnswerCache):
         return json.loads(answer), ttl
 
     def _save(self, key, value, ttl):
-        expires = self.wallclock() + datetime.timedelta(seconds=ttl)
         try:
+            expires = self.wallclock() + datetime.timedelta(seconds=ttl)
             self.store.vendordata_answer_put(key[0], self.store_key(key), key[1],
                                              json.dumps(value), expires)
         except Exception:

@@ -11,16 +11,20 @@ once per process. Timeouts are ``(connect_timeout, read_timeout)``; an https URL
 always verified (against ``vendordata_dynamic_ssl_certfile`` when set).
 
 A target fails when it cannot be reached, times out, answers a status outside 2xx, an
-answer that is not JSON or larger than ``vendordata_dynamic_max_response_bytes``, or
-when no service token can be had. A failed target gives ``{}`` and a warning in Nova's
+answer that is not JSON or larger than ``vendordata_dynamic_max_response_bytes``, a
+redirect that leaves its scheme, host and port (or more than :data:`MAX_REDIRECTS`
+of them, see :func:`follow`), or when no service token can be had. A failed target gives ``{}`` and a warning in Nova's
 words, or, with ``vendordata_dynamic_failure_fatal``,
 :class:`~inject.exception.VendorDataTargetFailed` naming the target and the reason. A
 2xx answer with no body (e.g. 204) is ``{}``, as Nova.
 
 Differences from Nova, deliberate: answers are cached per (instance, target) as the
-target's Cache-Control allows (:mod:`.cache`); keystoneauth's own failures (no token)
-are target failures instead of escaping (B-3.12); request and response bodies (which
-carry user data) are never logged; targets are validated when the provider is built.
+target's Cache-Control allows, up to ``vendordata_dynamic_max_cache_age``
+(:mod:`.cache`); keystoneauth's own failures (no token) are target failures instead
+of escaping (B-3.12), and told apart from the target's; redirects are followed only
+within the target's origin, so the user data and the service token never go
+anywhere else; request and response bodies (which carry user data) are never
+logged; targets are validated when the provider is built.
 """
 
 import hashlib
@@ -33,6 +37,7 @@ from keystoneauth1 import exceptions as ks_exc
 from keystoneauth1 import loading as ks_loading
 
 from inject import exception
+from inject.conf import base as conf_base
 from inject.conf import metadata as metadata_conf
 from inject.metadata.vendordata import cache as cache_mod
 
@@ -45,41 +50,32 @@ HEADERS = {'Content-Type': 'application/json',
 INSECURE_WARNING = ('Passing insecure dynamic vendordata requests because of missing or '
                     'incorrect service account configuration.')
 
+#: Redirects followed, and only within the target's own origin (see :func:`follow`).
+REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+MAX_REDIRECTS = 3
+DEFAULT_PORTS = {'http': 80, 'https': 443}
+
 #: The process-wide answer cache (shared by every provider in the process, so the
 #: config drive of a build and the metadata service in one process ask only once).
 CACHE = cache_mod.AnswerCache()
 
 
-def parse_targets(entries):
-    """``[(name, url)]`` from ``NAME@URL`` entries, in order.
+def register_opts(conf):
+    """The options of the keystoneauth plugin ``[vendordata_dynamic_auth]auth_type``
+    names, registered at start (keystoneauth would at the first request), so that the
+    service checks their values, and the plugin's name, before it serves."""
+    conf_base.register_auth_plugin(conf, metadata_conf.VENDORDATA_AUTH_GROUP)
 
-    Split at the first ``@`` (so ``name@http://user:pw@host/`` keeps its user info, as
-    Nova). Refused with :class:`~inject.exception.InvalidVendorDataTarget`: no ``@``,
-    an empty name, a URL that is not http(s) with a host, and a name given twice (Nova
-    skipped all of these with a warning at every request).
-    """
-    targets = []
-    seen = set()
-    for entry in entries:
-        entry = entry.strip()
-        if '@' not in entry:
-            raise exception.InvalidVendorDataTarget(target=entry,
-                                                    reason='it has no NAME@ part')
-        name, url = entry.split('@', 1)
-        if not name:
-            raise exception.InvalidVendorDataTarget(target=entry,
-                                                    reason='the name is empty')
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme not in ('http', 'https') or not parts.hostname:
-            raise exception.InvalidVendorDataTarget(
-                target=entry, reason='%r is not an http or https URL with a host'
-                % redact(url))
-        if name in seen:
-            raise exception.InvalidVendorDataTarget(
-                target=entry, reason='the name %r is given twice' % name)
-        seen.add(name)
-        targets.append((name, url))
-    return targets
+
+def parse_targets(entries):
+    """``[(name, url)]`` from ``NAME@URL`` entries, in order (the option's own type,
+    :class:`inject.conf.metadata.VendordataTargets`, says which are valid).
+    :class:`~inject.exception.InvalidVendorDataTarget` for invalid ones."""
+    try:
+        entries = metadata_conf.VendordataTargets()(entries)
+    except ValueError as e:
+        raise exception.InvalidVendorDataTarget(reason=str(e))
+    return [tuple(entry.split('@', 1)) for entry in entries]
 
 
 def redact(url):
@@ -122,6 +118,7 @@ class DynamicJSON:
         self.fatal = api.vendordata_dynamic_failure_fatal
         self.max_bytes = api.vendordata_dynamic_max_response_bytes
         self.default_ttl = api.metadata_cache_expiration
+        self.max_ttl = api.vendordata_dynamic_max_cache_age
         self.cache = CACHE if cache is None else cache
         self._session = session
         self._authenticated = None
@@ -177,31 +174,17 @@ class DynamicJSON:
         return value
 
     def _request(self, url, data):
-        """``(answer, ttl)`` of one POST, or :class:`TargetFailure`."""
+        """``(answer, ttl)`` of one POST (and the redirects it may follow, see
+        :func:`follow`), or :class:`TargetFailure`."""
         session = self.session()
-        verify = True
-        if url.startswith('https://') and self.certfile:
-            verify = self.certfile
-        try:
-            resp = session.request(
-                url, 'POST', data=data, headers=dict(HEADERS),
-                timeout=(self.connect_timeout, self.read_timeout), verify=verify,
-                raise_exc=False, log=False, stream=True, connect_retries=0,
-                authenticated=self._authenticated)
-        except ks_exc.ConnectTimeout:
-            raise TargetFailure('no answer within %d s to connect and %d s to read'
-                                % (self.connect_timeout, self.read_timeout))
-        except ks_exc.SSLError as e:
-            raise TargetFailure('TLS failed (%s)' % _clean(e, url))
-        except ks_exc.ConnectFailure as e:
-            raise TargetFailure('cannot connect (%s)' % _clean(e, url))
-        except ks_exc.ClientException as e:
-            # keystoneauth's own failures: no token could be had for the request.
-            raise TargetFailure('no service token from [%s] (%s: %s)'
-                                % (metadata_conf.VENDORDATA_AUTH_GROUP,
-                                   type(e).__name__, _clean(e, url)))
-        except (OSError, ValueError, TypeError) as e:
-            raise TargetFailure('%s: %s' % (type(e).__name__, _clean(e, url)))
+        self._token(session)
+        current = url
+        for hop in range(MAX_REDIRECTS + 1):
+            resp = self._post(session, current, data)
+            if resp.status_code not in REDIRECT_STATUSES:
+                break
+            resp.close()
+            current = follow(url, current, resp, hop)
         try:
             if not 200 <= resp.status_code < 300:
                 raise TargetFailure('HTTP %d %s' % (resp.status_code,
@@ -216,8 +199,52 @@ class DynamicJSON:
                 answer = json.loads(raw)
             except ValueError as e:
                 raise TargetFailure('the answer is not JSON (%s)' % e)
-        ttl = cache_mod.max_age(resp.headers.get('Cache-Control'), self.default_ttl)
+        ttl = cache_mod.max_age(resp.headers.get('Cache-Control'), self.default_ttl,
+                                self.max_ttl)
         return answer, ttl
+
+    def _token(self, session):
+        """Get the service token before the request (keystoneauth keeps it for the
+        request itself), so that failing to get one is told apart from the target's
+        own failures."""
+        if not self._authenticated:
+            return
+        try:
+            session.get_auth_headers()
+        except ks_exc.ClientException as e:
+            raise TargetFailure('no service token from [%s] (%s: %s)'
+                                % (metadata_conf.VENDORDATA_AUTH_GROUP,
+                                   type(e).__name__, e))
+
+    def _post(self, session, url, data):
+        """One POST to ``url``, its redirects not followed (see :func:`follow`)."""
+        verify = True
+        if url.startswith('https://') and self.certfile:
+            verify = self.certfile
+        try:
+            return session.request(
+                url, 'POST', data=data, headers=dict(HEADERS),
+                timeout=(self.connect_timeout, self.read_timeout), verify=verify,
+                raise_exc=False, log=False, stream=True, connect_retries=0,
+                redirect=False, authenticated=self._authenticated)
+        except ks_exc.ConnectTimeout:
+            raise TargetFailure('no answer within %d s to connect and %d s to read'
+                                % (self.connect_timeout, self.read_timeout))
+        except ks_exc.SSLError as e:
+            raise TargetFailure('TLS failed (%s)' % _clean(e, url))
+        except ks_exc.ConnectFailure as e:
+            raise TargetFailure('cannot connect (%s)' % _clean(e, url))
+        except ks_exc.ConnectionError as e:
+            raise TargetFailure('the request failed (%s: %s)'
+                                % (type(e).__name__, _clean(e, url)))
+        except ks_exc.ClientException as e:
+            # keystoneauth's own failures: a new token was needed (the target
+            # answered 401 to the one we had) and none could be had.
+            raise TargetFailure('no service token from [%s] (%s: %s)'
+                                % (metadata_conf.VENDORDATA_AUTH_GROUP,
+                                   type(e).__name__, _clean(e, url)))
+        except (OSError, ValueError, TypeError) as e:
+            raise TargetFailure('%s: %s' % (type(e).__name__, _clean(e, url)))
 
     def _read(self, resp):
         too_large = TargetFailure('the answer is larger than %d bytes '
@@ -240,6 +267,51 @@ class DynamicJSON:
                                     'timeout of %d s' % self.read_timeout)
             raise TargetFailure('the answer was cut short (%s)' % e)
         return b''.join(chunks)
+
+
+def origin(url):
+    """``(scheme, host, port)`` of an http(s) URL (the port filled in); ValueError
+    for anything else."""
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS or not parts.hostname:
+        raise ValueError(url)
+    return scheme, parts.hostname, parts.port or DEFAULT_PORTS[scheme]
+
+
+def follow(target_url, current, resp, hop):
+    """The URL a redirect ``resp`` to the POST to ``current`` leads to, when it is
+    followed; :class:`TargetFailure` naming it otherwise.
+
+    Nova's keystoneauth session follows up to 30 redirects anywhere, sending the
+    same POST, the user data and the service token to whatever host ``Location``
+    names; a scheme requests cannot speak (``file:``) then surfaced as a keystoneauth
+    UnknownConnectionError. Here a redirect is followed (the same POST again, as
+    keystoneauth sends it) only within the configured target's origin: the same
+    scheme, host and port, at most :data:`MAX_REDIRECTS` times. One to another
+    scheme (``file:``, ``ftp:``, ``https:`` from ``http:`` and back), host or port is
+    a failure of the target naming where it pointed: the operator configures the
+    URL a target's answer is meant to come from.
+    """
+    location = resp.headers.get('Location')
+    if not location:
+        raise TargetFailure('HTTP %d redirect without a Location' % resp.status_code)
+    where = urllib.parse.urljoin(current, location.strip())
+    try:
+        same = origin(where) == origin(target_url)
+    except ValueError:
+        same = False
+    if not same:
+        home = urllib.parse.urlsplit(target_url)
+        raise TargetFailure(
+            'redirected (HTTP %d) to %s, which is not followed: a target may only '
+            'redirect within its own scheme, host and port (%s://%s); configure the '
+            'URL it redirects to instead' % (resp.status_code, redact(where),
+                                             home.scheme, home.netloc.rsplit('@', 1)[-1]))
+    if hop >= MAX_REDIRECTS:
+        raise TargetFailure('more than %d redirects (the last, HTTP %d, to %s)'
+                            % (MAX_REDIRECTS, resp.status_code, redact(where)))
+    return where
 
 
 def _clean(exc, url):
